@@ -1,0 +1,166 @@
+# convlog - plain GNU Makefile.  `make demo` and `make test` install missing
+# system packages first (tools/install-deps.sh), then build.
+
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DESTDIR ?=
+CC      ?= cc
+CXX     ?= c++
+BUILD   ?= build
+OPT     ?= -O2 -g
+WERROR  ?= -Werror
+SAN     ?=
+TEST_TIMEOUT ?= 900
+
+PKGS := lmdb libzstd libxxhash jansson libutf8proc
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
+
+WARN   := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-format-truncation $(WERROR)
+CFLAGS ?=
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) $(WARN) -fPIC -fvisibility=hidden \
+	-DCONVLOG_BUILDING -Iinclude -Ilib $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+LDFLAGS ?=
+
+LIB_SRC  := $(sort $(wildcard lib/*/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TOOL_SRC := $(sort $(wildcard tools/*.c))
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TESTLIB_SRC := $(sort $(wildcard tests/lib/*.c))
+TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/%.o)
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+
+STATIC := $(BUILD)/libconvlog.a
+SHARED := $(BUILD)/libconvlog.so.0
+TOOL   := $(BUILD)/convlog
+
+.PHONY: all deps demo test check build-tests header-test unit e2e bench install \
+	uninstall clean asan ubsan tsan checksrc _demo _test _bench
+
+all: $(STATIC) $(SHARED) $(TOOL) $(BUILD)/convlog.pc
+
+deps:
+	@sh tools/install-deps.sh
+
+# ---- library ----
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) $(SAN) -shared -Wl,-soname,libconvlog.so.0 -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+	ln -sf libconvlog.so.0 $(BUILD)/libconvlog.so
+
+$(TOOL): $(TOOL_OBJ) $(STATIC)
+	$(CC) $(SAN) -o $@ $(TOOL_OBJ) $(STATIC) $(PKG_LIBS) $(LDFLAGS)
+
+$(BUILD)/convlog.pc: Makefile
+	@mkdir -p $(BUILD)
+	printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: convlog\nDescription: Embedded storage engine for AI conversation history\nVersion: %s\nRequires.private: %s\nLibs: -L$${libdir} -lconvlog\nLibs.private: -lpthread\nCflags: -I$${includedir}\n' \
+		'$(PREFIX)' '$(LIBDIR)' '$(INCDIR)' \
+		"$$(sed -n 's/^#define CONVLOG_VERSION_STRING "\(.*\)"/\1/p' include/convlog.h)" \
+		'$(PKGS)' > $@
+
+# ---- tests ----
+$(BUILD)/tests/lib/%.o: tests/lib/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests/lib -c $< -o $@
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(TESTLIB_OBJ) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests/lib -o $@ $< $(TESTLIB_OBJ) $(STATIC) \
+		$(CHECK_LIBS) $(PKG_LIBS) $(LDFLAGS)
+
+header-test:
+	@mkdir -p $(BUILD)
+	printf '#include "convlog.h"\nint main(void) { return convlog_version() == 0; }\n' > $(BUILD)/hdr.c
+	$(CC) -std=c99 -pedantic -Wall -Wextra -Werror -Iinclude -fsyntax-only $(BUILD)/hdr.c
+	$(CC) -std=c11 -pedantic -Wall -Wextra -Werror -Iinclude -fsyntax-only $(BUILD)/hdr.c
+	cp $(BUILD)/hdr.c $(BUILD)/hdr.cpp
+	$(CXX) -std=c++11 -pedantic -Wall -Wextra -Werror -Iinclude -fsyntax-only $(BUILD)/hdr.cpp
+
+build-tests: all $(UNIT_BIN)
+
+unit: build-tests
+	@set -e; for t in $(UNIT_BIN); do \
+		echo "== $$t"; CK_DEFAULT_TIMEOUT=$(TEST_TIMEOUT) $$t; done
+
+e2e: all
+	@set -e; for t in $(sort $(wildcard tests/e2e/*.sh)); do \
+		echo "== $$t"; CONVLOG=$(abspath $(TOOL)) sh $$t; done
+
+check: header-test checksrc unit e2e
+
+test: deps
+	@$(MAKE) --no-print-directory check
+
+# ---- demo ----
+demo: deps
+	@$(MAKE) --no-print-directory _demo
+
+_demo: all
+	rm -rf demo.store
+	$(TOOL) init demo.store
+	$(TOOL) import demo.store tools/sample/demo.jsonl
+	$(TOOL) ls demo.store
+	$(TOOL) show demo.store "$$($(TOOL) ls demo.store --json | head -n 1 | sed 's/.*"id":"\([^"]*\)".*/\1/')"
+	$(TOOL) stats demo.store
+
+# ---- bench ----
+$(BUILD)/convlog-bench: $(BENCH_SRC) $(STATIC)
+	$(CC) $(ALL_CFLAGS) -o $@ $(BENCH_SRC) $(STATIC) $(PKG_LIBS) -lsqlite3 -lm $(LDFLAGS)
+
+bench: deps
+	@$(MAKE) --no-print-directory _bench
+
+_bench: $(BUILD)/convlog-bench
+	$(BUILD)/convlog-bench $(BENCH_ARGS)
+
+# ---- sanitizer builds ----
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT='-O1 -g' \
+		SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' check
+ubsan:
+	@$(MAKE) --no-print-directory BUILD=build-ubsan OPT='-O1 -g' \
+		SAN='-fsanitize=undefined -fno-sanitize-recover=undefined' check
+tsan:
+	@$(MAKE) --no-print-directory BUILD=build-tsan OPT='-O1 -g' SAN='-fsanitize=thread' unit
+
+# ---- lint: banned functions in lib/ ----
+checksrc:
+	@bad=$$(grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets)\s*\(|[^_]\b(malloc|calloc|realloc|free)\s*\(' \
+		lib/*/*.c | grep -v 'lib/util/alloc.c' | grep -v 'json_' | grep -v '^\s*\*' || true); \
+	if [ -n "$$bad" ]; then echo "checksrc: banned calls in lib/:"; echo "$$bad"; exit 1; fi
+
+# ---- install ----
+install: all
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf libconvlog.so.0 $(DESTDIR)$(LIBDIR)/libconvlog.so
+	install -m 644 include/convlog.h $(DESTDIR)$(INCDIR)/
+	install -m 755 $(TOOL) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(BUILD)/convlog.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	if [ -f tools/convlog.1 ]; then install -m 644 tools/convlog.1 $(DESTDIR)$(MANDIR)/man1/; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libconvlog.a $(DESTDIR)$(LIBDIR)/libconvlog.so* \
+		$(DESTDIR)$(INCDIR)/convlog.h $(DESTDIR)$(BINDIR)/convlog \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/convlog.pc $(DESTDIR)$(MANDIR)/man1/convlog.1
+
+clean:
+	rm -rf build build-asan build-ubsan build-tsan demo.store
+
+-include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d)

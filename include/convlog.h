@@ -1,0 +1,798 @@
+/*
+ * convlog.h - embedded storage engine for AI conversation history.
+ *
+ * This header is the whole public interface of libconvlog and its manual.
+ *
+ * ========================================================================
+ * CONCEPTS
+ * ========================================================================
+ *
+ * Store.  A directory holding one convlog database:
+ *     STORE/meta/       LMDB environment (materialised state, indexes)
+ *     STORE/segments/   the append-only log; message bodies live here
+ *     STORE/LOCK        writer lock (flock)
+ * One process at a time may open a store for writing; any number of
+ * processes may open it read-only (CONVLOG_OPEN_READONLY).
+ *
+ * Conversation.  A container of message turns with descriptive fields
+ * (owner, tenant, titles, tags, JSON metadata, ...), a lifecycle status and
+ * aggregates kept current on every append (message_count, token_total,
+ * cost_total, last_activity_at).  Identified by a 128-bit UUID (generated
+ * as UUIDv7 or supplied by the application) and optionally by a unique
+ * external_id string.
+ *
+ * Message (turn).  Belongs to one conversation and has a 1-based, dense
+ * sequence number `seq` in append order.  Messages are immutable in the
+ * log: convlog_msg_supersede() writes a new version that replaces the old
+ * one for every reader (used to complete a streamed "pending" turn, record
+ * feedback or edit content).
+ *
+ * Lifecycle.  A conversation's status follows:
+ *     active -> inactive_timeout | inactive_user_terminated |
+ *               inactive_system_terminated | completed
+ *     inactive_* | completed -> active (explicitly, or by a new message)
+ *     inactive_* | completed -> archived
+ *     archived -> active                          (explicit unarchive)
+ *     any -> deleted (soft, restorable) -> previous status (restore)
+ * active -> archived directly is refused; convlog_conv_archive() passes
+ * through inactive_user_terminated in one atomic step.
+ *
+ * Transactions.  Every write call is atomic on its own.  To batch, begin a
+ * write transaction, pass it to the write calls, and commit: all of its
+ * changes become durable and visible together, or not at all.  One write
+ * transaction is open at a time per store; convlog_txn_begin() waits for
+ * the current one to finish.  Commits of concurrent threads share log
+ * syncs (group commit).
+ *
+ * Durability (convlog_options_set_durability):
+ *   CONVLOG_DURABILITY_FULL    commit returns after the log is fdatasync'ed.
+ *   CONVLOG_DURABILITY_NORMAL  the log is synced at least every
+ *                              sync_interval_ms; a crash may lose the
+ *                              commits of that last interval, never more,
+ *                              and never leaves a partial transaction.
+ *   CONVLOG_DURABILITY_OFF     synced on close / convlog_checkpoint only.
+ * In FULL mode readers see a commit once it is durable; in NORMAL and OFF
+ * modes as soon as it is written.
+ *
+ * Reads.  Every read call sees a consistent snapshot of committed data
+ * taken when the call (or the iterator) starts.  Iterators keep their
+ * snapshot until freed; free them promptly, a live iterator pins memory.
+ *
+ * ========================================================================
+ * CONVENTIONS
+ * ========================================================================
+ *
+ * Status codes.  Every function that can fail returns int: 0 on success,
+ * a negative CONVLOG_E* code on failure, and iterators return the
+ * positive CONVLOG_DONE at their end.  convlog_strerror() names a code;
+ * convlog_errmsg() gives the calling thread's detailed message of its last
+ * failed call ("message 17 of conversation 0190...: content is not valid
+ * UTF-8 at byte 4012").  A failed call changes nothing in the store.
+ *
+ * Ownership.  Inputs are borrowed for the duration of the call and copied
+ * as needed.  Objects returned through `**out` belong to the caller, who
+ * frees them with the matching convlog_*_free (all accept NULL).  Pointers
+ * handed out by iterators are borrowed and valid until the next call on
+ * that iterator or its free.
+ *
+ * Text.  Every text field is UTF-8 and is validated; strings are
+ * NUL-terminated except message content, which carries an explicit length
+ * (and may contain U+0000).  JSON fields (metadata, tool_calls) are
+ * validated and stored in compact form with key order preserved;
+ * duplicate keys and integers beyond 64 bits are rejected.
+ *
+ * Timestamps are milliseconds since the Unix epoch, UTC.  0 means "not
+ * set" (or "now" where a call documents it).
+ *
+ * Thread safety.  A convlog_db handle may be used from any number of
+ * threads at once.  A convlog_txn, iterator or options object must be used
+ * by one thread at a time.  Functions that need no handle are thread-safe.
+ *
+ * Limits (CONVLOG_MAX_*) are enforced on every write with CONVLOG_ETOOBIG.
+ */
+#ifndef CONVLOG_H
+#define CONVLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(CONVLOG_BUILDING) && defined(__GNUC__)
+#define CONVLOG_API __attribute__((visibility("default")))
+#else
+#define CONVLOG_API
+#endif
+
+/* ---------------------------------------------------------------------- */
+/* Version                                                                */
+/* ---------------------------------------------------------------------- */
+
+#define CONVLOG_VERSION_MAJOR 0
+#define CONVLOG_VERSION_MINOR 1
+#define CONVLOG_VERSION_PATCH 0
+#define CONVLOG_VERSION_STRING "0.1.0"
+#define CONVLOG_VERSION_NUMBER \
+	(CONVLOG_VERSION_MAJOR * 10000 + CONVLOG_VERSION_MINOR * 100 + \
+	 CONVLOG_VERSION_PATCH)
+
+/** The library's version string, e.g. "0.1.0". Static; thread-safe. */
+CONVLOG_API const char *convlog_version(void);
+
+/* ---------------------------------------------------------------------- */
+/* Status codes (values are pinned; new codes are added at the end)       */
+/* ---------------------------------------------------------------------- */
+
+#define CONVLOG_OK 0
+#define CONVLOG_DONE 1           /* iterator exhausted */
+#define CONVLOG_EINVAL (-1)      /* invalid argument */
+#define CONVLOG_ENOMEM (-2)      /* out of memory */
+#define CONVLOG_EIO (-3)         /* I/O error from the operating system */
+#define CONVLOG_ECORRUPT (-4)    /* stored data failed a check */
+#define CONVLOG_ENOTFOUND (-5)   /* no such conversation / message / store */
+#define CONVLOG_EEXIST (-6)      /* id or external_id already in use */
+#define CONVLOG_EUTF8 (-7)       /* text is not valid UTF-8 */
+#define CONVLOG_EJSON (-8)       /* malformed JSON or wrong JSON type */
+#define CONVLOG_ESTATUS (-9)     /* unknown status value or name */
+#define CONVLOG_ETRANSITION (-10) /* lifecycle transition not allowed */
+#define CONVLOG_ETOOBIG (-11)    /* a value or transaction exceeds a limit */
+#define CONVLOG_ELOCKED (-12)    /* store is open for writing elsewhere */
+#define CONVLOG_EREADONLY (-13)  /* write on a read-only handle */
+#define CONVLOG_EVERSION (-14)   /* unsupported on-disk format version */
+#define CONVLOG_ENOSPC (-15)     /* disk full */
+#define CONVLOG_ETXN (-16)       /* transaction misuse */
+#define CONVLOG_EFAILED (-17)    /* handle failed earlier (sync error); reopen */
+#define CONVLOG_ERANGE (-18)     /* number out of its allowed range */
+#define CONVLOG_ESEQ (-19)       /* message sequence number out of order */
+
+/** Static English name of a status code ("invalid argument"). Never NULL. */
+CONVLOG_API const char *convlog_strerror(int code);
+
+/**
+ * Detailed message of the calling thread's last failed convlog call.
+ * Empty string when the last call succeeded.  The buffer is per-thread and
+ * valid until the thread's next convlog call.  Never NULL.
+ */
+CONVLOG_API const char *convlog_errmsg(void);
+
+/* ---------------------------------------------------------------------- */
+/* Limits                                                                 */
+/* ---------------------------------------------------------------------- */
+
+#define CONVLOG_MAX_CONTENT (64u << 20)      /* hard cap on content bytes */
+#define CONVLOG_DEFAULT_MAX_CONTENT (16u << 20)
+#define CONVLOG_MAX_SHORT_TEXT 1024u         /* ids, roles, names, model... */
+#define CONVLOG_MAX_TITLE 65536u             /* title, topic, error_message */
+#define CONVLOG_MAX_SYSTEM_PROMPT (1u << 20)
+#define CONVLOG_MAX_CONV_METADATA (1u << 20) /* conversation metadata JSON */
+#define CONVLOG_MAX_MSG_JSON (16u << 20)     /* message metadata, tool_calls */
+#define CONVLOG_MAX_TAGS 256u
+#define CONVLOG_MAX_TAG 256u                 /* bytes per tag */
+#define CONVLOG_MAX_CURSORS 64u
+#define CONVLOG_MAX_CURSOR_NAME 64u
+#define CONVLOG_MAX_TXN_BYTES (512u << 20)   /* encoded records per txn */
+#define CONVLOG_MAX_SEQ 0x7fffffffu          /* messages per conversation */
+
+/* ---------------------------------------------------------------------- */
+/* UUIDs                                                                  */
+/* ---------------------------------------------------------------------- */
+
+/** A 128-bit identifier, bytes in RFC 9562 (network) order. All-zero = nil. */
+typedef struct convlog_uuid {
+	unsigned char bytes[16];
+} convlog_uuid;
+
+/** Length of the canonical text form plus the NUL: 36 + 1. */
+#define CONVLOG_UUID_STRLEN 37
+
+/**
+ * Parses canonical 8-4-4-4-12 hex (either case) into *out.
+ * Returns 0, or CONVLOG_EINVAL when `text` is not a UUID. Thread-safe.
+ */
+CONVLOG_API int convlog_uuid_parse(const char *text, convlog_uuid *out);
+
+/** Writes the lowercase canonical form of `id` and a NUL into `out`. */
+CONVLOG_API void convlog_uuid_format(const convlog_uuid *id,
+				     char out[CONVLOG_UUID_STRLEN]);
+
+/** 1 when every byte of `id` is zero, else 0. */
+CONVLOG_API int convlog_uuid_is_nil(const convlog_uuid *id);
+
+/**
+ * Generates a time-ordered UUIDv7 (48-bit ms timestamp, random rest).
+ * Returns 0, or CONVLOG_EIO if the system random source fails. Thread-safe.
+ */
+CONVLOG_API int convlog_uuid_generate(convlog_uuid *out);
+
+/* ---------------------------------------------------------------------- */
+/* Enumerations                                                           */
+/* ---------------------------------------------------------------------- */
+
+/* Conversation status.  Values are stored on disk: pinned. */
+#define CONVLOG_STATUS_ACTIVE 1
+#define CONVLOG_STATUS_INACTIVE_TIMEOUT 2
+#define CONVLOG_STATUS_INACTIVE_USER_TERMINATED 3
+#define CONVLOG_STATUS_INACTIVE_SYSTEM_TERMINATED 4
+#define CONVLOG_STATUS_COMPLETED 5
+#define CONVLOG_STATUS_ARCHIVED 6
+#define CONVLOG_STATUS_DELETED 7
+
+/** "active", "inactive_timeout", ...; NULL for an unknown value. */
+CONVLOG_API const char *convlog_status_name(int status);
+
+/** Parses a status name into *out. CONVLOG_ESTATUS if unknown. */
+CONVLOG_API int convlog_status_parse(const char *name, int *out);
+
+/* Message status.  Values are stored on disk: pinned. */
+#define CONVLOG_MSG_COMPLETED 1
+#define CONVLOG_MSG_PENDING 2
+#define CONVLOG_MSG_ERROR 3
+
+/** "completed", "pending", "error"; NULL for an unknown value. */
+CONVLOG_API const char *convlog_msg_status_name(int status);
+
+/** Parses a message status name into *out. CONVLOG_ESTATUS if unknown. */
+CONVLOG_API int convlog_msg_status_parse(const char *name, int *out);
+
+/* ---------------------------------------------------------------------- */
+/* Records                                                                */
+/* ---------------------------------------------------------------------- */
+
+/** One named resume point of a conversation (e.g. "client" -> 1234). */
+typedef struct convlog_cursor {
+	const char *name; /* 1..CONVLOG_MAX_CURSOR_NAME bytes of UTF-8 */
+	int64_t value;
+} convlog_cursor;
+
+#define CONVLOG_CONV_VERSION 1
+
+/**
+ * A conversation.  As input (create, put, patch) every pointer is borrowed
+ * for the call; NULL means absent.  As output (convlog_conv_get) the
+ * struct and everything it points to is one allocation owned by the
+ * caller and freed with convlog_conv_free().
+ *
+ * Initialise input structs with convlog_conv_init(): it sets `version` and
+ * the defaults.  Fields marked (derived) are maintained by convlog and
+ * ignored on input.
+ */
+typedef struct convlog_conv {
+	unsigned int version;       /* CONVLOG_CONV_VERSION */
+	convlog_uuid id;            /* nil on create: a UUIDv7 is generated */
+	const char *external_id;    /* application's own id; unique */
+	const char *org_id;         /* tenant */
+	const char *user_id;        /* owner; NULL for system-initiated */
+	const char *device_id;      /* where it started */
+	const char *session_id;     /* groups conversations of a session */
+	const char *initiator_role; /* agent-to-agent: asking assistant */
+	const char *responder_role; /* agent-to-agent: answering assistant */
+	const char *title;
+	const char *topic;
+	const char *system_prompt;
+	int status;                 /* CONVLOG_STATUS_*; create: 0 = active */
+	int prev_status;            /* (derived) status before deletion */
+	const char *const *tags;    /* set of tags; duplicates are removed */
+	size_t n_tags;
+	int rating;                 /* 1..5, 0 = none */
+	convlog_uuid parent_id;     /* forked from; nil = root */
+	uint32_t fork_seq;          /* parent message it forks at; 0 = none */
+	uint32_t depth;             /* 0 for a root conversation */
+	uint32_t tip_seq;           /* leaf of the active thread; 0 = none */
+	const convlog_cursor *cursors; /* named resume points; unique names */
+	size_t n_cursors;
+	const char *metadata;       /* JSON object text */
+	int64_t created_at;         /* create: 0 = now */
+	int64_t updated_at;         /* (derived unless put) last change */
+	int64_t last_activity_at;   /* (derived unless put) last message */
+	int64_t archived_at;        /* (derived unless put) set while archived */
+	int64_t deleted_at;         /* (derived unless put) set while deleted */
+	uint64_t message_count;     /* (derived) */
+	int64_t token_total;        /* (derived) sum of known token counts */
+	int64_t cost_total;         /* (derived) micro-USD, sum of known costs */
+} convlog_conv;
+
+/** Sets `c` to an empty input record: version, status active, all absent. */
+CONVLOG_API void convlog_conv_init(convlog_conv *c);
+
+/** Frees a conversation returned by convlog. Accepts NULL. */
+CONVLOG_API void convlog_conv_free(convlog_conv *c);
+
+/* Field masks for convlog_conv_patch(). */
+#define CONVLOG_CONV_EXTERNAL_ID (1ull << 0)
+#define CONVLOG_CONV_ORG_ID (1ull << 1)
+#define CONVLOG_CONV_USER_ID (1ull << 2)
+#define CONVLOG_CONV_DEVICE_ID (1ull << 3)
+#define CONVLOG_CONV_SESSION_ID (1ull << 4)
+#define CONVLOG_CONV_INITIATOR_ROLE (1ull << 5)
+#define CONVLOG_CONV_RESPONDER_ROLE (1ull << 6)
+#define CONVLOG_CONV_TITLE (1ull << 7)
+#define CONVLOG_CONV_TOPIC (1ull << 8)
+#define CONVLOG_CONV_SYSTEM_PROMPT (1ull << 9)
+#define CONVLOG_CONV_TAGS (1ull << 10)
+#define CONVLOG_CONV_RATING (1ull << 11)
+#define CONVLOG_CONV_PARENT (1ull << 12) /* parent_id, fork_seq and depth */
+#define CONVLOG_CONV_TIP_SEQ (1ull << 13)
+#define CONVLOG_CONV_CURSORS (1ull << 14) /* replaces the whole map */
+#define CONVLOG_CONV_METADATA (1ull << 15)
+#define CONVLOG_CONV_CREATED_AT (1ull << 16)
+#define CONVLOG_CONV_ALL ((1ull << 17) - 1)
+
+#define CONVLOG_MSG_VERSION 1
+
+/** parent_seq value meaning "the conversation's tip" (default on append). */
+#define CONVLOG_PARENT_TIP UINT32_MAX
+
+/**
+ * A message.  Same ownership rules as convlog_conv; initialise inputs with
+ * convlog_msg_init().  Unknown usage figures are -1.
+ */
+typedef struct convlog_msg {
+	unsigned int version;       /* CONVLOG_MSG_VERSION */
+	convlog_uuid id;            /* nil on append: a UUIDv7 is generated */
+	convlog_uuid conv_id;       /* conversation it belongs to (required) */
+	uint32_t seq;               /* 1-based; append: 0 = next */
+	uint32_t parent_seq;        /* previous turn; 0 = root of a tree;
+	                               append: CONVLOG_PARENT_TIP = the tip */
+	const char *role;           /* "user", "assistant", "tool", app roles */
+	const char *name;           /* author or function name */
+	const char *content;        /* UTF-8, content_len bytes; may be NULL
+	                               when content_len is 0 */
+	size_t content_len;
+	const char *tool_calls;     /* JSON value (usually an array) */
+	const char *tool_call_id;
+	int64_t token_count;        /* -1 = unknown */
+	int64_t cost;               /* integer micro-USD; -1 = unknown */
+	int64_t latency_ms;         /* -1 = unknown */
+	const char *model;
+	int status;                 /* CONVLOG_MSG_*; 0 on append = completed */
+	const char *error_message;
+	int feedback;               /* -1, 0 (none), +1 */
+	const char *feedback_text;
+	const char *metadata;       /* JSON object text */
+	int64_t created_at;         /* append: 0 = now */
+	int64_t edited_at;          /* set by supersede; 0 = never edited */
+} convlog_msg;
+
+/** Sets `m` to an empty input: version, parent = tip, usage unknown. */
+CONVLOG_API void convlog_msg_init(convlog_msg *m);
+
+/** Frees a message returned by convlog. Accepts NULL. */
+CONVLOG_API void convlog_msg_free(convlog_msg *m);
+
+/* Field masks for convlog_msg_supersede(). */
+#define CONVLOG_MSG_ROLE (1ull << 0)
+#define CONVLOG_MSG_NAME (1ull << 1)
+#define CONVLOG_MSG_CONTENT (1ull << 2)
+#define CONVLOG_MSG_TOOL_CALLS (1ull << 3)
+#define CONVLOG_MSG_TOOL_CALL_ID (1ull << 4)
+#define CONVLOG_MSG_TOKEN_COUNT (1ull << 5)
+#define CONVLOG_MSG_COST (1ull << 6)
+#define CONVLOG_MSG_LATENCY (1ull << 7)
+#define CONVLOG_MSG_MODEL (1ull << 8)
+#define CONVLOG_MSG_STATUS (1ull << 9)
+#define CONVLOG_MSG_ERROR_MESSAGE (1ull << 10)
+#define CONVLOG_MSG_FEEDBACK (1ull << 11)      /* feedback and its text */
+#define CONVLOG_MSG_METADATA (1ull << 12)
+#define CONVLOG_MSG_EDITED_AT (1ull << 13)     /* explicit edited_at */
+#define CONVLOG_MSG_ALL ((1ull << 14) - 1)
+
+/* ---------------------------------------------------------------------- */
+/* Options                                                                */
+/* ---------------------------------------------------------------------- */
+
+typedef struct convlog_options convlog_options;
+
+#define CONVLOG_DURABILITY_FULL 0
+#define CONVLOG_DURABILITY_NORMAL 1
+#define CONVLOG_DURABILITY_OFF 2
+
+/* Flags for convlog_options_set_open_flags(). */
+#define CONVLOG_OPEN_CREATE 0x1   /* create the store if missing (default) */
+#define CONVLOG_OPEN_READONLY 0x2 /* no writes; may run beside a writer */
+
+/** Log severity passed to a log callback. */
+#define CONVLOG_LOG_WARN 1
+#define CONVLOG_LOG_INFO 2
+
+/**
+ * Receives the library's diagnostics (recovery truncations, background
+ * errors).  Called from whichever thread noticed the event; must be
+ * thread-safe and must not call back into convlog.
+ */
+typedef void (*convlog_log_fn)(void *ud, int level, const char *message);
+
+/**
+ * Allocates an options object with defaults:
+ *   durability FULL, sync interval 100 ms, open flags CREATE,
+ *   segment size 64 MiB, memtable 32 MiB, flush interval 5000 ms,
+ *   block cache 32 MiB, frame size 32 KiB, zstd level 3,
+ *   max content 16 MiB, LMDB map size 1 TiB (virtual), no log callback.
+ * Returns 0 or CONVLOG_ENOMEM.  Free with convlog_options_free().
+ */
+CONVLOG_API int convlog_options_new(convlog_options **out);
+CONVLOG_API void convlog_options_free(convlog_options *opts);
+
+/** CONVLOG_DURABILITY_*; CONVLOG_EINVAL otherwise. */
+CONVLOG_API int convlog_options_set_durability(convlog_options *opts,
+					       int mode);
+/** NORMAL mode's sync period, 1..60000 ms. */
+CONVLOG_API int convlog_options_set_sync_interval_ms(convlog_options *opts,
+						     uint32_t ms);
+/** CONVLOG_OPEN_* flags. */
+CONVLOG_API int convlog_options_set_open_flags(convlog_options *opts,
+					       unsigned flags);
+/** Segment roll-over size, 1 MiB .. 4 GiB. */
+CONVLOG_API int convlog_options_set_segment_size(convlog_options *opts,
+						 uint64_t bytes);
+/**
+ * Memtable size that triggers a flush to LMDB, 64 KiB .. 1 GiB.  Memory
+ * used by unflushed state is bounded by about twice this value.
+ */
+CONVLOG_API int convlog_options_set_memtable_size(convlog_options *opts,
+						  uint64_t bytes);
+/** Age at which a non-empty memtable is flushed, 10 .. 3600000 ms. */
+CONVLOG_API int convlog_options_set_flush_interval_ms(convlog_options *opts,
+						      uint32_t ms);
+/** Decompressed-frame cache, 0 (none) .. 16 GiB. */
+CONVLOG_API int convlog_options_set_block_cache_size(convlog_options *opts,
+						     uint64_t bytes);
+/**
+ * Target uncompressed size of one compressed frame inside a block,
+ * 4 KiB .. 1 MiB.  Smaller frames make random reads cheaper, larger ones
+ * compress better.
+ */
+CONVLOG_API int convlog_options_set_frame_size(convlog_options *opts,
+					       uint32_t bytes);
+/** zstd level for log blocks, 1..19. */
+CONVLOG_API int convlog_options_set_compression_level(convlog_options *opts,
+						      int level);
+/** Largest accepted message content, 1 .. CONVLOG_MAX_CONTENT bytes. */
+CONVLOG_API int convlog_options_set_max_content(convlog_options *opts,
+						uint32_t bytes);
+/** LMDB map size (address space reserved, not disk), 1 MiB .. 16 TiB. */
+CONVLOG_API int convlog_options_set_map_size(convlog_options *opts,
+					     uint64_t bytes);
+/** Diagnostics callback; NULL to disable. */
+CONVLOG_API int convlog_options_set_log(convlog_options *opts,
+					convlog_log_fn fn, void *ud);
+
+/* ---------------------------------------------------------------------- */
+/* Store                                                                  */
+/* ---------------------------------------------------------------------- */
+
+typedef struct convlog_db convlog_db;
+
+/**
+ * Opens (and with CONVLOG_OPEN_CREATE, creates) the store at `path`.
+ * `opts` may be NULL for defaults; it is copied.  Recovery runs here: the
+ * log after the last flush is replayed; a torn or corrupt block at the very
+ * end of the newest segment is truncated and reported through the log
+ * callback and convlog_stats().
+ *
+ * Errors: CONVLOG_ENOTFOUND (no store and no CREATE), CONVLOG_ELOCKED
+ * (another process has it open for writing), CONVLOG_EVERSION (written by
+ * an incompatible format version), CONVLOG_ECORRUPT (damage other than a
+ * torn tail; the message names the file and offset), CONVLOG_EIO,
+ * CONVLOG_ENOMEM.  On error *out is NULL.
+ */
+CONVLOG_API int convlog_open(const char *path, const convlog_options *opts,
+			     convlog_db **out);
+
+/**
+ * Closes the store: waits for background work, flushes the memtable to
+ * LMDB, syncs, releases the lock and frees `db`.  Failures while flushing
+ * lose nothing (the log stays authoritative) and are reported through the
+ * log callback.  No other call may use `db` during or after close; open
+ * iterators must be freed first.  Accepts NULL.
+ */
+CONVLOG_API void convlog_close(convlog_db *db);
+
+/**
+ * Makes every commit so far durable (log sync) and flushes the memtable to
+ * LMDB, so the next open replays nothing.  Thread-safe.
+ * Errors: CONVLOG_EIO, CONVLOG_ENOSPC, CONVLOG_EFAILED, CONVLOG_EREADONLY.
+ */
+CONVLOG_API int convlog_checkpoint(convlog_db *db);
+
+/** Makes every commit so far durable (log sync only). Thread-safe. */
+CONVLOG_API int convlog_sync(convlog_db *db);
+
+/* ---------------------------------------------------------------------- */
+/* Write transactions                                                     */
+/* ---------------------------------------------------------------------- */
+
+typedef struct convlog_txn convlog_txn;
+
+/**
+ * Begins a write transaction, waiting while another one is open.  Write
+ * calls that receive this txn are applied to it: they see each other's
+ * effects and become durable and visible together at convlog_txn_commit().
+ * The txn must be used by the thread that began it (it holds the store's
+ * writer lock) and ended with commit or abort.
+ *
+ * Errors: CONVLOG_EREADONLY, CONVLOG_EFAILED, CONVLOG_ENOMEM.
+ */
+CONVLOG_API int convlog_txn_begin(convlog_db *db, convlog_txn **out);
+
+/**
+ * Commits and frees `txn`.  Returns once the commit is durable as the
+ * store's durability mode promises.  On error nothing of the txn is
+ * visible or durable, and the txn is freed all the same.
+ * A write call that failed inside the txn changed nothing; the txn stays
+ * usable.  Errors: CONVLOG_EIO, CONVLOG_ENOSPC, CONVLOG_EFAILED.
+ */
+CONVLOG_API int convlog_txn_commit(convlog_txn *txn);
+
+/** Discards and frees `txn`. Accepts NULL. */
+CONVLOG_API void convlog_txn_abort(convlog_txn *txn);
+
+/* ---------------------------------------------------------------------- */
+/* Conversations: writes                                                  */
+/*                                                                        */
+/* Every write takes `txn`: NULL makes the call a transaction of its own.   */
+/* Common errors: CONVLOG_EINVAL, CONVLOG_EUTF8, CONVLOG_EJSON,             */
+/* CONVLOG_ETOOBIG, CONVLOG_ENOTFOUND, CONVLOG_EREADONLY, CONVLOG_EFAILED,  */
+/* CONVLOG_EIO, CONVLOG_ENOSPC, CONVLOG_ENOMEM.                             */
+/* ---------------------------------------------------------------------- */
+
+/**
+ * Creates a conversation from `in` (see convlog_conv_init()).  A nil id
+ * gets a UUIDv7; created_at 0 means now; status 0 means active (any
+ * status but deleted may be given).  Derived fields are ignored except
+ * that updated_at and last_activity_at start at created_at.  The id is
+ * written to *out_id when out_id is not NULL.
+ * Extra errors: CONVLOG_EEXIST (id or external_id in use), CONVLOG_ESTATUS,
+ * CONVLOG_ERANGE (rating), CONVLOG_ENOTFOUND (parent_id unknown).
+ */
+CONVLOG_API int convlog_conv_create(convlog_db *db, convlog_txn *txn,
+				    const convlog_conv *in,
+				    convlog_uuid *out_id);
+
+/**
+ * Creates or replaces conversation in->id with exactly the given fields,
+ * timestamps and status included, bypassing lifecycle rules: the
+ * primitive behind import and restore from backups.  Aggregates stay
+ * derived from the messages.  tip_seq may not exceed the message count.
+ * Extra errors: CONVLOG_EEXIST (external_id used by another conversation).
+ */
+CONVLOG_API int convlog_conv_put(convlog_db *db, convlog_txn *txn,
+				 const convlog_conv *in);
+
+/**
+ * Changes the fields selected by `mask` (CONVLOG_CONV_*) to their values
+ * in `fields`; a NULL string or zero number in a selected field clears
+ * it.  CONVLOG_CONV_CURSORS replaces the whole cursor map.  Sets
+ * updated_at to now.  Patching a deleted conversation is refused
+ * (CONVLOG_ETRANSITION).
+ */
+CONVLOG_API int convlog_conv_patch(convlog_db *db, convlog_txn *txn,
+				   const convlog_uuid *id,
+				   const convlog_conv *fields, uint64_t mask);
+
+/**
+ * Moves the conversation to `status` following the lifecycle above;
+ * setting the current status again is a no-op.  DELETED soft-deletes
+ * (like convlog_conv_delete); leaving DELETED needs convlog_conv_restore.
+ * Extra errors: CONVLOG_ESTATUS, CONVLOG_ETRANSITION.
+ */
+CONVLOG_API int convlog_conv_set_status(convlog_db *db, convlog_txn *txn,
+					const convlog_uuid *id, int status);
+
+/**
+ * Archives: inactive_* | completed -> archived; active passes through
+ * inactive_user_terminated in the same atomic step.  Sets archived_at.
+ */
+CONVLOG_API int convlog_conv_archive(convlog_db *db, convlog_txn *txn,
+				     const convlog_uuid *id);
+
+/** Soft-deletes: status deleted, deleted_at set, restorable. */
+CONVLOG_API int convlog_conv_delete(convlog_db *db, convlog_txn *txn,
+				    const convlog_uuid *id);
+
+/**
+ * Restores a soft-deleted conversation to its status before deletion and
+ * clears deleted_at.  CONVLOG_ETRANSITION when it is not deleted.
+ */
+CONVLOG_API int convlog_conv_restore(convlog_db *db, convlog_txn *txn,
+				     const convlog_uuid *id);
+
+/* ---------------------------------------------------------------------- */
+/* Messages: writes                                                       */
+/* ---------------------------------------------------------------------- */
+
+/**
+ * Appends message `in` to conversation in->conv_id and writes its seq to
+ * *out_seq (optional).  in->seq 0 assigns the next seq; a non-zero seq
+ * must equal it (CONVLOG_ESEQ otherwise).  parent_seq CONVLOG_PARENT_TIP
+ * attaches the turn to the conversation's tip; any earlier seq (or 0 for
+ * a new root) may be named instead.  The new message becomes the tip.
+ * Updates message_count, token_total, cost_total, last_activity_at and
+ * updated_at (each becomes the max of itself and created_at).  Appending
+ * to an inactive_* or completed conversation makes it active again.
+ * Extra errors: CONVLOG_ETRANSITION (conversation archived or deleted),
+ * CONVLOG_EEXIST (message id in use), CONVLOG_ESEQ, CONVLOG_ESTATUS,
+ * CONVLOG_ERANGE (feedback, negative usage other than -1).
+ */
+CONVLOG_API int convlog_msg_append(convlog_db *db, convlog_txn *txn,
+				   const convlog_msg *in, uint32_t *out_seq);
+
+/**
+ * Writes a new version of message (conv_id, seq) in which the fields
+ * selected by `mask` (CONVLOG_MSG_*) take their values from `fields`
+ * (id, conv_id, seq, parent_seq and created_at never change).  edited_at
+ * becomes now unless CONVLOG_MSG_EDITED_AT supplies it.  Aggregates are
+ * adjusted.  Refused on archived or deleted conversations.
+ */
+CONVLOG_API int convlog_msg_supersede(convlog_db *db, convlog_txn *txn,
+				      const convlog_uuid *conv_id,
+				      uint32_t seq, const convlog_msg *fields,
+				      uint64_t mask);
+
+/* ---------------------------------------------------------------------- */
+/* Reads                                                                  */
+/* ---------------------------------------------------------------------- */
+
+/**
+ * Reads conversation `id` (deleted ones included; check status).
+ * *out is owned by the caller: convlog_conv_free().  Thread-safe.
+ * Errors: CONVLOG_ENOTFOUND, CONVLOG_ECORRUPT, CONVLOG_ENOMEM.
+ */
+CONVLOG_API int convlog_conv_get(convlog_db *db, const convlog_uuid *id,
+				 convlog_conv **out);
+
+/** Like convlog_conv_get, by external_id. */
+CONVLOG_API int convlog_conv_get_by_external(convlog_db *db,
+					     const char *external_id,
+					     convlog_conv **out);
+
+/** Reads message (conv_id, seq).  *out: convlog_msg_free(). Thread-safe. */
+CONVLOG_API int convlog_msg_get(convlog_db *db, const convlog_uuid *conv_id,
+				uint32_t seq, convlog_msg **out);
+
+/** Reads a message by its id.  *out: convlog_msg_free(). Thread-safe. */
+CONVLOG_API int convlog_msg_get_by_id(convlog_db *db, const convlog_uuid *id,
+				      convlog_msg **out);
+
+/* ---- message ranges ---- */
+
+typedef struct convlog_msg_iter convlog_msg_iter;
+
+#define CONVLOG_RANGE_ALL 0   /* every message, in seq order */
+#define CONVLOG_RANGE_FIRST 1 /* the first n */
+#define CONVLOG_RANGE_LAST 2  /* the last n, still in seq order */
+#define CONVLOG_RANGE_AFTER 3 /* seq > after_seq, at most n (0 = all) */
+
+/**
+ * Iterates messages of one conversation in seq order.  `kind` is a
+ * CONVLOG_RANGE_*; `n` bounds the count (0 = no bound for ALL and AFTER);
+ * `after_seq` is used by CONVLOG_RANGE_AFTER.  The iterator holds a
+ * snapshot.  Errors: CONVLOG_ENOTFOUND (no such conversation),
+ * CONVLOG_EINVAL.
+ */
+CONVLOG_API int convlog_msg_range(convlog_db *db, const convlog_uuid *conv_id,
+				  int kind, uint32_t n, uint32_t after_seq,
+				  convlog_msg_iter **out);
+
+/**
+ * Advances to the next message: 0 and *msg set (borrowed, valid until the
+ * next call or free), CONVLOG_DONE at the end, or a negative error.
+ */
+CONVLOG_API int convlog_msg_iter_next(convlog_msg_iter *it,
+				      const convlog_msg **msg);
+CONVLOG_API void convlog_msg_iter_free(convlog_msg_iter *it);
+
+/* ---- conversation listings ---- */
+
+/**
+ * Filters for convlog_conv_list().  Every set field must match.  Results
+ * come newest last_activity_at first.  Deleted conversations are listed
+ * only when status is CONVLOG_STATUS_DELETED or include_deleted is set.
+ * Each filter is served by an index; with several, the most selective
+ * index is walked and the others are checked per conversation.
+ */
+typedef struct convlog_conv_filter {
+	unsigned int version;    /* CONVLOG_CONV_VERSION */
+	const char *user_id;
+	const char *org_id;
+	const char *session_id;
+	const char *tag;
+	int status;              /* 0 = any */
+	int has_parent;          /* 1: only forks of parent_id */
+	convlog_uuid parent_id;
+	int include_deleted;
+	uint32_t limit;          /* 0 = unlimited */
+	const char *after;       /* resume token from convlog_conv_iter_token */
+} convlog_conv_filter;
+
+/** Sets `f` to "everything": version set, all filters absent. */
+CONVLOG_API void convlog_conv_filter_init(convlog_conv_filter *f);
+
+typedef struct convlog_conv_iter convlog_conv_iter;
+
+/**
+ * Lists conversations matching `f` (NULL = all, newest activity first).
+ * The iterator holds a snapshot.  Errors: CONVLOG_EINVAL (bad token),
+ * CONVLOG_ESTATUS, CONVLOG_ENOMEM.
+ */
+CONVLOG_API int convlog_conv_list(convlog_db *db, const convlog_conv_filter *f,
+				  convlog_conv_iter **out);
+
+/**
+ * Next conversation: 0 with *conv borrowed until the next call, or
+ * CONVLOG_DONE (also when the filter's limit is reached), or an error.
+ */
+CONVLOG_API int convlog_conv_iter_next(convlog_conv_iter *it,
+				       const convlog_conv **conv);
+
+/**
+ * A resume token for the position after the last conversation returned:
+ * pass it as filter.after (with the same filters) to continue.  Tokens
+ * stay valid across commits; a conversation whose activity changed in
+ * between may move.  *out is a NUL-terminated string owned by the caller
+ * (convlog_free()).  CONVLOG_EINVAL if nothing was returned yet.
+ */
+CONVLOG_API int convlog_conv_iter_token(convlog_conv_iter *it, char **out);
+CONVLOG_API void convlog_conv_iter_free(convlog_conv_iter *it);
+
+/** Frees memory returned by convlog as a plain pointer. Accepts NULL. */
+CONVLOG_API void convlog_free(void *p);
+
+/* ---------------------------------------------------------------------- */
+/* Statistics and verification                                            */
+/* ---------------------------------------------------------------------- */
+
+#define CONVLOG_STATS_VERSION 1
+
+typedef struct convlog_stats {
+	unsigned int version;          /* set by the caller: CONVLOG_STATS_VERSION */
+	uint64_t conversations;        /* excluding none (deleted included) */
+	uint64_t deleted_conversations;
+	uint64_t messages;             /* live message versions */
+	uint64_t segments;
+	uint64_t segment_bytes;        /* all segment files */
+	uint64_t meta_bytes;           /* LMDB data file */
+	uint64_t content_bytes;        /* uncompressed content of live messages */
+	uint64_t last_lsn;             /* newest committed log sequence number */
+	uint64_t flushed_lsn;          /* newest LSN materialised in LMDB */
+	uint64_t memtable_bytes;       /* unflushed state in memory */
+	uint64_t cache_bytes;          /* block cache in use */
+	uint64_t recovered_blocks;     /* blocks replayed at the last open */
+	uint64_t truncated_bytes;      /* torn tail removed at the last open */
+	uint64_t commits;              /* since open */
+	uint64_t syncs;                /* log syncs since open */
+	uint64_t flushes;              /* memtable flushes since open */
+} convlog_stats;
+
+/**
+ * Fills `out` (whose version the caller sets).  Counting conversations
+ * and messages reads the aggregates, not the data.  Thread-safe.
+ */
+CONVLOG_API int convlog_stats_get(convlog_db *db, convlog_stats *out);
+
+/**
+ * Receives one problem found by convlog_verify: the kind of object
+ * ("segment", "block", "message", "index", "conversation"), where it is
+ * and what is wrong.
+ */
+typedef void (*convlog_problem_fn)(void *ud, const char *where,
+				   const char *what);
+
+/**
+ * Checks the whole store: every block checksum and record, every message
+ * locator against the record it points to, the id index, every secondary
+ * index against the conversations and back, and every conversation's
+ * aggregates against its messages.  Each problem goes to `fn` (may be
+ * NULL); *n_problems (optional) receives their count.  Returns 0 when the
+ * check could run (problems or not), or an error that stopped it.
+ * Thread-safe; runs on a snapshot.
+ */
+CONVLOG_API int convlog_verify(convlog_db *db, convlog_problem_fn fn, void *ud,
+			       uint64_t *n_problems);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CONVLOG_H */

@@ -1,0 +1,611 @@
+/* Applying log records to state: the single definition of what every
+ * record type does, shared by live transactions and recovery. */
+#include <string.h>
+
+#include "engine/db.h"
+#include "log/record.h"
+#include "model/conv.h"
+#include "model/tlv.h"
+#include "util/alloc.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/uuid.h"
+
+static const uint8_t counters_key[] = "counters";
+
+static uint64_t id_hash(const convlog_uuid *id)
+{
+	uint64_t a, b;
+
+	memcpy(&a, id->bytes, 8);
+	memcpy(&b, id->bytes + 8, 8);
+	return (a ^ (b * UINT64_C(0x9E3779B97F4A7C15))) * UINT64_C(0xff51afd7ed558ccd);
+}
+
+static int cs_eq(const cvl_hnode *n, const void *key)
+{
+	return cvl_uuid_cmp(&((const cvl_cstate *)n)->id, key) == 0;
+}
+
+int cvl_actx_init(cvl_actx *a, convlog_db *db)
+{
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	a->db = db;
+	rc = cvl_ws_init(&a->ws);
+	if (rc)
+		return rc;
+	rc = cvl_htab_init(&a->convs, 16);
+	if (rc) {
+		cvl_ws_free(&a->ws);
+		return rc;
+	}
+	a->view.ws = &a->ws;
+	return 0;
+}
+
+void cvl_actx_reset(cvl_actx *a)
+{
+	cvl_cstate *cs = a->conv_list;
+
+	while (cs) {
+		cvl_cstate *n = cs->next_all;
+		convlog_conv_free(cs->cur);
+		cvl_ikeys_free(&cs->orig_keys);
+		cvl_free(cs);
+		cs = n;
+	}
+	a->conv_list = NULL;
+	if (a->convs.slots) {
+		memset(a->convs.slots, 0, a->convs.nslots * sizeof(*a->convs.slots));
+		a->convs.count = 0;
+	}
+	memset(&a->dcount, 0, sizeof(a->dcount));
+}
+
+void cvl_actx_free(cvl_actx *a)
+{
+	cvl_actx_reset(a);
+	cvl_htab_free(&a->convs);
+	cvl_ws_free(&a->ws);
+	cvl_view_release(&a->view);
+}
+
+static int corrupt_conv(const convlog_uuid *id, const char *why)
+{
+	char s[CONVLOG_UUID_STRLEN];
+
+	return cvl_err(CONVLOG_ECORRUPT, "conversation %s: stored state is malformed: %s",
+		       cvl_uuid_str(id, s), why);
+}
+
+/* Reads conversation + statistics through the view. */
+int cvl_conv_load(cvl_view *v, const convlog_uuid *id, convlog_conv **out)
+{
+	const uint8_t *val;
+	size_t vlen;
+	const char *why = NULL;
+	convlog_conv *c;
+	int rc;
+
+	rc = cvl_view_get(v, CVL_T_CONV, id->bytes, 16, &val, &vlen);
+	if (rc)
+		return rc;
+	rc = cvl_conv_decode(val, vlen, &c, &why);
+	if (rc)
+		return rc < 0 && why ? corrupt_conv(id, why) : rc;
+	rc = cvl_view_get(v, CVL_T_CSTAT, id->bytes, 16, &val, &vlen);
+	if (rc == CONVLOG_ENOTFOUND)
+		rc = corrupt_conv(id, "statistics record is missing");
+	else if (!rc && cvl_conv_overlay(c, val, vlen, &why))
+		rc = corrupt_conv(id, why);
+	if (rc) {
+		convlog_conv_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+static cvl_cstate *cs_new(cvl_actx *a, const convlog_uuid *id)
+{
+	cvl_cstate *cs = cvl_calloc(1, sizeof(*cs));
+
+	if (!cs)
+		return NULL;
+	cs->id = *id;
+	cs->hn.hash = id_hash(id);
+	cvl_htab_insert(&a->convs, &cs->hn);
+	cs->next_all = a->conv_list;
+	a->conv_list = cs;
+	return cs;
+}
+
+int cvl_actx_conv(cvl_actx *a, const convlog_uuid *id, cvl_cstate **out)
+{
+	cvl_cstate *cs = (cvl_cstate *)cvl_htab_find(&a->convs, id_hash(id), cs_eq, id);
+	convlog_conv *c = NULL;
+	int rc;
+
+	if (cs) {
+		*out = cs;
+		return cs->cur ? 0 : CONVLOG_ENOTFOUND;
+	}
+	rc = cvl_conv_load(&a->view, id, &c);
+	if (rc && rc != CONVLOG_ENOTFOUND)
+		return rc;
+	cs = cs_new(a, id);
+	if (!cs) {
+		convlog_conv_free(c);
+		return cvl_err(CONVLOG_ENOMEM, "out of memory loading a conversation");
+	}
+	cs->cur = c;
+	if (c && (rc = cvl_conv_index_keys(c, &cs->orig_keys)) != 0)
+		return rc;
+	*out = cs;
+	return c ? 0 : CONVLOG_ENOTFOUND;
+}
+
+/* Replaces cs->cur with a packed copy of `c` (which may point into it). */
+static int repack(cvl_cstate *cs, const convlog_conv *c)
+{
+	cvl_buf b;
+	convlog_conv *n;
+	const char *why;
+	int rc;
+
+	cvl_buf_init(&b, 0);
+	rc = cvl_conv_encode(c, CVL_CG_STATIC | CVL_CG_HOT | CVL_CG_AGG, &b);
+	if (!rc) {
+		rc = cvl_conv_decode(b.p, b.len, &n, &why);
+		if (rc < 0 && rc != CONVLOG_ENOMEM)
+			rc = cvl_err(CONVLOG_ECORRUPT, "conversation re-encoding failed: %s", why);
+	}
+	cvl_buf_free(&b);
+	if (rc)
+		return rc;
+	convlog_conv_free(cs->cur);
+	cs->cur = n;
+	return 0;
+}
+
+static int ext_key(uint8_t *k, const char *ext)
+{
+	return (int)cvl_key_text(k, ext, strlen(ext));
+}
+
+/* Moves the external-id mapping when it changes. */
+static int move_ext(cvl_actx *a, const convlog_uuid *id, const char *old, const char *new)
+{
+	uint8_t k[CVL_KEY_MAX];
+	int rc;
+
+	if ((old == NULL && new == NULL) || (old && new && !strcmp(old, new)))
+		return 0;
+	if (old) {
+		rc = cvl_ws_del(&a->ws, CVL_T_CEXT, k, (size_t)ext_key(k, old));
+		if (rc)
+			return rc;
+	}
+	if (new)
+		return cvl_ws_put(&a->ws, CVL_T_CEXT, k, (size_t)ext_key(k, new), id->bytes, 16, NULL);
+	return 0;
+}
+
+static int is_inactive(int s)
+{
+	return s >= CONVLOG_STATUS_INACTIVE_TIMEOUT && s <= CONVLOG_STATUS_COMPLETED;
+}
+
+static int64_t max64(int64_t a, int64_t b)
+{
+	return a > b ? a : b;
+}
+
+static int apply_put(cvl_actx *a, const uint8_t *body, size_t len)
+{
+	convlog_conv *nc;
+	cvl_cstate *cs;
+	const char *why;
+	int rc = cvl_conv_decode(body, len, &nc, &why);
+
+	if (rc)
+		return rc < 0 && rc != CONVLOG_ENOMEM ? cvl_err(CONVLOG_ECORRUPT, "conv_put record: %s", why) : rc;
+	rc = cvl_actx_conv(a, &nc->id, &cs);
+	if (rc && rc != CONVLOG_ENOTFOUND)
+		goto out;
+	if (cs->cur) {
+		nc->message_count = cs->cur->message_count;
+		nc->token_total = cs->cur->token_total;
+		nc->cost_total = cs->cur->cost_total;
+		a->dcount.deleted += (nc->status == CONVLOG_STATUS_DELETED) -
+				     (cs->cur->status == CONVLOG_STATUS_DELETED);
+	} else {
+		a->dcount.conversations++;
+		a->dcount.deleted += nc->status == CONVLOG_STATUS_DELETED;
+	}
+	rc = move_ext(a, &nc->id, cs->cur ? cs->cur->external_id : NULL, nc->external_id);
+	if (rc)
+		goto out;
+	convlog_conv_free(cs->cur);
+	cs->cur = nc;
+	nc = NULL;
+	cs->dirty_static = cs->dirty_hot = 1;
+out:
+	convlog_conv_free(nc);
+	return rc;
+}
+
+static void patch_copy(convlog_conv *m, const convlog_conv *f, uint64_t mask)
+{
+#define CP(bit, field) if (mask & (bit)) m->field = f->field
+	CP(CONVLOG_CONV_EXTERNAL_ID, external_id);
+	CP(CONVLOG_CONV_ORG_ID, org_id);
+	CP(CONVLOG_CONV_USER_ID, user_id);
+	CP(CONVLOG_CONV_DEVICE_ID, device_id);
+	CP(CONVLOG_CONV_SESSION_ID, session_id);
+	CP(CONVLOG_CONV_INITIATOR_ROLE, initiator_role);
+	CP(CONVLOG_CONV_RESPONDER_ROLE, responder_role);
+	CP(CONVLOG_CONV_TITLE, title);
+	CP(CONVLOG_CONV_TOPIC, topic);
+	CP(CONVLOG_CONV_SYSTEM_PROMPT, system_prompt);
+	CP(CONVLOG_CONV_RATING, rating);
+	CP(CONVLOG_CONV_TIP_SEQ, tip_seq);
+	CP(CONVLOG_CONV_METADATA, metadata);
+	CP(CONVLOG_CONV_CREATED_AT, created_at);
+#undef CP
+	if (mask & CONVLOG_CONV_TAGS) {
+		m->tags = f->tags;
+		m->n_tags = f->n_tags;
+	}
+	if (mask & CONVLOG_CONV_CURSORS) {
+		m->cursors = f->cursors;
+		m->n_cursors = f->n_cursors;
+	}
+	if (mask & CONVLOG_CONV_PARENT) {
+		m->parent_id = f->parent_id;
+		m->fork_seq = f->fork_seq;
+		m->depth = f->depth;
+	}
+}
+
+static int apply_patch(cvl_actx *a, const uint8_t *body, size_t len)
+{
+	convlog_conv *f, m;
+	cvl_cstate *cs;
+	uint64_t mask;
+	int64_t at;
+	const char *why;
+	int rc = cvl_conv_decode(body, len, &f, &why);
+
+	if (rc)
+		return rc < 0 && rc != CONVLOG_ENOMEM ? cvl_err(CONVLOG_ECORRUPT, "conv_patch record: %s", why) : rc;
+	if (cvl_conv_patch_meta(body, len, &mask, &at)) {
+		rc = cvl_err(CONVLOG_ECORRUPT, "conv_patch record: malformed mask");
+		goto out;
+	}
+	rc = cvl_actx_conv(a, &f->id, &cs);
+	if (rc)
+		goto out;
+	m = *cs->cur;
+	patch_copy(&m, f, mask);
+	m.updated_at = max64(m.updated_at, at);
+	if (mask & CONVLOG_CONV_EXTERNAL_ID) {
+		rc = move_ext(a, &f->id, cs->cur->external_id, m.external_id);
+		if (rc)
+			goto out;
+	}
+	rc = repack(cs, &m);
+	cs->dirty_static = cs->dirty_hot = 1;
+out:
+	convlog_conv_free(f);
+	return rc;
+}
+
+static int apply_status(cvl_actx *a, const uint8_t *body, size_t len)
+{
+	convlog_uuid id;
+	uint64_t mask;
+	int64_t at = 0;
+	int status = 0, have_id = 0;
+	cvl_cstate *cs;
+	cvl_tlv t;
+	cvl_tlv_item it;
+	int r, rc;
+
+	cvl_tlv_init(&t, body, len);
+	while ((r = cvl_tlv_next(&t, &it)) == 1) {
+		if (it.field == CF_ID && it.wt == CVL_WT_BYTES && it.len == 16) {
+			memcpy(id.bytes, it.data, 16);
+			have_id = 1;
+		} else if (it.field == CF_STATUS && it.wt == CVL_WT_VARINT) {
+			status = (int)(it.v > 255 ? 255 : it.v);
+		} else if (it.field != CF_AT || it.wt != CVL_WT_VARINT) {
+			r = -1;
+			break;
+		}
+	}
+	if (r < 0 || !have_id || !cvl_status_valid(status) ||
+	    cvl_conv_patch_meta(body, len, &mask, &at))
+		return cvl_err(CONVLOG_ECORRUPT, "conv_status record is malformed");
+	rc = cvl_actx_conv(a, &id, &cs);
+	if (rc)
+		return rc;
+	convlog_conv *c = cs->cur;
+	int old = c->status;
+	if (status == CONVLOG_STATUS_DELETED && old != CONVLOG_STATUS_DELETED) {
+		c->prev_status = old;
+		c->deleted_at = at;
+		a->dcount.deleted++;
+	} else if (old == CONVLOG_STATUS_DELETED && status != CONVLOG_STATUS_DELETED) {
+		c->prev_status = 0;
+		c->deleted_at = 0;
+		a->dcount.deleted--;
+	}
+	if (status == CONVLOG_STATUS_ARCHIVED)
+		c->archived_at = at;
+	else if (old == CONVLOG_STATUS_ARCHIVED)
+		c->archived_at = 0;
+	c->status = status;
+	c->updated_at = max64(c->updated_at, at);
+	cs->dirty_static = cs->dirty_hot = 1;
+	return 0;
+}
+
+static int put_role_key(cvl_actx *a, const cvl_msg_peek *m, int del)
+{
+	uint8_t k[CVL_KEY_MAX];
+	size_t n = cvl_key_msg_role(k, m->role, m->role_len, m->created_at, &m->conv, m->seq);
+
+	return del ? cvl_ws_del(&a->ws, CVL_T_IX_MROLE, k, n)
+		   : cvl_ws_put(&a->ws, CVL_T_IX_MROLE, k, n, NULL, 0, NULL);
+}
+
+static int put_msg(cvl_actx *a, const cvl_msg_peek *m, const cvl_loc *loc)
+{
+	uint8_t k[20];
+	uint8_t sumbuf[256];
+	cvl_buf b = {.p = sumbuf, .cap = sizeof(sumbuf), .max = SIZE_MAX};
+	cvl_wentry *e;
+	int rc;
+
+	/* summaries are small; fall back to the heap for long role/model */
+	if (m->role_len + m->model_len + 128 > sizeof(sumbuf))
+		cvl_buf_init(&b, 0);
+	rc = cvl_msg_sum_encode(m, loc, &b);
+	if (!rc)
+		rc = cvl_ws_put(&a->ws, CVL_T_MSG, k, cvl_key_msg(k, &m->conv, m->seq), b.p, b.len, &e);
+	if (!rc && loc->seg == 0)
+		e->pend_rec = (int64_t)loc->frame_off;
+	if (b.p != sumbuf)
+		cvl_buf_free(&b);
+	return rc;
+}
+
+static int64_t known(int64_t v)
+{
+	return v < 0 ? 0 : v;
+}
+
+static int apply_append(cvl_actx *a, const uint8_t *body, size_t len, const cvl_loc *loc)
+{
+	cvl_msg_peek m;
+	cvl_cstate *cs;
+	uint8_t idv[20];
+	int rc;
+
+	if (cvl_msg_peek_body(body, len, &m))
+		return cvl_err(CONVLOG_ECORRUPT, "msg_append record is malformed");
+	rc = cvl_actx_conv(a, &m.conv, &cs);
+	if (rc)
+		return rc;
+	convlog_conv *c = cs->cur;
+	if (m.seq > c->message_count)
+		c->message_count = m.seq;
+	c->token_total += known(m.tokens);
+	c->cost_total += known(m.cost);
+	c->tip_seq = m.seq;
+	c->last_activity_at = max64(c->last_activity_at, m.created_at);
+	c->updated_at = max64(c->updated_at, m.created_at);
+	if (is_inactive(c->status)) {
+		c->status = CONVLOG_STATUS_ACTIVE;
+		cs->dirty_static = 1;
+	}
+	cs->dirty_hot = 1;
+	rc = put_msg(a, &m, loc);
+	if (rc)
+		return rc;
+	cvl_key_msg(idv, &m.conv, m.seq);
+	rc = cvl_ws_put(&a->ws, CVL_T_MSGID, m.id.bytes, 16, idv, 20, NULL);
+	if (rc)
+		return rc;
+	a->dcount.messages++;
+	a->dcount.content_bytes += (int64_t)m.content_len;
+	return put_role_key(a, &m, 0);
+}
+
+static int apply_supersede(cvl_actx *a, const uint8_t *body, size_t len, const cvl_loc *loc)
+{
+	cvl_msg_peek m, o;
+	cvl_msg_sum old;
+	cvl_cstate *cs;
+	uint8_t k[20];
+	const uint8_t *val;
+	size_t vlen;
+	int rc;
+
+	if (cvl_msg_peek_body(body, len, &m))
+		return cvl_err(CONVLOG_ECORRUPT, "msg_supersede record is malformed");
+	rc = cvl_actx_conv(a, &m.conv, &cs);
+	if (rc)
+		return rc;
+	rc = cvl_view_get(&a->view, CVL_T_MSG, k, cvl_key_msg(k, &m.conv, m.seq), &val, &vlen);
+	if (rc)
+		return rc == CONVLOG_ENOTFOUND
+			       ? cvl_err(CONVLOG_ECORRUPT, "msg_supersede names a message that does not exist")
+			       : rc;
+	if (cvl_msg_sum_decode(val, vlen, &old))
+		return cvl_err(CONVLOG_ECORRUPT, "message summary is malformed");
+	convlog_conv *c = cs->cur;
+	c->token_total += known(m.tokens) - known(old.tokens);
+	c->cost_total += known(m.cost) - known(old.cost);
+	c->updated_at = max64(c->updated_at, m.edited_at ? m.edited_at : m.created_at);
+	cs->dirty_hot = 1;
+	a->dcount.content_bytes += (int64_t)m.content_len - (int64_t)old.content_len;
+	if (old.role_len != m.role_len || memcmp(old.role, m.role, m.role_len) != 0 ||
+	    old.created_at != m.created_at) {
+		memset(&o, 0, sizeof(o));
+		o.role = old.role;
+		o.role_len = old.role_len;
+		o.created_at = old.created_at;
+		o.conv = m.conv;
+		o.seq = m.seq;
+		/* old.role points into `val`, which the next put may free */
+		char rb[CONVLOG_MAX_SHORT_TEXT];
+		memcpy(rb, old.role, old.role_len);
+		o.role = rb;
+		if ((rc = put_role_key(a, &o, 1)) || (rc = put_role_key(a, &m, 0)))
+			return rc;
+	}
+	return put_msg(a, &m, loc);
+}
+
+int cvl_apply(cvl_actx *a, uint8_t type, const uint8_t *body, size_t len, const cvl_loc *loc)
+{
+	switch (type) {
+	case CVL_REC_CONV_PUT: return apply_put(a, body, len);
+	case CVL_REC_CONV_PATCH: return apply_patch(a, body, len);
+	case CVL_REC_CONV_STATUS: return apply_status(a, body, len);
+	case CVL_REC_MSG_APPEND: return apply_append(a, body, len, loc);
+	case CVL_REC_MSG_SUPERSEDE: return apply_supersede(a, body, len, loc);
+	default: return cvl_err(CONVLOG_ECORRUPT, "unknown record type %u", type);
+	}
+}
+
+/* ---- settling ---- */
+
+static int has_key(const cvl_ikeys *ks, const cvl_ikey *k)
+{
+	for (size_t i = 0; i < ks->n; i++)
+		if (ks->v[i].table == k->table && ks->v[i].len == k->len &&
+		    memcmp(ks->v[i].k, k->k, k->len) == 0)
+			return 1;
+	return 0;
+}
+
+static int settle_conv(cvl_actx *a, cvl_cstate *cs, cvl_buf *b)
+{
+	cvl_ikeys nk = {0};
+	int rc = 0;
+
+	if (cs->dirty_static) {
+		b->len = 0;
+		if ((rc = cvl_conv_encode(cs->cur, CVL_CG_STATIC, b)) ||
+		    (rc = cvl_ws_put(&a->ws, CVL_T_CONV, cs->id.bytes, 16, b->p, b->len, NULL)))
+			return rc;
+	}
+	b->len = 0;
+	if ((rc = cvl_conv_encode(cs->cur, CVL_CG_HOT | CVL_CG_AGG, b)) ||
+	    (rc = cvl_ws_put(&a->ws, CVL_T_CSTAT, cs->id.bytes, 16, b->p, b->len, NULL)))
+		return rc;
+	if ((rc = cvl_conv_index_keys(cs->cur, &nk)))
+		goto out;
+	for (size_t i = 0; i < cs->orig_keys.n; i++) {
+		cvl_ikey *k = &cs->orig_keys.v[i];
+		if (!has_key(&nk, k) && (rc = cvl_ws_del(&a->ws, k->table, k->k, k->len)))
+			goto out;
+	}
+	for (size_t i = 0; i < nk.n; i++) {
+		cvl_ikey *k = &nk.v[i];
+		if (!has_key(&cs->orig_keys, k) &&
+		    (rc = cvl_ws_put(&a->ws, k->table, k->k, k->len, NULL, 0, NULL)))
+			goto out;
+	}
+	cvl_ikeys_free(&cs->orig_keys);
+	cs->orig_keys = nk;
+	nk.v = NULL;
+	cs->dirty_static = cs->dirty_hot = 0;
+out:
+	cvl_ikeys_free(&nk);
+	return rc;
+}
+
+int cvl_counters_read(cvl_view *v, cvl_counters *c)
+{
+	const uint8_t *val;
+	size_t vlen;
+	cvl_tlv t;
+	cvl_tlv_item it;
+	int r, rc;
+
+	memset(c, 0, sizeof(*c));
+	rc = cvl_view_get(v, CVL_T_META, counters_key, sizeof(counters_key) - 1, &val, &vlen);
+	if (rc == CONVLOG_ENOTFOUND)
+		return 0;
+	if (rc)
+		return rc;
+	cvl_tlv_init(&t, val, vlen);
+	while ((r = cvl_tlv_next(&t, &it)) == 1) {
+		int64_t x = cvl_unzigzag(it.v);
+		if (it.wt != CVL_WT_VARINT)
+			return cvl_err(CONVLOG_ECORRUPT, "meta/counters is malformed");
+		switch (it.field) {
+		case 1: c->conversations = x; break;
+		case 2: c->deleted = x; break;
+		case 3: c->messages = x; break;
+		case 4: c->content_bytes = x; break;
+		default: return cvl_err(CONVLOG_ECORRUPT, "meta/counters has an unknown field");
+		}
+	}
+	return r < 0 ? cvl_err(CONVLOG_ECORRUPT, "meta/counters is malformed") : 0;
+}
+
+static int settle_counters(cvl_actx *a, cvl_buf *b)
+{
+	cvl_counters c;
+	int rc;
+
+	if (!a->dcount.conversations && !a->dcount.deleted && !a->dcount.messages &&
+	    !a->dcount.content_bytes)
+		return 0;
+	if ((rc = cvl_counters_read(&a->view, &c)))
+		return rc;
+	c.conversations += a->dcount.conversations;
+	c.deleted += a->dcount.deleted;
+	c.messages += a->dcount.messages;
+	c.content_bytes += a->dcount.content_bytes;
+	b->len = 0;
+	if ((rc = cvl_tlv_put_i(b, 1, c.conversations)) || (rc = cvl_tlv_put_i(b, 2, c.deleted)) ||
+	    (rc = cvl_tlv_put_i(b, 3, c.messages)) || (rc = cvl_tlv_put_i(b, 4, c.content_bytes)))
+		return rc;
+	rc = cvl_ws_put(&a->ws, CVL_T_META, counters_key, sizeof(counters_key) - 1, b->p, b->len,
+			NULL);
+	if (!rc)
+		memset(&a->dcount, 0, sizeof(a->dcount));
+	return rc;
+}
+
+int cvl_actx_settle(cvl_actx *a)
+{
+	cvl_buf b;
+	int rc = 0;
+
+	cvl_buf_init(&b, 0);
+	for (cvl_cstate *cs = a->conv_list; cs && !rc; cs = cs->next_all)
+		if (cs->cur && (cs->dirty_static || cs->dirty_hot))
+			rc = settle_conv(a, cs, &b);
+	if (!rc)
+		rc = settle_counters(a, &b);
+	cvl_buf_free(&b);
+	if (rc)
+		a->failed = 1;
+	return rc;
+}
+
+void cvl_actx_publish(cvl_actx *a, cvl_memtable *mt, uint64_t lsn)
+{
+	for (cvl_wentry *e = a->ws.all; e; e = e->next_all)
+		cvl_mt_insert(mt, e->table, e->key, e->klen, e->val, e->vlen, lsn);
+	cvl_ws_clear(&a->ws);
+}

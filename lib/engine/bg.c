@@ -1,0 +1,255 @@
+/* Background work: memtable rotation and flushes to LMDB, periodic log
+ * syncs in NORMAL durability. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/db.h"
+#include "os/os.h"
+#include "util/codec.h"
+#include "util/err.h"
+
+int cvl_rotate_locked(convlog_db *db)
+{
+	cvl_memtable *nm;
+	int rc;
+
+	if (db->active->entries == 0)
+		return 0;
+	rc = cvl_mt_new(&nm);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&db->mtmu);
+	while (db->nfrozen == CVL_FROZEN_MAX && !db->flush_error) {
+		cvl_bg_kick(db);
+		pthread_cond_wait(&db->mtcond, &db->mtmu);
+	}
+	if (db->nfrozen == CVL_FROZEN_MAX) {
+		rc = db->flush_error;
+		pthread_mutex_unlock(&db->mtmu);
+		cvl_mt_unref(nm);
+		return cvl_err(rc, "flushing the memtable to LMDB keeps failing (%s); commits wait for it",
+			       convlog_strerror(rc));
+	}
+	db->frozen[db->nfrozen++] = db->active;
+	db->active = nm;
+	pthread_mutex_unlock(&db->mtmu);
+	cvl_bg_kick(db);
+	return 0;
+}
+
+struct flush_ctx {
+	convlog_db *db;
+	MDB_txn *txn;
+};
+
+static int flush_entry(void *ud, uint8_t table, const uint8_t *key, size_t klen,
+		       const uint8_t *val, size_t vlen)
+{
+	struct flush_ctx *fc = ud;
+	MDB_val k = {klen, (void *)key};
+	int mrc;
+
+	if (table >= CVL_T_COUNT)
+		return cvl_err(CONVLOG_ECORRUPT, "memtable holds an entry for table %u", table);
+	if (vlen == CVL_MT_TOMB) {
+		mrc = mdb_del(fc->txn, fc->db->lm.dbi[table], &k, NULL);
+		if (mrc == MDB_NOTFOUND)
+			mrc = 0;
+	} else {
+		MDB_val v = {vlen, (void *)val};
+		mrc = mdb_put(fc->txn, fc->db->lm.dbi[table], &k, &v, 0);
+	}
+	return mrc ? cvl_lmdb_err(mrc, cvl_table_name(table)) : 0;
+}
+
+static int put_meta_u64(MDB_txn *txn, convlog_db *db, const char *key, const uint8_t *v,
+			size_t n)
+{
+	MDB_val k = {strlen(key), (void *)key}, d = {n, (void *)v};
+	int mrc = mdb_put(txn, db->lm.dbi[CVL_T_META], &k, &d, 0);
+
+	return mrc ? cvl_lmdb_err(mrc, "meta") : 0;
+}
+
+static int write_progress(MDB_txn *txn, convlog_db *db, cvl_memtable *mt)
+{
+	uint8_t b[16];
+	int rc;
+
+	cvl_put_u64le(b, mt->max_lsn);
+	if ((rc = put_meta_u64(txn, db, "flushed_lsn", b, 8)))
+		return rc;
+	cvl_put_u64le(b, mt->end_seg);
+	cvl_put_u64le(b + 8, mt->end_off);
+	if ((rc = put_meta_u64(txn, db, "replay_pos", b, 16)))
+		return rc;
+	cvl_put_u64le(b, atomic_load(&db->hlc));
+	if ((rc = put_meta_u64(txn, db, "hlc", b, 8)))
+		return rc;
+	pthread_rwlock_rdlock(&db->seg_lock);
+	for (size_t i = 0; i < db->nsegs && !rc; i++) {
+		uint8_t k[8], v[8];
+		cvl_put_u64be(k, db->segs[i].id);
+		cvl_put_u64le(v, db->segs[i].size);
+		MDB_val mk = {8, k}, mv = {8, v};
+		int mrc = mdb_put(txn, db->lm.dbi[CVL_T_SEG], &mk, &mv, 0);
+		if (mrc)
+			rc = cvl_lmdb_err(mrc, "segments");
+	}
+	pthread_rwlock_unlock(&db->seg_lock);
+	return rc;
+}
+
+static int flush_one(convlog_db *db, int *did)
+{
+	struct flush_ctx fc = {.db = db};
+	cvl_memtable *mt;
+	int rc, mrc;
+
+	*did = 0;
+	pthread_mutex_lock(&db->mtmu);
+	mt = db->nfrozen ? db->frozen[0] : NULL;
+	if (mt)
+		cvl_mt_ref(mt);
+	pthread_mutex_unlock(&db->mtmu);
+	if (!mt)
+		return 0;
+	rc = cvl_sync_to(db, mt->max_lsn);
+	if (!rc)
+		rc = cvl_lmdb_wtxn(&db->lm, &fc.txn);
+	if (!rc)
+		rc = cvl_mt_each_latest(mt, flush_entry, &fc);
+	if (!rc)
+		rc = write_progress(fc.txn, db, mt);
+	if (!rc) {
+		mrc = mdb_txn_commit(fc.txn);
+		fc.txn = NULL;
+		if (mrc)
+			rc = cvl_lmdb_err(mrc, "commit flush");
+	}
+	if (fc.txn)
+		mdb_txn_abort(fc.txn);
+	pthread_mutex_lock(&db->mtmu);
+	if (!rc) {
+		memmove(db->frozen, db->frozen + 1, (size_t)(db->nfrozen - 1) * sizeof(db->frozen[0]));
+		db->nfrozen--;
+		db->flushed_lsn = mt->max_lsn;
+		db->flush_error = 0;
+		cvl_mt_unref(mt); /* the list's reference */
+		atomic_fetch_add(&db->n_flushes, 1);
+		*did = 1;
+	} else {
+		db->flush_error = rc;
+	}
+	pthread_cond_broadcast(&db->mtcond);
+	pthread_mutex_unlock(&db->mtmu);
+	cvl_mt_unref(mt);
+	if (rc)
+		cvl_db_log(db, CONVLOG_LOG_WARN, "memtable flush failed: %s", cvl_err_msg());
+	return rc;
+}
+
+int cvl_flush_frozen(convlog_db *db)
+{
+	int did, rc;
+
+	pthread_mutex_lock(&db->flushmu);
+	do {
+		rc = flush_one(db, &did);
+	} while (!rc && did);
+	pthread_mutex_unlock(&db->flushmu);
+	return rc;
+}
+
+void cvl_bg_kick(convlog_db *db)
+{
+	pthread_mutex_lock(&db->bgmu);
+	pthread_cond_signal(&db->bgcond);
+	pthread_mutex_unlock(&db->bgmu);
+}
+
+static void maybe_age_rotate(convlog_db *db)
+{
+	uint64_t age_ns = (uint64_t)db->opts.flush_interval_ms * 1000000u;
+
+	if (pthread_mutex_trylock(&db->wmu) != 0)
+		return;
+	if (db->active->entries && db->active->born_ns &&
+	    cvl_os_mono_ns() - db->active->born_ns >= age_ns && !atomic_load(&db->failed)) {
+		/* never wait for a slot here: that would hold up writers */
+		pthread_mutex_lock(&db->mtmu);
+		int room = db->nfrozen < CVL_FROZEN_MAX;
+		pthread_mutex_unlock(&db->mtmu);
+		if (room)
+			cvl_rotate_locked(db);
+	}
+	pthread_mutex_unlock(&db->wmu);
+}
+
+static void *bg_main(void *arg)
+{
+	convlog_db *db = arg;
+	uint32_t tick = 100;
+
+	if (db->opts.durability == CONVLOG_DURABILITY_NORMAL && db->opts.sync_interval_ms < tick)
+		tick = db->opts.sync_interval_ms;
+	pthread_mutex_lock(&db->bgmu);
+	while (!db->bg_stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += (long)tick * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&db->bgcond, &db->bgmu, &ts);
+		if (db->bg_stop)
+			break;
+		pthread_mutex_unlock(&db->bgmu);
+		if (!atomic_load(&db->failed)) {
+			if (db->opts.durability == CONVLOG_DURABILITY_NORMAL) {
+				pthread_mutex_lock(&db->syncmu);
+				uint64_t w = db->written_lsn, s = db->synced_lsn;
+				pthread_mutex_unlock(&db->syncmu);
+				if (w > s)
+					cvl_sync_to(db, w);
+			}
+			maybe_age_rotate(db);
+			if (cvl_flush_frozen(db) != 0)
+				tick = 1000; /* back off while flushes fail */
+			else if (tick == 1000)
+				tick = 100;
+		}
+		pthread_mutex_lock(&db->bgmu);
+	}
+	pthread_mutex_unlock(&db->bgmu);
+	return NULL;
+}
+
+int cvl_bg_start(convlog_db *db)
+{
+	pthread_condattr_t ca;
+	int e;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&db->bgcond, &ca);
+	pthread_condattr_destroy(&ca);
+	db->bg_stop = 0;
+	e = pthread_create(&db->bg, NULL, bg_main, db);
+	if (e)
+		return cvl_err(CONVLOG_ENOMEM, "cannot start the background thread: %s", strerror(e));
+	db->bg_started = 1;
+	return 0;
+}
+
+void cvl_bg_stop(convlog_db *db)
+{
+	if (!db->bg_started)
+		return;
+	pthread_mutex_lock(&db->bgmu);
+	db->bg_stop = 1;
+	pthread_cond_signal(&db->bgcond);
+	pthread_mutex_unlock(&db->bgmu);
+	pthread_join(db->bg, NULL);
+	db->bg_started = 0;
+}

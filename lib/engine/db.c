@@ -1,0 +1,352 @@
+/* Opening, creating and closing a store; handle checks; snapshots. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/db.h"
+#include "log/segment.h"
+#include "os/os.h"
+#include "util/alloc.h"
+#include "util/codec.h"
+#include "util/err.h"
+
+int cvl_db_check(convlog_db *db)
+{
+	if (!db || db->magic != CVL_DB_MAGIC)
+		return cvl_err(CONVLOG_EINVAL, "not an open convlog_db handle");
+	return 0;
+}
+
+int cvl_db_check_write(convlog_db *db)
+{
+	int rc = cvl_db_check(db), f;
+
+	if (rc)
+		return rc;
+	if (db->readonly)
+		return cvl_err(CONVLOG_EREADONLY, "%s is open read-only", db->path);
+	if ((f = atomic_load(&db->failed)) != 0)
+		return cvl_err(CONVLOG_EFAILED, "the store failed earlier (%s); reopen it",
+			       convlog_strerror(f));
+	return 0;
+}
+
+void cvl_db_log(convlog_db *db, int level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!db->opts.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	db->opts.log(db->opts.log_ud, level, msg);
+}
+
+void cvl_db_fail(convlog_db *db, int rc)
+{
+	int expected = 0;
+
+	if (atomic_compare_exchange_strong(&db->failed, &expected, rc ? rc : CONVLOG_EIO))
+		cvl_db_log(db, CONVLOG_LOG_WARN,
+			   "store marked failed: %s; no further writes until it is reopened",
+			   cvl_err_msg());
+}
+
+int cvl_db_snapshot(convlog_db *db, cvl_view *v)
+{
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	v->lm = &db->lm;
+	pthread_mutex_lock(&db->mtmu);
+	v->mt[v->nmt++] = db->active;
+	cvl_mt_ref(db->active);
+	for (int i = db->nfrozen - 1; i >= 0; i--) {
+		v->mt[v->nmt++] = db->frozen[i];
+		cvl_mt_ref(db->frozen[i]);
+	}
+	v->snap = atomic_load(&db->visible_lsn);
+	rc = cvl_lmdb_rtxn(&db->lm, &v->txn);
+	pthread_mutex_unlock(&db->mtmu);
+	if (rc)
+		cvl_view_release(v);
+	return rc;
+}
+
+/* ---- creation ---- */
+
+static int dir_is_empty_cb(void *ud, const char *name)
+{
+	(void)name;
+	*(int *)ud = 0;
+	return 1;
+}
+
+static int put_meta(MDB_txn *txn, convlog_db *db, const char *key, const void *v, size_t n)
+{
+	MDB_val k = {strlen(key), (void *)key}, d = {n, (void *)v};
+	int mrc = mdb_put(txn, db->lm.dbi[CVL_T_META], &k, &d, 0);
+
+	return mrc ? cvl_lmdb_err(mrc, "meta") : 0;
+}
+
+/* Writes the identity of a new store; no-op for an existing one. */
+static int init_or_load_identity(convlog_db *db, int may_create)
+{
+	MDB_txn *txn;
+	const uint8_t *v;
+	size_t n;
+	uint8_t b[8];
+	int rc, mrc;
+
+	if ((rc = cvl_lmdb_rtxn(&db->lm, &txn)))
+		return rc;
+	rc = cvl_lmdb_get(&db->lm, txn, CVL_T_META, "format", 6, &v, &n);
+	if (rc == 0) {
+		uint32_t ver = n == 4 ? cvl_get_u32le(v) : 0;
+		if (ver != CVL_FORMAT_VERSION) {
+			mdb_txn_abort(txn);
+			return cvl_err(CONVLOG_EVERSION,
+				       "%s: store format version %u; this library (%s) reads version %u",
+				       db->path, ver, CONVLOG_VERSION_STRING, CVL_FORMAT_VERSION);
+		}
+		if ((rc = cvl_lmdb_get(&db->lm, txn, CVL_T_META, "store_id", 8, &v, &n)) == 0 && n == 16)
+			memcpy(db->store_id, v, 16);
+		else if (!rc)
+			rc = CONVLOG_ECORRUPT;
+		if (!rc && (rc = cvl_lmdb_get(&db->lm, txn, CVL_T_META, "replica_id", 10, &v, &n)) == 0 &&
+		    n == 8)
+			db->replica_id = cvl_get_u64le(v);
+		else if (!rc)
+			rc = CONVLOG_ECORRUPT;
+		mdb_txn_abort(txn);
+		if (rc)
+			return cvl_err(CONVLOG_ECORRUPT, "%s: store identity in meta/ is missing or malformed",
+				       db->path);
+		return 0;
+	}
+	mdb_txn_abort(txn);
+	if (rc != CONVLOG_ENOTFOUND)
+		return rc;
+	if (!may_create || db->readonly)
+		return cvl_err(CONVLOG_ENOTFOUND, "%s: not a convlog store (meta/ has no format record)",
+			       db->path);
+	if ((rc = cvl_os_random(db->store_id, 16)) || (rc = cvl_os_random(b, 8)))
+		return rc;
+	db->replica_id = cvl_get_u64le(b) | 1;
+	if ((rc = cvl_lmdb_wtxn(&db->lm, &txn)))
+		return rc;
+	cvl_put_u32le(b, CVL_FORMAT_VERSION);
+	rc = put_meta(txn, db, "format", b, 4);
+	if (!rc)
+		rc = put_meta(txn, db, "store_id", db->store_id, 16);
+	cvl_put_u64le(b, db->replica_id);
+	if (!rc)
+		rc = put_meta(txn, db, "replica_id", b, 8);
+	cvl_put_u64le(b, (uint64_t)cvl_os_now_ms());
+	if (!rc)
+		rc = put_meta(txn, db, "created_at", b, 8);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	mrc = mdb_txn_commit(txn);
+	return mrc ? cvl_lmdb_err(mrc, "commit store identity") : 0;
+}
+
+/* Makes STORE, STORE/meta and STORE/segments; refuses a non-empty
+ * directory that is not a store. */
+static int prepare_dirs(convlog_db *db, int *may_create)
+{
+	char meta[CVL_PATH_MAX];
+	int create = (db->opts.open_flags & CONVLOG_OPEN_CREATE) && !db->readonly;
+	int rc;
+
+	snprintf(meta, sizeof(meta), "%s/meta", db->path);
+	*may_create = 0;
+	if (cvl_os_exists(meta))
+		return 0;
+	if (!create)
+		return cvl_err(CONVLOG_ENOTFOUND, "%s: no convlog store here", db->path);
+	if (cvl_os_exists(db->path)) {
+		int empty = 1;
+		if ((rc = cvl_os_listdir(db->path, dir_is_empty_cb, &empty)) < 0)
+			return rc;
+		if (!empty)
+			return cvl_err(CONVLOG_EINVAL,
+				       "%s exists, is not empty and is not a convlog store; refusing to create one there",
+				       db->path);
+	}
+	if ((rc = cvl_os_mkdir(db->path)) || (rc = cvl_os_mkdir(db->seg_dir)) ||
+	    (rc = cvl_os_mkdir(meta)))
+		return rc;
+	*may_create = 1;
+	return cvl_os_fsync_dir(db->path);
+}
+
+static void db_free(convlog_db *db)
+{
+	cvl_segs_close(db);
+	cvl_lmdb_close(&db->lm);
+	if (db->active)
+		cvl_mt_unref(db->active);
+	for (int i = 0; i < db->nfrozen; i++)
+		cvl_mt_unref(db->frozen[i]);
+	cvl_cache_free(db->cache);
+	for (int i = 0; i < db->ndctx; i++)
+		ZSTD_freeDCtx(db->dctx_pool[i]);
+	ZSTD_freeCCtx(db->cctx);
+	cvl_buf_free(&db->blockbuf);
+	cvl_os_close(db->lock_fd);
+	pthread_rwlock_destroy(&db->seg_lock);
+	pthread_mutex_destroy(&db->wmu);
+	pthread_mutex_destroy(&db->mtmu);
+	pthread_mutex_destroy(&db->flushmu);
+	pthread_cond_destroy(&db->mtcond);
+	pthread_mutex_destroy(&db->syncmu);
+	pthread_cond_destroy(&db->synccond);
+	pthread_mutex_destroy(&db->bgmu);
+	pthread_mutex_destroy(&db->dctx_mu);
+	db->magic = CVL_DB_POISON;
+	cvl_free(db);
+}
+
+static int db_alloc(const char *path, const convlog_options *opts, convlog_db **out)
+{
+	convlog_db *db;
+	convlog_options *defaults = NULL;
+	int rc;
+
+	db = cvl_calloc(1, sizeof(*db));
+	if (!db)
+		return cvl_err(CONVLOG_ENOMEM, "out of memory opening %s", path);
+	if (!opts) {
+		if ((rc = convlog_options_new(&defaults))) {
+			cvl_free(db);
+			return rc;
+		}
+		opts = defaults;
+	}
+	db->opts = *opts;
+	convlog_options_free(defaults);
+	db->readonly = (db->opts.open_flags & CONVLOG_OPEN_READONLY) != 0;
+	db->lock_fd = -1;
+	db->active_fd = -1;
+	snprintf(db->path, sizeof(db->path), "%s", path);
+	snprintf(db->seg_dir, sizeof(db->seg_dir), "%s/segments", path);
+	pthread_rwlock_init(&db->seg_lock, NULL);
+	pthread_mutex_init(&db->wmu, NULL);
+	pthread_mutex_init(&db->mtmu, NULL);
+	pthread_mutex_init(&db->flushmu, NULL);
+	pthread_cond_init(&db->mtcond, NULL);
+	pthread_mutex_init(&db->syncmu, NULL);
+	pthread_cond_init(&db->synccond, NULL);
+	pthread_mutex_init(&db->bgmu, NULL);
+	pthread_mutex_init(&db->dctx_mu, NULL);
+	cvl_buf_init(&db->blockbuf, 0);
+	db->magic = CVL_DB_MAGIC;
+	*out = db;
+	return 0;
+}
+
+CONVLOG_API int convlog_open(const char *path, const convlog_options *opts, convlog_db **out)
+{
+	convlog_db *db = NULL;
+	char p[CVL_PATH_MAX];
+	int rc, may_create = 0;
+
+	cvl_err_clear();
+	if (!out)
+		return cvl_err(CONVLOG_EINVAL, "open: out is NULL");
+	*out = NULL;
+	if (!path || !*path)
+		return cvl_err(CONVLOG_EINVAL, "open: no path given");
+	if (strlen(path) > CVL_PATH_MAX - 64)
+		return cvl_err(CONVLOG_EINVAL, "open: path is too long");
+	if (opts && opts->magic != CVL_OPTS_MAGIC)
+		return cvl_err(CONVLOG_EINVAL, "open: options were not made by convlog_options_new");
+	if ((rc = db_alloc(path, opts, &db)))
+		return rc;
+	if ((rc = prepare_dirs(db, &may_create)))
+		goto fail;
+	if (!db->readonly) {
+		snprintf(p, sizeof(p), "%s/LOCK", path);
+		if ((rc = cvl_os_lock(p, 1, &db->lock_fd)))
+			goto fail;
+	}
+	snprintf(p, sizeof(p), "%s/meta", path);
+	if ((rc = cvl_lmdb_open(&db->lm, p, db->opts.map_size, db->readonly)))
+		goto fail;
+	if ((rc = init_or_load_identity(db, may_create)))
+		goto fail;
+	if ((rc = cvl_mt_new(&db->active)) || (rc = cvl_cache_new(db->opts.cache_size, &db->cache)))
+		goto fail;
+	if (!db->readonly && !(db->cctx = ZSTD_createCCtx())) {
+		rc = cvl_err(CONVLOG_ENOMEM, "out of memory for zstd");
+		goto fail;
+	}
+	if ((rc = cvl_recover(db)))
+		goto fail;
+	if (!db->readonly && (rc = cvl_bg_start(db)))
+		goto fail;
+	*out = db;
+	return 0;
+fail:
+	db_free(db);
+	return rc;
+}
+
+CONVLOG_API void convlog_close(convlog_db *db)
+{
+	if (!db || db->magic != CVL_DB_MAGIC)
+		return;
+	cvl_bg_stop(db);
+	if (!db->readonly && !atomic_load(&db->failed)) {
+		pthread_mutex_lock(&db->wmu);
+		pthread_mutex_lock(&db->mtmu);
+		int room = db->nfrozen < CVL_FROZEN_MAX;
+		pthread_mutex_unlock(&db->mtmu);
+		if (!room)
+			cvl_flush_frozen(db);
+		if (cvl_rotate_locked(db) == 0 && cvl_flush_frozen(db) == 0) {
+			pthread_mutex_lock(&db->syncmu);
+			uint64_t w = db->written_lsn;
+			pthread_mutex_unlock(&db->syncmu);
+			cvl_sync_to(db, w);
+		}
+		pthread_mutex_unlock(&db->wmu);
+	}
+	db_free(db);
+}
+
+CONVLOG_API int convlog_sync(convlog_db *db)
+{
+	uint64_t w;
+	int rc;
+
+	cvl_err_clear();
+	if ((rc = cvl_db_check_write(db)))
+		return rc;
+	pthread_mutex_lock(&db->syncmu);
+	w = db->written_lsn;
+	pthread_mutex_unlock(&db->syncmu);
+	return cvl_sync_to(db, w);
+}
+
+CONVLOG_API int convlog_checkpoint(convlog_db *db)
+{
+	int rc;
+
+	cvl_err_clear();
+	if ((rc = cvl_db_check_write(db)))
+		return rc;
+	pthread_mutex_lock(&db->wmu);
+	rc = cvl_rotate_locked(db);
+	pthread_mutex_unlock(&db->wmu);
+	if (!rc)
+		rc = cvl_flush_frozen(db);
+	return rc;
+}

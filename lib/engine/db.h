@@ -1,0 +1,222 @@
+/* The store handle and the engine's internal interfaces. */
+#ifndef CVL_ENGINE_DB_H
+#define CVL_ENGINE_DB_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <zstd.h>
+
+#include "convlog.h"
+#include "log/cache.h"
+#include "meta/lmdb.h"
+#include "meta/memtable.h"
+#include "meta/view.h"
+#include "meta/wset.h"
+#include "meta/keys.h"
+#include "model/msg.h"
+#include "util/buf.h"
+#include "util/htab.h"
+
+#define CVL_DB_MAGIC 0x43564c44u   /* "CVLD" */
+#define CVL_DB_POISON 0xdeadbeefu
+#define CVL_FORMAT_VERSION 1
+#define CVL_FROZEN_MAX 2
+#define CVL_PATH_MAX 4096
+
+struct convlog_options {
+	uint32_t magic;
+	int durability;
+	uint32_t sync_interval_ms;
+	unsigned open_flags;
+	uint64_t segment_size;
+	uint64_t memtable_size;
+	uint32_t flush_interval_ms;
+	uint64_t cache_size;
+	uint32_t frame_size;
+	int level;
+	uint32_t max_content;
+	uint64_t map_size;
+	convlog_log_fn log;
+	void *log_ud;
+};
+
+#define CVL_OPTS_MAGIC 0x4356504fu
+
+typedef struct cvl_segfile {
+	uint64_t id;
+	int fd;
+	uint64_t size; /* bytes of valid blocks (writer: end of log) */
+} cvl_segfile;
+
+/* Store-wide counters kept in meta/"counters". */
+typedef struct cvl_counters {
+	int64_t conversations, deleted, messages, content_bytes;
+} cvl_counters;
+
+struct convlog_db {
+	uint32_t magic;
+	struct convlog_options opts;
+	int readonly;
+	char path[CVL_PATH_MAX];
+	char seg_dir[CVL_PATH_MAX];
+	int lock_fd;
+	cvl_lmdb lm;
+	uint8_t store_id[16];
+	uint64_t replica_id;
+
+	/* segment files (ids ascending) */
+	pthread_rwlock_t seg_lock;
+	cvl_segfile *segs;
+	size_t nsegs, segcap;
+
+	/* writer: everything below wmu is touched only with wmu held */
+	pthread_mutex_t wmu;
+	uint64_t next_lsn;
+	_Atomic uint64_t hlc;
+	uint64_t active_seg;
+	int active_fd;
+	uint64_t active_end;
+	ZSTD_CCtx *cctx;
+	cvl_buf blockbuf;
+
+	/* memtables */
+	pthread_mutex_t mtmu;
+	pthread_mutex_t flushmu; /* one flush at a time */
+	pthread_cond_t mtcond;
+	cvl_memtable *active;
+	cvl_memtable *frozen[CVL_FROZEN_MAX]; /* oldest first */
+	int nfrozen;
+	_Atomic uint64_t visible_lsn;
+	uint64_t flushed_lsn;
+	int flush_error;
+
+	/* durability */
+	pthread_mutex_t syncmu;
+	pthread_cond_t synccond;
+	uint64_t written_lsn, synced_lsn;
+	int sync_running;
+	int sync_fd;
+	_Atomic int failed; /* first fatal error code; handle refuses writes */
+
+	/* background thread (flush, periodic sync, age rotation) */
+	pthread_t bg;
+	int bg_started;
+	int bg_stop;
+	pthread_mutex_t bgmu;
+	pthread_cond_t bgcond;
+
+	/* reads */
+	cvl_cache *cache;
+	pthread_mutex_t dctx_mu;
+	ZSTD_DCtx *dctx_pool[8];
+	int ndctx;
+
+	/* stats */
+	_Atomic uint64_t n_commits, n_syncs, n_flushes;
+	uint64_t recovered_blocks, truncated_bytes;
+};
+
+/* ---- handle checks ---- */
+int cvl_db_check(convlog_db *db);         /* magic + not failed (reads ok if failed) */
+int cvl_db_check_write(convlog_db *db);   /* plus writable, not failed */
+void cvl_db_log(convlog_db *db, int level, const char *fmt, ...);
+void cvl_db_fail(convlog_db *db, int rc);
+
+/* ---- snapshots ---- */
+int cvl_db_snapshot(convlog_db *db, cvl_view *v);
+
+/* ---- segments ---- */
+int cvl_seg_fd(convlog_db *db, uint32_t seg, int *fd);
+int cvl_segs_add(convlog_db *db, uint64_t id, int fd, uint64_t size);
+void cvl_segs_close(convlog_db *db);
+
+/* ---- reading records ---- */
+ZSTD_DCtx *cvl_dctx_get(convlog_db *db);
+void cvl_dctx_put(convlog_db *db, ZSTD_DCtx *d);
+/* Reads and decodes the message version at `loc`; checks it is
+ * (conv, seq). */
+int cvl_read_msg(convlog_db *db, const cvl_loc *loc, const convlog_uuid *conv,
+		 uint32_t seq, convlog_msg **out);
+
+/* ---- conversation state inside an apply context ---- */
+typedef struct cvl_cstate {
+	cvl_hnode hn;
+	struct cvl_cstate *next_all;
+	convlog_uuid id;
+	convlog_conv *orig;  /* state before this context (NULL if new) */
+	convlog_conv *cur;   /* current state (packed; NULL once purged) */
+	cvl_ikeys orig_keys;
+	int dirty_static, dirty_hot;
+} cvl_cstate;
+
+/* Applies records to a write-set (transactions and recovery share it). */
+typedef struct cvl_actx {
+	convlog_db *db;
+	cvl_view view; /* view.ws = &ws */
+	cvl_wset ws;
+	cvl_htab convs;
+	cvl_cstate *conv_list;
+	cvl_counters dcount; /* counter deltas since the last settle */
+	int failed;          /* an apply ran out of memory half-way */
+} cvl_actx;
+
+int cvl_actx_init(cvl_actx *a, convlog_db *db);
+void cvl_actx_free(cvl_actx *a);
+/* Loads conversation `id` (CONVLOG_ENOTFOUND if it does not exist). */
+int cvl_actx_conv(cvl_actx *a, const convlog_uuid *id, cvl_cstate **out);
+/* Applies one decoded record.  `loc` for messages (seg 0: pending at
+ * record index loc->frame_off of the open transaction). */
+int cvl_apply(cvl_actx *a, uint8_t type, const uint8_t *body, size_t len,
+	      const cvl_loc *loc);
+/* Writes dirty conversations, their index changes and counters to ws. */
+int cvl_actx_settle(cvl_actx *a);
+/* Moves the write-set into the active memtable at version `lsn` and
+ * empties it (the caller reserved memtable space via ws.mt_cost). */
+void cvl_actx_publish(cvl_actx *a, cvl_memtable *mt, uint64_t lsn);
+/* Drops cached conversation states (after publish or abort). */
+void cvl_actx_reset(cvl_actx *a);
+
+int cvl_counters_read(cvl_view *v, cvl_counters *c);
+/* Conversation + statistics through a view; CONVLOG_ENOTFOUND if absent. */
+int cvl_conv_load(cvl_view *v, const convlog_uuid *id, convlog_conv **out);
+
+/* ---- transactions ---- */
+struct convlog_txn {
+	uint32_t magic;
+	convlog_db *db;
+	cvl_actx a;
+	cvl_buf recs;     /* encoded records */
+	size_t *offs;     /* record start offsets */
+	size_t nrec, offcap;
+	uint64_t first_lsn;
+	int autocommit;
+};
+
+#define CVL_TXN_MAGIC 0x4356544eu
+
+/* Appends and applies one record: the only way state changes. */
+int cvl_txn_record(convlog_txn *t, uint8_t type, const cvl_buf *body);
+/* Begins an implicit txn when `txn` is NULL; returns the one to use. */
+int cvl_txn_enter(convlog_db *db, convlog_txn *txn, convlog_txn **use);
+/* Ends it: commit on rc == 0 for implicit txns, abort on error; explicit
+ * txns pass through. */
+int cvl_txn_leave(convlog_txn *use, convlog_txn *given, int rc);
+/* Reads the full current version of a message as the txn sees it. */
+int cvl_txn_read_msg(convlog_txn *t, const convlog_uuid *conv, uint32_t seq,
+		     convlog_msg **out);
+int64_t cvl_txn_now(convlog_txn *t);
+
+/* ---- durability and background work ---- */
+int cvl_sync_to(convlog_db *db, uint64_t lsn);
+int cvl_bg_start(convlog_db *db);
+void cvl_bg_stop(convlog_db *db);
+void cvl_bg_kick(convlog_db *db);
+/* Freezes the active memtable (wmu held). */
+int cvl_rotate_locked(convlog_db *db);
+/* Flushes every frozen memtable to LMDB. */
+int cvl_flush_frozen(convlog_db *db);
+
+/* ---- open / recovery ---- */
+int cvl_recover(convlog_db *db);
+
+#endif

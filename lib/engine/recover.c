@@ -1,0 +1,365 @@
+/* Open-time recovery: find the segments, replay the log after the last
+ * flush into the memtable, and cut off a torn tail. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/db.h"
+#include "log/block.h"
+#include "log/record.h"
+#include "log/segment.h"
+#include "os/os.h"
+#include "util/alloc.h"
+#include "util/codec.h"
+#include "util/err.h"
+
+#define REPLAY_BATCH (16u << 20)
+
+typedef struct ids {
+	uint64_t *v;
+	size_t n, cap;
+} ids;
+
+static int collect(void *ud, const char *name)
+{
+	ids *s = ud;
+	uint64_t id;
+
+	if (cvl_seg_parse_name(name, &id) != 0)
+		return 0;
+	if (s->n == s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 32;
+		uint64_t *nv = cvl_realloc(s->v, nc * sizeof(*nv));
+		if (!nv)
+			return cvl_err(CONVLOG_ENOMEM, "out of memory listing segments");
+		s->v = nv;
+		s->cap = nc;
+	}
+	s->v[s->n++] = id;
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int meta_u64(cvl_view *v, const char *key, size_t want, uint8_t *out)
+{
+	const uint8_t *val;
+	size_t n;
+	int rc = cvl_view_get(v, CVL_T_META, key, strlen(key), &val, &n);
+
+	if (rc)
+		return rc;
+	if (n != want)
+		return cvl_err(CONVLOG_ECORRUPT, "meta/%s has %zu bytes, expected %zu", key, n, want);
+	memcpy(out, val, n);
+	return 0;
+}
+
+/* Opens every segment file; a newest segment whose header never made it to
+ * disk (crash while creating it) is removed. */
+static int open_segments(convlog_db *db)
+{
+	ids s = {0};
+	int rc = cvl_os_listdir(db->seg_dir, collect, &s);
+
+	if (rc)
+		goto out;
+	qsort(s.v, s.n, sizeof(*s.v), cmp_u64);
+	for (size_t i = 0; i < s.n; i++) {
+		int fd;
+		uint64_t size;
+		rc = cvl_seg_open(db->seg_dir, s.v[i], db->store_id, !db->readonly, &fd, &size);
+		if (rc == CONVLOG_ECORRUPT && i == s.n - 1) {
+			char path[CVL_PATH_MAX];
+			uint64_t sz = 0;
+			cvl_seg_path(path, sizeof(path), db->seg_dir, s.v[i]);
+			if (cvl_os_path_size(path, &sz) == 0 && sz <= CVL_SEG_HEADER) {
+				cvl_db_log(db, CONVLOG_LOG_WARN,
+					   "%s: segment creation was interrupted; removing it", path);
+				rc = db->readonly ? 0 : cvl_os_unlink(path);
+				break;
+			}
+		}
+		if (rc)
+			goto out;
+		if ((rc = cvl_segs_add(db, s.v[i], fd, size))) {
+			cvl_os_close(fd);
+			goto out;
+		}
+	}
+out:
+	cvl_free(s.v);
+	return rc;
+}
+
+typedef struct replay {
+	convlog_db *db;
+	cvl_actx a;
+	cvl_buf blk;
+	uint8_t *raw;
+	size_t rawcap;
+	ZSTD_DCtx *dctx;
+	uint64_t expect_lsn; /* next LSN the log must hold */
+	uint64_t pending_lsn; /* last LSN applied but not yet published */
+} replay;
+
+static int publish(replay *r)
+{
+	int rc;
+
+	if (!r->pending_lsn)
+		return 0;
+	if ((rc = cvl_actx_settle(&r->a)) || (rc = cvl_mt_reserve(r->db->active, r->a.ws.mt_cost)))
+		return rc;
+	cvl_actx_publish(&r->a, r->db->active, r->pending_lsn);
+	cvl_actx_reset(&r->a);
+	r->pending_lsn = 0;
+	return 0;
+}
+
+static int bad(const char *path, uint64_t off, const char *why)
+{
+	return cvl_err(CONVLOG_ECORRUPT, "%s offset %" PRIu64 ": %s", path, off, why);
+}
+
+/* Applies every record of the checked block held in r->blk. */
+static int replay_block(replay *r, uint32_t seg, uint64_t off, const cvl_block_header *h,
+			const char *path)
+{
+	size_t pos = CVL_BLOCK_HEADER;
+	uint64_t lsn = r->expect_lsn;
+	const char *why;
+	int rc;
+
+	if (h->min_lsn != r->expect_lsn)
+		return bad(path, off, "block LSNs do not continue the log");
+	for (unsigned fi = 0; fi < h->frame_count; fi++) {
+		cvl_frame_header fh;
+		const uint8_t *fp = r->blk.p + pos;
+		cvl_frame_check(fp, r->blk.len - pos, &fh, &why);
+		if (fh.raw_len > r->rawcap) {
+			uint8_t *nr = cvl_realloc(r->raw, fh.raw_len);
+			if (!nr)
+				return cvl_err(CONVLOG_ENOMEM, "out of memory replaying the log");
+			r->raw = nr;
+			r->rawcap = fh.raw_len;
+		}
+		if (cvl_frame_decode(&fh, fp + CVL_FRAME_HEADER, r->dctx, r->raw, &why))
+			return bad(path, off + pos, why);
+		const uint8_t *p = r->raw, *end = r->raw + fh.raw_len;
+		for (uint32_t ri = 0; ri < fh.record_count; ri++) {
+			cvl_record rec;
+			if (cvl_record_decode(&p, end, &rec, &why))
+				return bad(path, off + pos, why);
+			if (rec.lsn != lsn)
+				return bad(path, off + pos, "record LSNs are not consecutive");
+			cvl_loc loc = {.seg = seg, .frame_off = off + pos,
+				       .frame_len = CVL_FRAME_HEADER + fh.stored_len,
+				       .rec_idx = (uint16_t)ri};
+			if ((rc = cvl_apply(&r->a, rec.type, rec.body, rec.body_len, &loc)))
+				return cvl_err_ctx(rc, "%s offset %" PRIu64 ": replaying LSN %" PRIu64 ": ",
+						   path, off + pos, rec.lsn);
+			if (rec.hlc > atomic_load(&r->db->hlc))
+				atomic_store(&r->db->hlc, rec.hlc);
+			lsn++;
+		}
+		if (p != end)
+			return bad(path, off + pos, "frame has bytes after its last record");
+		pos += CVL_FRAME_HEADER + fh.stored_len;
+	}
+	if (lsn != h->max_lsn + 1)
+		return bad(path, off, "block LSN range does not match its records");
+	r->expect_lsn = lsn;
+	r->pending_lsn = h->max_lsn;
+	if (r->a.ws.mt_cost >= REPLAY_BATCH)
+		return publish(r);
+	return 0;
+}
+
+/* Reads the block at off into r->blk; 0 ok, 1 invalid (why set), <0 error. */
+static int read_block(replay *r, int fd, const char *path, uint64_t off, uint64_t size,
+		      cvl_block_header *h, const char **why)
+{
+	uint8_t hb[CVL_BLOCK_HEADER];
+	size_t got;
+	int rc;
+
+	if (size - off < CVL_BLOCK_HEADER) {
+		*why = "file ends inside a block header";
+		return 1;
+	}
+	if ((rc = cvl_os_pread(fd, hb, sizeof(hb), off, &got, path)))
+		return rc;
+	if (cvl_block_header_decode(hb, h, why))
+		return 1;
+	if (size - off < CVL_BLOCK_HEADER + (uint64_t)h->body_len) {
+		*why = "file ends inside a block";
+		return 1;
+	}
+	r->blk.len = 0;
+	if ((rc = cvl_buf_reserve(&r->blk, CVL_BLOCK_HEADER + h->body_len)))
+		return rc;
+	if ((rc = cvl_os_pread(fd, r->blk.p, CVL_BLOCK_HEADER + h->body_len, off, &got, path)))
+		return rc;
+	r->blk.len = got;
+	return cvl_block_check(r->blk.p, r->blk.len, h, why) ? 1 : 0;
+}
+
+/* A bad block: the torn tail of the newest segment is cut off; anything
+ * else is corruption. */
+static int handle_bad(replay *r, cvl_segfile *sf, int last, const char *path, uint64_t off,
+		      const char *why)
+{
+	convlog_db *db = r->db;
+	int found = 0, rc;
+	uint64_t at = 0;
+
+	if (!last)
+		return bad(path, off, why);
+	if ((rc = cvl_block_find_next(sf->fd, path, off + 1, sf->size, &found, &at)))
+		return rc;
+	if (found)
+		return cvl_err(CONVLOG_ECORRUPT,
+			       "%s offset %" PRIu64 ": %s, and valid blocks follow at offset %" PRIu64
+			       ": the log is damaged in the middle, not torn at its end",
+			       path, off, why, at);
+	cvl_db_log(db, CONVLOG_LOG_WARN,
+		   "%s: torn tail at offset %" PRIu64 " (%s): %" PRIu64 " bytes %s", path, off,
+		   why, sf->size - off, db->readonly ? "ignored" : "truncated");
+	db->truncated_bytes += sf->size - off;
+	if (!db->readonly) {
+		if ((rc = cvl_os_ftruncate(sf->fd, off, path)) || (rc = cvl_os_fdatasync(sf->fd, path)))
+			return rc;
+	}
+	sf->size = off;
+	return 0;
+}
+
+static int replay_segment(replay *r, size_t i, uint64_t off)
+{
+	convlog_db *db = r->db;
+	cvl_segfile *sf = &db->segs[i];
+	char path[CVL_PATH_MAX];
+	int last = i == db->nsegs - 1;
+
+	cvl_seg_path(path, sizeof(path), db->seg_dir, sf->id);
+	if (off > sf->size)
+		return bad(path, off, "the flushed state refers past the end of this segment");
+	while (off < sf->size) {
+		cvl_block_header h;
+		const char *why = NULL;
+		int rc = read_block(r, sf->fd, path, off, sf->size, &h, &why);
+		if (rc < 0)
+			return rc;
+		if (rc == 1)
+			return handle_bad(r, sf, last, path, off, why);
+		if ((rc = replay_block(r, (uint32_t)sf->id, off, &h, path)))
+			return rc;
+		off += r->blk.len;
+		db->recovered_blocks++;
+	}
+	return 0;
+}
+
+static int replay_log(convlog_db *db, uint64_t start_seg, uint64_t start_off,
+		      uint64_t flushed_lsn)
+{
+	replay r = {.db = db, .expect_lsn = flushed_lsn + 1};
+	int rc;
+
+	cvl_buf_init(&r.blk, 0);
+	if ((rc = cvl_actx_init(&r.a, db)))
+		return rc;
+	r.dctx = ZSTD_createDCtx();
+	if (!r.dctx) {
+		rc = cvl_err(CONVLOG_ENOMEM, "out of memory for zstd");
+		goto out;
+	}
+	if ((rc = cvl_db_snapshot(db, &r.a.view)))
+		goto out;
+	r.a.view.snap = UINT64_MAX;
+	for (size_t i = 0; i < db->nsegs && !rc; i++) {
+		if (db->segs[i].id < start_seg)
+			continue;
+		rc = replay_segment(&r, i, db->segs[i].id == start_seg ? start_off : CVL_SEG_HEADER);
+	}
+	if (!rc)
+		rc = publish(&r);
+	if (!rc) {
+		db->next_lsn = r.expect_lsn;
+		db->written_lsn = db->synced_lsn = r.expect_lsn - 1;
+		atomic_store(&db->visible_lsn, r.expect_lsn - 1);
+	}
+out:
+	ZSTD_freeDCtx(r.dctx);
+	cvl_free(r.raw);
+	cvl_buf_free(&r.blk);
+	cvl_actx_free(&r.a);
+	return rc;
+}
+
+int cvl_recover(convlog_db *db)
+{
+	cvl_view v = {0};
+	uint8_t b[16];
+	uint64_t flushed = 0, start_seg = 0, start_off = CVL_SEG_HEADER;
+	int rc;
+
+	if ((rc = cvl_db_snapshot(db, &v)))
+		return rc;
+	rc = meta_u64(&v, "flushed_lsn", 8, b);
+	if (!rc)
+		flushed = cvl_get_u64le(b);
+	if (!rc || rc == CONVLOG_ENOTFOUND)
+		rc = meta_u64(&v, "replay_pos", 16, b);
+	if (!rc) {
+		start_seg = cvl_get_u64le(b);
+		start_off = cvl_get_u64le(b + 8);
+	}
+	if (!rc || rc == CONVLOG_ENOTFOUND)
+		rc = meta_u64(&v, "hlc", 8, b);
+	if (!rc)
+		atomic_store(&db->hlc, cvl_get_u64le(b));
+	cvl_view_release(&v);
+	if (rc && rc != CONVLOG_ENOTFOUND)
+		return rc;
+	db->flushed_lsn = flushed;
+	if ((rc = open_segments(db)))
+		return rc;
+	if (start_seg) {
+		int fd;
+		if (cvl_seg_fd(db, (uint32_t)start_seg, &fd) != 0)
+			return cvl_err(CONVLOG_ECORRUPT,
+				       "segment %016" PRIx64 " holding the log after the last flush is missing",
+				       start_seg);
+	}
+	if ((rc = replay_log(db, start_seg, start_off, flushed)))
+		return rc;
+	if (db->readonly)
+		return 0;
+	if (db->nsegs == 0) {
+		int fd;
+		if ((rc = cvl_seg_create(db->seg_dir, 1, db->store_id, cvl_os_now_ms(), &fd)))
+			return rc;
+		if ((rc = cvl_segs_add(db, 1, fd, CVL_SEG_HEADER))) {
+			cvl_os_close(fd);
+			return rc;
+		}
+	}
+	cvl_segfile *last = &db->segs[db->nsegs - 1];
+	db->active_seg = last->id;
+	db->active_fd = last->fd;
+	db->active_end = last->size;
+	db->sync_fd = last->fd;
+	db->active->end_seg = last->id;
+	db->active->end_off = last->size;
+	/* what the crashed process wrote may still sit only in the page cache */
+	char path[CVL_PATH_MAX];
+	cvl_seg_path(path, sizeof(path), db->seg_dir, last->id);
+	return cvl_os_fdatasync(last->fd, path);
+}

@@ -1,0 +1,379 @@
+/* Write transactions: record encoding, commit (one block), group commit. */
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/db.h"
+#include "log/block.h"
+#include "log/record.h"
+#include "log/segment.h"
+#include "os/os.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/hlc.h"
+
+int64_t cvl_txn_now(convlog_txn *t)
+{
+	(void)t;
+	return cvl_os_now_ms();
+}
+
+static void txn_free(convlog_txn *t)
+{
+	if (!t)
+		return;
+	cvl_actx_free(&t->a);
+	cvl_buf_free(&t->recs);
+	cvl_free(t->offs);
+	t->magic = CVL_DB_POISON;
+	cvl_free(t);
+}
+
+CONVLOG_API int convlog_txn_begin(convlog_db *db, convlog_txn **out)
+{
+	convlog_txn *t;
+	int rc;
+
+	cvl_err_clear();
+	if (!out)
+		return cvl_err(CONVLOG_EINVAL, "txn_begin: out is NULL");
+	*out = NULL;
+	if ((rc = cvl_db_check_write(db)))
+		return rc;
+	t = cvl_calloc(1, sizeof(*t));
+	if (!t)
+		return cvl_err(CONVLOG_ENOMEM, "out of memory for a transaction");
+	t->magic = CVL_TXN_MAGIC;
+	t->db = db;
+	cvl_buf_init(&t->recs, CONVLOG_MAX_TXN_BYTES);
+	if ((rc = cvl_actx_init(&t->a, db))) {
+		cvl_free(t);
+		return rc;
+	}
+	pthread_mutex_lock(&db->wmu);
+	if ((rc = atomic_load(&db->failed)) != 0) {
+		pthread_mutex_unlock(&db->wmu);
+		txn_free(t);
+		return cvl_err(CONVLOG_EFAILED, "the store failed earlier (%s); reopen it",
+			       convlog_strerror(rc));
+	}
+	rc = cvl_db_snapshot(db, &t->a.view);
+	if (rc) {
+		pthread_mutex_unlock(&db->wmu);
+		txn_free(t);
+		return rc;
+	}
+	t->a.view.snap = UINT64_MAX;
+	t->first_lsn = db->next_lsn;
+	*out = t;
+	return 0;
+}
+
+static int txn_check(convlog_txn *t)
+{
+	if (!t || t->magic != CVL_TXN_MAGIC)
+		return cvl_err(CONVLOG_EINVAL, "not a live transaction handle");
+	if (t->a.failed)
+		return cvl_err(CONVLOG_ETXN, "the transaction failed earlier; abort it");
+	return 0;
+}
+
+int cvl_txn_record(convlog_txn *t, uint8_t type, const cvl_buf *body)
+{
+	convlog_db *db = t->db;
+	size_t mark = t->recs.len;
+	uint64_t lsn = t->first_lsn + t->nrec;
+	cvl_loc loc = {0};
+	int rc;
+
+	if (t->nrec == t->offcap) {
+		size_t nc = t->offcap ? t->offcap * 2 : 64;
+		size_t *no = cvl_realloc(t->offs, nc * sizeof(*no));
+		if (!no)
+			return cvl_err(CONVLOG_ENOMEM, "out of memory in a transaction");
+		t->offs = no;
+		t->offcap = nc;
+	}
+	db->hlc = cvl_hlc_next(db->hlc, cvl_os_now_ms());
+	rc = cvl_record_encode(&t->recs, type, lsn, db->hlc, db->replica_id, body->p, body->len);
+	if (rc) {
+		t->recs.len = mark;
+		if (rc == CONVLOG_ETOOBIG)
+			return cvl_err(CONVLOG_ETOOBIG,
+				       "transaction would exceed %u bytes of records; commit in smaller batches",
+				       CONVLOG_MAX_TXN_BYTES);
+		return rc;
+	}
+	t->offs[t->nrec] = mark;
+	loc.frame_off = t->nrec;
+	rc = cvl_apply(&t->a, type, body->p, body->len, &loc);
+	if (rc) {
+		t->a.failed = 1;
+		return rc;
+	}
+	t->nrec++;
+	return 0;
+}
+
+int cvl_txn_read_msg(convlog_txn *t, const convlog_uuid *conv, uint32_t seq, convlog_msg **out)
+{
+	uint8_t k[20];
+	const uint8_t *val;
+	size_t vlen;
+	cvl_msg_sum s;
+	int rc;
+
+	rc = cvl_view_get(&t->a.view, CVL_T_MSG, k, cvl_key_msg(k, conv, seq), &val, &vlen);
+	if (rc)
+		return rc;
+	if (cvl_msg_sum_decode(val, vlen, &s))
+		return cvl_err(CONVLOG_ECORRUPT, "message summary is malformed");
+	if (s.loc.seg == 0) {
+		cvl_record r;
+		const char *why;
+		size_t i = (size_t)s.loc.frame_off;
+		const uint8_t *p = t->recs.p + t->offs[i];
+		if (i >= t->nrec || cvl_record_decode(&p, t->recs.p + t->recs.len, &r, &why))
+			return cvl_err(CONVLOG_ECORRUPT, "pending record %zu is unreadable", i);
+		rc = cvl_msg_decode(r.body, r.body_len, out, &why);
+		return rc < 0 && rc != CONVLOG_ENOMEM ? cvl_err(CONVLOG_ECORRUPT, "%s", why) : rc;
+	}
+	return cvl_read_msg(t->db, &s.loc, conv, seq, out);
+}
+
+/* ---- commit ---- */
+
+static int rollover(convlog_db *db)
+{
+	uint64_t id = db->active_seg + 1;
+	int fd, rc;
+	char path[CVL_PATH_MAX];
+
+	cvl_seg_path(path, sizeof(path), db->seg_dir, db->active_seg);
+	rc = cvl_os_fdatasync(db->active_fd, path);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&db->syncmu);
+	if (db->written_lsn > db->synced_lsn) {
+		db->synced_lsn = db->written_lsn;
+		if (db->opts.durability == CONVLOG_DURABILITY_FULL)
+			atomic_store(&db->visible_lsn, db->synced_lsn);
+	}
+	pthread_mutex_unlock(&db->syncmu);
+	rc = cvl_seg_create(db->seg_dir, id, db->store_id, cvl_os_now_ms(), &fd);
+	if (rc)
+		return rc;
+	rc = cvl_segs_add(db, id, fd, CVL_SEG_HEADER);
+	if (rc) {
+		cvl_os_close(fd);
+		return rc;
+	}
+	db->active_seg = id;
+	db->active_fd = fd;
+	db->active_end = CVL_SEG_HEADER;
+	pthread_mutex_lock(&db->syncmu);
+	db->sync_fd = fd;
+	pthread_mutex_unlock(&db->syncmu);
+	return 0;
+}
+
+static void set_seg_size(convlog_db *db, uint64_t id, uint64_t size)
+{
+	pthread_rwlock_wrlock(&db->seg_lock);
+	for (size_t i = db->nsegs; i-- > 0;) {
+		if (db->segs[i].id == id) {
+			db->segs[i].size = size;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&db->seg_lock);
+}
+
+/* Fills in the locators of messages written by this transaction. */
+static void fix_locators(convlog_txn *t, const cvl_frame_loc *locs, uint64_t block_off)
+{
+	for (cvl_wentry *e = t->a.ws.all; e; e = e->next_all) {
+		if (e->pend_rec < 0)
+			continue;
+		const cvl_frame_loc *fl = &locs[e->pend_rec];
+		cvl_loc l = {.seg = (uint32_t)t->db->active_seg,
+			     .frame_off = block_off + fl->frame_off,
+			     .frame_len = fl->frame_len,
+			     .rec_idx = fl->rec_idx};
+		cvl_loc_encode(&l, e->val);
+		e->pend_rec = -1;
+	}
+}
+
+/* Writes the block and publishes; wmu held. *lsn gets the commit LSN. */
+static int commit_locked(convlog_txn *t, uint64_t *lsn)
+{
+	convlog_db *db = t->db;
+	uint64_t last = t->first_lsn + t->nrec - 1, off;
+	cvl_frame_loc *locs;
+	char path[CVL_PATH_MAX];
+	int rc;
+
+	*lsn = 0;
+	if (t->nrec == 0)
+		return 0;
+	if ((rc = cvl_actx_settle(&t->a)))
+		return rc;
+	locs = cvl_malloc(t->nrec * sizeof(*locs));
+	if (!locs)
+		return cvl_err(CONVLOG_ENOMEM, "out of memory committing");
+	db->blockbuf.len = 0;
+	rc = cvl_block_build(t->recs.p, t->offs, t->nrec, t->recs.len, t->first_lsn, last,
+			     db->opts.frame_size, db->cctx, db->opts.level, &db->blockbuf, locs);
+	if (rc)
+		goto out;
+	if (db->active_end + db->blockbuf.len > db->opts.segment_size &&
+	    db->active_end > CVL_SEG_HEADER && (rc = rollover(db)))
+		goto out;
+	off = db->active_end;
+	fix_locators(t, locs, off);
+	if ((rc = cvl_mt_reserve(db->active, t->a.ws.mt_cost)))
+		goto out;
+	cvl_seg_path(path, sizeof(path), db->seg_dir, db->active_seg);
+	rc = cvl_os_pwrite(db->active_fd, db->blockbuf.p, db->blockbuf.len, off, path);
+	if (rc) {
+		/* take back whatever part of the block reached the file */
+		if (cvl_os_ftruncate(db->active_fd, off, path) != 0)
+			cvl_db_fail(db, rc);
+		goto out;
+	}
+	db->active_end = off + db->blockbuf.len;
+	set_seg_size(db, db->active_seg, db->active_end);
+	cvl_actx_publish(&t->a, db->active, last);
+	db->active->end_seg = db->active_seg;
+	db->active->end_off = db->active_end;
+	db->next_lsn = last + 1;
+	pthread_mutex_lock(&db->syncmu);
+	db->written_lsn = last;
+	pthread_mutex_unlock(&db->syncmu);
+	if (db->opts.durability != CONVLOG_DURABILITY_FULL)
+		atomic_store(&db->visible_lsn, last);
+	atomic_fetch_add(&db->n_commits, 1);
+	*lsn = last;
+	if (atomic_load(&db->active->bytes) >= db->opts.memtable_size)
+		rc = cvl_rotate_locked(db);
+out:
+	cvl_free(locs);
+	return rc;
+}
+
+CONVLOG_API int convlog_txn_commit(convlog_txn *t)
+{
+	convlog_db *db;
+	uint64_t lsn = 0;
+	int rc;
+
+	cvl_err_clear();
+	if (!t || t->magic != CVL_TXN_MAGIC)
+		return cvl_err(CONVLOG_EINVAL, "not a live transaction handle");
+	db = t->db;
+	if (t->a.failed) {
+		rc = cvl_err(CONVLOG_ETXN, "the transaction failed earlier and was rolled back");
+	} else if ((rc = atomic_load(&db->failed)) != 0) {
+		rc = cvl_err(CONVLOG_EFAILED, "the store failed earlier (%s); reopen it",
+			     convlog_strerror(rc));
+	} else {
+		rc = commit_locked(t, &lsn);
+	}
+	/* the snapshot must go before the lock so a flush can retire memtables */
+	cvl_view_release(&t->a.view);
+	pthread_mutex_unlock(&db->wmu);
+	txn_free(t);
+	if (!rc && lsn && db->opts.durability == CONVLOG_DURABILITY_FULL)
+		rc = cvl_sync_to(db, lsn);
+	return rc;
+}
+
+CONVLOG_API void convlog_txn_abort(convlog_txn *t)
+{
+	convlog_db *db;
+
+	if (!t || t->magic != CVL_TXN_MAGIC)
+		return;
+	db = t->db;
+	cvl_view_release(&t->a.view);
+	pthread_mutex_unlock(&db->wmu);
+	txn_free(t);
+}
+
+int cvl_txn_enter(convlog_db *db, convlog_txn *txn, convlog_txn **use)
+{
+	int rc;
+
+	if (txn) {
+		if ((rc = txn_check(txn)))
+			return rc;
+		if (txn->db != db)
+			return cvl_err(CONVLOG_EINVAL, "transaction belongs to another store handle");
+		*use = txn;
+		return 0;
+	}
+	rc = convlog_txn_begin(db, use);
+	if (!rc)
+		(*use)->autocommit = 1;
+	return rc;
+}
+
+int cvl_txn_leave(convlog_txn *use, convlog_txn *given, int rc)
+{
+	char saved[CVL_ERRMSG_MAX];
+
+	if (given)
+		return rc;
+	if (rc) {
+		memcpy(saved, cvl_err_msg(), sizeof(saved));
+		convlog_txn_abort(use);
+		return cvl_err(rc, "%s", saved);
+	}
+	return convlog_txn_commit(use);
+}
+
+/* ---- group commit ---- */
+
+int cvl_sync_to(convlog_db *db, uint64_t lsn)
+{
+	int rc = 0;
+	char path[CVL_PATH_MAX];
+
+	pthread_mutex_lock(&db->syncmu);
+	while (db->synced_lsn < lsn) {
+		int f = atomic_load(&db->failed);
+		if (f) {
+			rc = cvl_err(CONVLOG_EFAILED,
+				     "a log sync failed (%s); this commit may not be durable: reopen the store",
+				     convlog_strerror(f));
+			break;
+		}
+		if (db->sync_running) {
+			pthread_cond_wait(&db->synccond, &db->syncmu);
+			continue;
+		}
+		uint64_t target = db->written_lsn;
+		int fd = db->sync_fd;
+		db->sync_running = 1;
+		pthread_mutex_unlock(&db->syncmu);
+		snprintf(path, sizeof(path), "%s (active segment)", db->seg_dir);
+		int src = cvl_os_fdatasync(fd, path);
+		pthread_mutex_lock(&db->syncmu);
+		db->sync_running = 0;
+		if (src) {
+			cvl_db_fail(db, src);
+			rc = src;
+			pthread_cond_broadcast(&db->synccond);
+			break;
+		}
+		atomic_fetch_add(&db->n_syncs, 1);
+		if (target > db->synced_lsn) {
+			db->synced_lsn = target;
+			if (db->opts.durability == CONVLOG_DURABILITY_FULL)
+				atomic_store(&db->visible_lsn, target);
+		}
+		pthread_cond_broadcast(&db->synccond);
+	}
+	pthread_mutex_unlock(&db->syncmu);
+	return rc;
+}

@@ -1,0 +1,87 @@
+/* Blocks: one transaction each, a header then one or more independently
+ * compressed frames (format-spec.md §3). */
+#ifndef CVL_LOG_BLOCK_H
+#define CVL_LOG_BLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <zstd.h>
+
+#include "util/buf.h"
+
+#define CVL_BLOCK_HEADER 48
+#define CVL_FRAME_HEADER 24
+#define CVL_BLOCK_VERSION 1
+#define CVL_BLOCK_MAX_BODY (1u << 30)
+#define CVL_FRAME_MAX_RECORDS 65535u
+#define CVL_CODEC_RAW 0
+#define CVL_CODEC_ZSTD 1
+
+typedef struct cvl_block_header {
+	uint16_t frame_count;
+	uint32_t record_count;
+	uint32_t body_len; /* bytes after the header: every frame */
+	uint64_t min_lsn;
+	uint64_t max_lsn;
+	uint32_t dict_id;
+} cvl_block_header;
+
+typedef struct cvl_frame_header {
+	uint64_t checksum;
+	uint32_t stored_len;
+	uint32_t raw_len;
+	uint32_t record_count;
+	uint8_t codec;
+} cvl_frame_header;
+
+/* Where a record landed: its frame (offset from block start, total length
+ * including the frame header) and its index within the frame. */
+typedef struct cvl_frame_loc {
+	uint32_t frame_off;
+	uint32_t frame_len;
+	uint16_t rec_idx;
+} cvl_frame_loc;
+
+/*
+ * Builds a block from `nrec` encoded records laid end to end in `recs`
+ * (record i starts at offs[i]).  Records are packed into frames of about
+ * `frame_target` raw bytes (never split); each frame is zstd-compressed at
+ * `level` unless that does not make it smaller.  Appends the block to
+ * `out` and fills locs[i] for every record.
+ */
+int cvl_block_build(const uint8_t *recs, const size_t *offs, size_t nrec,
+		    size_t total, uint64_t min_lsn, uint64_t max_lsn,
+		    size_t frame_target, ZSTD_CCtx *cctx, int level, cvl_buf *out,
+		    cvl_frame_loc *locs);
+
+void cvl_block_header_encode(const cvl_block_header *h, uint8_t out[CVL_BLOCK_HEADER]);
+
+/* Decodes and checks a block header. -1 with *why if invalid. */
+int cvl_block_header_decode(const uint8_t in[CVL_BLOCK_HEADER], cvl_block_header *h,
+			    const char **why);
+
+/* Decodes a frame header and checks the checksum over the header and the
+ * `avail` bytes of stored data that follow it (avail >= stored_len). */
+int cvl_frame_check(const uint8_t *frame, size_t avail, cvl_frame_header *f,
+		    const char **why);
+
+/* Decompresses a checked frame's stored bytes into out[raw_len]. */
+int cvl_frame_decode(const cvl_frame_header *f, const uint8_t *stored,
+		     ZSTD_DCtx *dctx, uint8_t *out, const char **why);
+
+/*
+ * Checks a whole block held in memory (header + body): every frame header,
+ * checksum and length, and that the counts add up.  0 or -1 with *why.
+ */
+int cvl_block_check(const uint8_t *blk, size_t len, const cvl_block_header *h,
+		    const char **why);
+
+/*
+ * Searches [off, file_size) of `fd` for the start of a block whose header
+ * decodes cleanly.  *found = 1 and *at if one exists.  Used to tell a torn
+ * tail (nothing valid after the damage) from corruption in the middle.
+ */
+int cvl_block_find_next(int fd, const char *path, uint64_t off, uint64_t file_size,
+			int *found, uint64_t *at);
+
+#endif

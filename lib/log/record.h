@@ -1,0 +1,39 @@
+/* Log records: the typed mutations a block carries (format-spec.md §4). */
+#ifndef CVL_LOG_RECORD_H
+#define CVL_LOG_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+#define CVL_REC_CONV_PUT 0x01
+#define CVL_REC_CONV_PATCH 0x02
+#define CVL_REC_CONV_STATUS 0x03
+#define CVL_REC_MSG_APPEND 0x10
+#define CVL_REC_MSG_SUPERSEDE 0x11
+
+/* Fixed part after the length varint: type, flags, lsn, hlc, origin. */
+#define CVL_REC_FIXED 26
+
+typedef struct cvl_record {
+	uint8_t type;
+	uint64_t lsn;
+	uint64_t hlc;
+	uint64_t origin;
+	const uint8_t *body; /* TLV, borrowed */
+	size_t body_len;
+} cvl_record;
+
+/* Appends one encoded record to `out`. */
+int cvl_record_encode(cvl_buf *out, uint8_t type, uint64_t lsn, uint64_t hlc,
+		      uint64_t origin, const uint8_t *body, size_t body_len);
+
+/* Decodes the record at [*pp, end) and advances *pp.  Returns 0 or -1 when
+ * the bytes are not a well-formed record (the caller reports corruption). */
+int cvl_record_decode(const uint8_t **pp, const uint8_t *end, cvl_record *out,
+		      const char **why);
+
+const char *cvl_record_type_name(uint8_t type);
+
+#endif

@@ -1,0 +1,128 @@
+#include <stdio.h>
+#include <errno.h>
+#include <string.h>
+
+#include "convlog.h"
+#include "meta/lmdb.h"
+#include "os/os.h"
+#include "util/err.h"
+
+static const char *table_names[CVL_T_COUNT] = {
+	"meta", "segments", "conv", "conv_stats", "conv_external", "msg", "msg_id",
+	"ix_activity", "ix_user", "ix_org", "ix_session", "ix_status", "ix_tag",
+	"ix_parent", "ix_initiator_role", "ix_responder_role", "ix_msg_role",
+};
+
+const char *cvl_table_name(int t)
+{
+	return t >= 0 && t < CVL_T_COUNT ? table_names[t] : "?";
+}
+
+int cvl_lmdb_err(int mrc, const char *what)
+{
+	switch (mrc) {
+	case 0:
+		return 0;
+	case MDB_NOTFOUND:
+		return CONVLOG_ENOTFOUND;
+	case ENOMEM:
+		return cvl_err(CONVLOG_ENOMEM, "LMDB %s: out of memory", what);
+	case ENOSPC:
+		return cvl_err(CONVLOG_ENOSPC, "LMDB %s: %s", what, mdb_strerror(mrc));
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+	case MDB_BAD_TXN:
+		return cvl_err(CONVLOG_ECORRUPT, "LMDB %s: %s", what, mdb_strerror(mrc));
+	case MDB_VERSION_MISMATCH:
+		return cvl_err(CONVLOG_EVERSION, "LMDB %s: %s", what, mdb_strerror(mrc));
+	case EACCES:
+	case EROFS:
+		return cvl_err(CONVLOG_EREADONLY, "LMDB %s: %s", what, mdb_strerror(mrc));
+	default:
+		return cvl_err(CONVLOG_EIO, "LMDB %s: %s", what, mdb_strerror(mrc));
+	}
+}
+
+int cvl_lmdb_open(cvl_lmdb *lm, const char *dir, uint64_t map_size, int readonly)
+{
+	MDB_txn *txn = NULL;
+	int mrc, rc;
+	unsigned flags = MDB_NOTLS | (readonly ? MDB_RDONLY : 0);
+
+	memset(lm, 0, sizeof(*lm));
+	lm->readonly = readonly;
+	snprintf(lm->path, sizeof(lm->path), "%s", dir);
+	if ((mrc = mdb_env_create(&lm->env)) != 0)
+		return cvl_lmdb_err(mrc, "env_create");
+	mdb_env_set_maxdbs(lm->env, CVL_T_COUNT + 8);
+	mdb_env_set_maxreaders(lm->env, 1024);
+	mdb_env_set_mapsize(lm->env, (size_t)map_size);
+	if ((mrc = mdb_env_open(lm->env, dir, flags, 0644)) != 0) {
+		rc = mrc == ENOENT ? cvl_err(CONVLOG_ENOTFOUND, "LMDB open %s: no such store", dir)
+				   : cvl_lmdb_err(mrc, "open");
+		goto fail;
+	}
+	if ((mrc = mdb_txn_begin(lm->env, NULL, readonly ? MDB_RDONLY : 0, &txn)) != 0) {
+		rc = cvl_lmdb_err(mrc, "begin");
+		goto fail;
+	}
+	for (int t = 0; t < CVL_T_COUNT; t++) {
+		mrc = mdb_dbi_open(txn, table_names[t], readonly ? 0 : MDB_CREATE, &lm->dbi[t]);
+		if (mrc) {
+			rc = mrc == MDB_NOTFOUND
+				     ? cvl_err(CONVLOG_ECORRUPT, "LMDB %s: table %s is missing", dir,
+					       table_names[t])
+				     : cvl_lmdb_err(mrc, "dbi_open");
+			goto fail;
+		}
+	}
+	if ((mrc = mdb_txn_commit(txn)) != 0) {
+		txn = NULL;
+		rc = cvl_lmdb_err(mrc, "commit");
+		goto fail;
+	}
+	return 0;
+fail:
+	if (txn)
+		mdb_txn_abort(txn);
+	mdb_env_close(lm->env);
+	lm->env = NULL;
+	return rc;
+}
+
+void cvl_lmdb_close(cvl_lmdb *lm)
+{
+	if (lm->env)
+		mdb_env_close(lm->env);
+	lm->env = NULL;
+}
+
+int cvl_lmdb_rtxn(cvl_lmdb *lm, MDB_txn **txn)
+{
+	int mrc = mdb_txn_begin(lm->env, NULL, MDB_RDONLY, txn);
+
+	return mrc ? cvl_lmdb_err(mrc, "begin read transaction") : 0;
+}
+
+int cvl_lmdb_wtxn(cvl_lmdb *lm, MDB_txn **txn)
+{
+	int mrc = mdb_txn_begin(lm->env, NULL, 0, txn);
+
+	return mrc ? cvl_lmdb_err(mrc, "begin write transaction") : 0;
+}
+
+int cvl_lmdb_get(cvl_lmdb *lm, MDB_txn *txn, int table, const void *key, size_t klen,
+		 const uint8_t **val, size_t *vlen)
+{
+	MDB_val k = {klen, (void *)key}, v;
+	int mrc = mdb_get(txn, lm->dbi[table], &k, &v);
+
+	if (mrc == MDB_NOTFOUND)
+		return CONVLOG_ENOTFOUND;
+	if (mrc)
+		return cvl_lmdb_err(mrc, table_names[table]);
+	*val = v.mv_data;
+	*vlen = v.mv_size;
+	return 0;
+}

@@ -1,0 +1,54 @@
+/* The LMDB environment under STORE/meta and its named tables
+ * (format-spec.md §6).  The only file that includes lmdb.h's error space. */
+#ifndef CVL_META_LMDB_H
+#define CVL_META_LMDB_H
+
+#include <lmdb.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum cvl_table {
+	CVL_T_META = 0,
+	CVL_T_SEG,
+	CVL_T_CONV,
+	CVL_T_CSTAT,
+	CVL_T_CEXT,
+	CVL_T_MSG,
+	CVL_T_MSGID,
+	CVL_T_IX_ACT,
+	CVL_T_IX_USER,
+	CVL_T_IX_ORG,
+	CVL_T_IX_SESSION,
+	CVL_T_IX_STATUS,
+	CVL_T_IX_TAG,
+	CVL_T_IX_PARENT,
+	CVL_T_IX_IROLE,
+	CVL_T_IX_RROLE,
+	CVL_T_IX_MROLE,
+	CVL_T_COUNT
+};
+
+typedef struct cvl_lmdb {
+	MDB_env *env;
+	MDB_dbi dbi[CVL_T_COUNT];
+	int readonly;
+	char path[4096];
+} cvl_lmdb;
+
+const char *cvl_table_name(int t);
+
+/* Opens (creating when !readonly) the environment in directory `dir`. */
+int cvl_lmdb_open(cvl_lmdb *lm, const char *dir, uint64_t map_size, int readonly);
+void cvl_lmdb_close(cvl_lmdb *lm);
+
+/* Translates an LMDB return code into CONVLOG_E* with a message. */
+int cvl_lmdb_err(int mrc, const char *what);
+
+int cvl_lmdb_rtxn(cvl_lmdb *lm, MDB_txn **txn);
+int cvl_lmdb_wtxn(cvl_lmdb *lm, MDB_txn **txn);
+
+/* Point read: 0, CONVLOG_ENOTFOUND or an error.  *val borrowed from txn. */
+int cvl_lmdb_get(cvl_lmdb *lm, MDB_txn *txn, int table, const void *key, size_t klen,
+		 const uint8_t **val, size_t *vlen);
+
+#endif

@@ -1,0 +1,78 @@
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/alloc.h"
+
+static _Atomic int64_t fail_countdown = -1;
+static _Atomic int fail_sticky;
+static _Atomic uint64_t fail_count;
+
+static int should_fail(void)
+{
+	int64_t c = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
+
+	if (c < 0)
+		return 0;
+	if (c == 0) {
+		if (!atomic_load(&fail_sticky))
+			atomic_store(&fail_countdown, -1);
+		atomic_fetch_add(&fail_count, 1);
+		return 1;
+	}
+	atomic_fetch_sub(&fail_countdown, 1);
+	return 0;
+}
+
+void cvl_alloc_fail_after(int64_t countdown, int sticky)
+{
+	atomic_store(&fail_sticky, sticky);
+	atomic_store(&fail_countdown, countdown);
+}
+
+uint64_t cvl_alloc_failures(void)
+{
+	return atomic_load(&fail_count);
+}
+
+void *cvl_malloc(size_t n)
+{
+	if (should_fail())
+		return NULL;
+	return malloc(n ? n : 1);
+}
+
+void *cvl_calloc(size_t count, size_t size)
+{
+	if (should_fail())
+		return NULL;
+	return calloc(count ? count : 1, size ? size : 1);
+}
+
+void *cvl_realloc(void *p, size_t n)
+{
+	if (should_fail())
+		return NULL;
+	return realloc(p, n ? n : 1);
+}
+
+void cvl_free(void *p)
+{
+	free(p);
+}
+
+char *cvl_strdup(const char *s)
+{
+	return s ? cvl_memdup(s, strlen(s) + 1) : NULL;
+}
+
+void *cvl_memdup(const void *p, size_t n)
+{
+	void *q = cvl_malloc(n);
+
+	if (q && n)
+		memcpy(q, p, n);
+	return q;
+}
+
+

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Installs the Debian/Ubuntu packages convlog needs to build and test.
+# Quiet when everything is present. As root it runs apt-get; otherwise it
+# prints the one command to run and fails.
+set -eu
+
+PKGS="build-essential pkg-config liblmdb-dev libzstd-dev libxxhash-dev \
+libjansson-dev libutf8proc-dev check"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "convlog: missing packages:$missing" >&2
+	echo "run:  sudo apt-get install -y$missing" >&2
+	exit 1
+fi
+echo "convlog: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y --no-install-recommends $missing >/dev/null 2>&1 || {
+	apt-get update >/dev/null 2>&1
+	apt-get install -y --no-install-recommends $missing >/dev/null
+}
