@@ -428,7 +428,9 @@ CONVLOG_API int convlog_options_set_segment_size(convlog_options *opts,
 						 uint64_t bytes);
 /**
  * Memtable size that triggers a flush to LMDB, 64 KiB .. 1 GiB.  Memory
- * used by unflushed state is bounded by about twice this value.
+ * held by unflushed state is bounded by about three times this value (the
+ * active memtable plus up to two being flushed; a commit that would exceed
+ * that waits for a flush), plus the transaction being committed.
  */
 CONVLOG_API int convlog_options_set_memtable_size(convlog_options *opts,
 						  uint64_t bytes);
@@ -520,8 +522,14 @@ CONVLOG_API int convlog_txn_begin(convlog_db *db, convlog_txn **out);
  * Commits and frees `txn`.  Returns once the commit is durable as the
  * store's durability mode promises.  On error nothing of the txn is
  * visible or durable, and the txn is freed all the same.
- * A write call that failed inside the txn changed nothing; the txn stays
- * usable.  Errors: CONVLOG_EIO, CONVLOG_ENOSPC, CONVLOG_EFAILED.
+ *
+ * A write call that fails inside the txn because of its arguments or the
+ * store's state (EINVAL, EUTF8, EJSON, ESTATUS, ETRANSITION, ETOOBIG,
+ * EEXIST, ENOTFOUND, ESEQ, ERANGE) changed nothing and the txn stays
+ * usable.  After any other failure (ENOMEM, EIO, ECORRUPT half-way through
+ * applying a change) the txn is marked failed: later calls with it return
+ * CONVLOG_ETXN and so does its commit; abort it.
+ * Errors: CONVLOG_ETXN, CONVLOG_EIO, CONVLOG_ENOSPC, CONVLOG_EFAILED.
  */
 CONVLOG_API int convlog_txn_commit(convlog_txn *txn);
 

@@ -210,7 +210,7 @@ static int get_in(convlog_db *db, cvl_view *v, const convlog_uuid *conv, uint32_
 			       cvl_uuid_str(conv, s));
 	if (rc)
 		return rc;
-	if (cvl_msg_sum_decode(val, vl, &sum))
+	if (cvl_msg_sum_decode(val, vl, seq, &sum))
 		return cvl_err(CONVLOG_ECORRUPT, "message %u of conversation %s: summary is malformed",
 			       seq, cvl_uuid_str(conv, s));
 	return cvl_read_msg(db, &sum.loc, conv, seq, out);

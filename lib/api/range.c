@@ -109,7 +109,7 @@ CONVLOG_API int convlog_msg_iter_next(convlog_msg_iter *it, const convlog_msg **
 			       it->next, cvl_uuid_str(&it->conv, s));
 	if (rc)
 		return rc;
-	if (cvl_msg_sum_decode(it->cur.val, it->cur.vlen, &sum))
+	if (cvl_msg_sum_decode(it->cur.val, it->cur.vlen, it->next, &sum))
 		return cvl_err(CONVLOG_ECORRUPT, "message %u of conversation %s: summary is malformed",
 			       it->next, cvl_uuid_str(&it->conv, s));
 	if ((rc = cvl_read_msg(it->db, &sum.loc, &it->conv, it->next, &it->m)))

@@ -353,15 +353,6 @@ static int apply_status(cvl_actx *a, const uint8_t *body, size_t len)
 	return 0;
 }
 
-static int put_role_key(cvl_actx *a, const cvl_msg_peek *m, int del)
-{
-	uint8_t k[CVL_KEY_MAX];
-	size_t n = cvl_key_msg_role(k, m->role, m->role_len, m->created_at, &m->conv, m->seq);
-
-	return del ? cvl_ws_del(&a->ws, CVL_T_IX_MROLE, k, n)
-		   : cvl_ws_put(&a->ws, CVL_T_IX_MROLE, k, n, NULL, 0, NULL);
-}
-
 static int put_msg(cvl_actx *a, const cvl_msg_peek *m, const cvl_loc *loc)
 {
 	uint8_t k[20];
@@ -422,12 +413,12 @@ static int apply_append(cvl_actx *a, const uint8_t *body, size_t len, const cvl_
 		return rc;
 	a->dcount.messages++;
 	a->dcount.content_bytes += (int64_t)m.content_len;
-	return put_role_key(a, &m, 0);
+	return 0;
 }
 
 static int apply_supersede(cvl_actx *a, const uint8_t *body, size_t len, const cvl_loc *loc)
 {
-	cvl_msg_peek m, o;
+	cvl_msg_peek m;
 	cvl_msg_sum old;
 	cvl_cstate *cs;
 	uint8_t k[20];
@@ -445,7 +436,7 @@ static int apply_supersede(cvl_actx *a, const uint8_t *body, size_t len, const c
 		return rc == CONVLOG_ENOTFOUND
 			       ? cvl_err(CONVLOG_ECORRUPT, "msg_supersede names a message that does not exist")
 			       : rc;
-	if (cvl_msg_sum_decode(val, vlen, &old))
+	if (cvl_msg_sum_decode(val, vlen, m.seq, &old))
 		return cvl_err(CONVLOG_ECORRUPT, "message summary is malformed");
 	convlog_conv *c = cs->cur;
 	c->token_total += known(m.tokens) - known(old.tokens);
@@ -453,21 +444,6 @@ static int apply_supersede(cvl_actx *a, const uint8_t *body, size_t len, const c
 	c->updated_at = max64(c->updated_at, m.edited_at ? m.edited_at : m.created_at);
 	cs->dirty_hot = 1;
 	a->dcount.content_bytes += (int64_t)m.content_len - (int64_t)old.content_len;
-	if (old.role_len != m.role_len || memcmp(old.role, m.role, m.role_len) != 0 ||
-	    old.created_at != m.created_at) {
-		memset(&o, 0, sizeof(o));
-		o.role = old.role;
-		o.role_len = old.role_len;
-		o.created_at = old.created_at;
-		o.conv = m.conv;
-		o.seq = m.seq;
-		/* old.role points into `val`, which the next put may free */
-		char rb[CONVLOG_MAX_SHORT_TEXT];
-		memcpy(rb, old.role, old.role_len);
-		o.role = rb;
-		if ((rc = put_role_key(a, &o, 1)) || (rc = put_role_key(a, &m, 0)))
-			return rc;
-	}
 	return put_msg(a, &m, loc);
 }
 

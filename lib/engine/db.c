@@ -78,10 +78,57 @@ int cvl_db_snapshot(convlog_db *db, cvl_view *v)
 
 /* ---- creation ---- */
 
-static int dir_is_empty_cb(void *ud, const char *name)
+static int seg_file_cb(void *ud, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n > 4 && strcmp(name + n - 4, ".seg") == 0) {
+		*(int *)ud = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int any_cb(void *ud, const char *name)
 {
 	(void)name;
-	*(int *)ud = 0;
+	*(int *)ud = 1;
+	return 1;
+}
+
+/* 1 if directory `p` has any entry (or cannot be read). */
+static int has_any(const char *p)
+{
+	int found = 0;
+
+	if (cvl_os_listdir(p, any_cb, &found) < 0)
+		return 1;
+	return found;
+}
+
+static int has_segments(convlog_db *db)
+{
+	int found = 0;
+
+	if (cvl_os_listdir(db->seg_dir, seg_file_cb, &found) < 0)
+		return 1; /* cannot tell: do not create */
+	return found;
+}
+
+struct empty_ctx {
+	convlog_db *db;
+	int empty;
+};
+
+/* Counts entries other than an empty segments/ left by an interrupted
+ * creation. */
+static int dir_is_empty_cb(void *ud, const char *name)
+{
+	struct empty_ctx *e = ud;
+
+	if (strcmp(name, "segments") == 0 && !has_any(e->db->seg_dir))
+		return 0;
+	e->empty = 0;
 	return 1;
 }
 
@@ -167,21 +214,26 @@ static int prepare_dirs(convlog_db *db, int *may_create)
 
 	snprintf(meta, sizeof(meta), "%s/meta", db->path);
 	*may_create = 0;
-	if (cvl_os_exists(meta))
+	if (cvl_os_exists(meta)) {
+		/* a creation interrupted before the identity record was
+		 * committed is finished, as long as no log was written */
+		*may_create = create && !has_segments(db);
 		return 0;
+	}
 	if (!create)
 		return cvl_err(CONVLOG_ENOTFOUND, "%s: no convlog store here", db->path);
 	if (cvl_os_exists(db->path)) {
-		int empty = 1;
-		if ((rc = cvl_os_listdir(db->path, dir_is_empty_cb, &empty)) < 0)
+		struct empty_ctx e = {db, 1};
+		if ((rc = cvl_os_listdir(db->path, dir_is_empty_cb, &e)) < 0)
 			return rc;
-		if (!empty)
+		if (!e.empty)
 			return cvl_err(CONVLOG_EINVAL,
 				       "%s exists, is not empty and is not a convlog store; refusing to create one there",
 				       db->path);
 	}
+	/* meta/ last: its presence marks a store */
 	if ((rc = cvl_os_mkdir(db->path)) || (rc = cvl_os_mkdir(db->seg_dir)) ||
-	    (rc = cvl_os_mkdir(meta)))
+	    (rc = cvl_os_fsync_dir(db->path)) || (rc = cvl_os_mkdir(meta)))
 		return rc;
 	*may_create = 1;
 	return cvl_os_fsync_dir(db->path);
@@ -292,6 +344,16 @@ CONVLOG_API int convlog_open(const char *path, const convlog_options *opts, conv
 		goto fail;
 	if (!db->readonly && (rc = cvl_bg_start(db)))
 		goto fail;
+	if (!db->readonly && atomic_load(&db->active->bytes) >= db->opts.memtable_size) {
+		/* a long replayed tail goes to LMDB in the background */
+		pthread_mutex_lock(&db->wmu);
+		rc = cvl_rotate_locked(db);
+		pthread_mutex_unlock(&db->wmu);
+		if (rc) {
+			cvl_bg_stop(db);
+			goto fail;
+		}
+	}
 	*out = db;
 	return 0;
 fail:

@@ -189,6 +189,7 @@ struct convlog_txn {
 	size_t *offs;     /* record start offsets */
 	size_t nrec, offcap;
 	uint64_t first_lsn;
+	size_t op_mark; /* nrec when the current call began */
 	int autocommit;
 };
 

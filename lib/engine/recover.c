@@ -283,6 +283,7 @@ static int replay_log(convlog_db *db, uint64_t start_seg, uint64_t start_off,
 	if ((rc = cvl_db_snapshot(db, &r.a.view)))
 		goto out;
 	r.a.view.snap = UINT64_MAX;
+	r.a.view.ws = &r.a.ws;
 	for (size_t i = 0; i < db->nsegs && !rc; i++) {
 		if (db->segs[i].id < start_seg)
 			continue;

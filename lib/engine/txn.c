@@ -63,6 +63,7 @@ CONVLOG_API int convlog_txn_begin(convlog_db *db, convlog_txn **out)
 		return rc;
 	}
 	t->a.view.snap = UINT64_MAX;
+	t->a.view.ws = &t->a.ws;
 	t->first_lsn = db->next_lsn;
 	*out = t;
 	return 0;
@@ -125,7 +126,7 @@ int cvl_txn_read_msg(convlog_txn *t, const convlog_uuid *conv, uint32_t seq, con
 	rc = cvl_view_get(&t->a.view, CVL_T_MSG, k, cvl_key_msg(k, conv, seq), &val, &vlen);
 	if (rc)
 		return rc;
-	if (cvl_msg_sum_decode(val, vlen, &s))
+	if (cvl_msg_sum_decode(val, vlen, seq, &s))
 		return cvl_err(CONVLOG_ECORRUPT, "message summary is malformed");
 	if (s.loc.seg == 0) {
 		cvl_record r;
@@ -309,6 +310,7 @@ int cvl_txn_enter(convlog_db *db, convlog_txn *txn, convlog_txn **use)
 			return rc;
 		if (txn->db != db)
 			return cvl_err(CONVLOG_EINVAL, "transaction belongs to another store handle");
+		txn->op_mark = txn->nrec;
 		*use = txn;
 		return 0;
 	}
@@ -322,8 +324,13 @@ int cvl_txn_leave(convlog_txn *use, convlog_txn *given, int rc)
 {
 	char saved[CVL_ERRMSG_MAX];
 
-	if (given)
+	if (given) {
+		/* a call that failed after writing part of its records would
+		 * leave half an operation in the txn */
+		if (rc && given->nrec > given->op_mark)
+			given->a.failed = 1;
 		return rc;
+	}
 	if (rc) {
 		memcpy(saved, cvl_err_msg(), sizeof(saved));
 		convlog_txn_abort(use);

@@ -120,14 +120,3 @@ int cvl_conv_index_keys(const convlog_conv *c, cvl_ikeys *out)
 	}
 	return 0;
 }
-
-size_t cvl_key_msg_role(uint8_t *out, const char *role, size_t rlen, int64_t created,
-			const convlog_uuid *conv, uint32_t seq)
-{
-	size_t n = cvl_key_text(out, role, rlen);
-
-	cvl_key_desc_time(out + n, created);
-	memcpy(out + n + 8, conv->bytes, 16);
-	cvl_put_u32be(out + n + 24, seq);
-	return n + 28;
-}

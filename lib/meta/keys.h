@@ -37,8 +37,4 @@ void cvl_ikeys_free(cvl_ikeys *ks);
 /* Every secondary-index key of conversation `c` (NULL: none). */
 int cvl_conv_index_keys(const convlog_conv *c, cvl_ikeys *out);
 
-/* Message role index key. */
-size_t cvl_key_msg_role(uint8_t *out, const char *role, size_t rlen, int64_t created,
-			const convlog_uuid *conv, uint32_t seq);
-
 #endif

@@ -10,7 +10,7 @@
 static const char *table_names[CVL_T_COUNT] = {
 	"meta", "segments", "conv", "conv_stats", "conv_external", "msg", "msg_id",
 	"ix_activity", "ix_user", "ix_org", "ix_session", "ix_status", "ix_tag",
-	"ix_parent", "ix_initiator_role", "ix_responder_role", "ix_msg_role",
+	"ix_parent", "ix_initiator_role", "ix_responder_role",
 };
 
 const char *cvl_table_name(int t)

@@ -24,7 +24,6 @@ enum cvl_table {
 	CVL_T_IX_PARENT,
 	CVL_T_IX_IROLE,
 	CVL_T_IX_RROLE,
-	CVL_T_IX_MROLE,
 	CVL_T_COUNT
 };
 

@@ -256,10 +256,9 @@ int cvl_msg_prepare(const char *who, const convlog_msg *in, uint64_t mask,
 void cvl_loc_encode(const cvl_loc *l, uint8_t out[CVL_LOC_LEN])
 {
 	cvl_put_u32le(out, l->seg);
-	cvl_put_u64le(out + 4, l->frame_off);
-	cvl_put_u32le(out + 12, l->frame_len);
-	cvl_put_u16le(out + 16, l->rec_idx);
-	cvl_put_u16le(out + 18, 0);
+	cvl_put_u32le(out + 4, (uint32_t)l->frame_off);
+	cvl_put_u32le(out + 8, l->frame_len);
+	cvl_put_u16le(out + 12, l->rec_idx);
 }
 
 static int put_text(cvl_buf *b, uint32_t f, const char *s, size_t n)
@@ -274,14 +273,15 @@ int cvl_msg_sum_encode(const cvl_msg_peek *m, const cvl_loc *loc, cvl_buf *b)
 
 	cvl_loc_encode(loc, l);
 	TRY(cvl_buf_append(b, l, sizeof(l)));
-	TRY(cvl_buf_append(b, m->id.bytes, 16));
-	TRY(cvl_tlv_put_u(b, MF_PARENT, m->parent_seq));
+	if (m->parent_seq + 1 != m->seq)
+		TRY(cvl_tlv_put_u(b, MF_PARENT, m->parent_seq));
 	TRY(put_text(b, MF_ROLE, m->role, m->role_len));
 	TRY(put_opt(b, MF_TOKENS, m->tokens));
 	TRY(put_opt(b, MF_COST, m->cost));
 	TRY(put_opt(b, MF_LATENCY, m->latency));
 	TRY(put_text(b, MF_MODEL, m->model, m->model_len));
-	TRY(cvl_tlv_put_u(b, MF_STATUS, (uint64_t)m->status));
+	if (m->status != CONVLOG_MSG_COMPLETED)
+		TRY(cvl_tlv_put_u(b, MF_STATUS, (uint64_t)m->status));
 	if (m->feedback)
 		TRY(cvl_tlv_put_i(b, MF_FEEDBACK, m->feedback));
 	TRY(cvl_tlv_put_i(b, MF_CREATED, m->created_at));
@@ -347,24 +347,23 @@ int cvl_msg_peek_body(const uint8_t *p, size_t n, cvl_msg_peek *m)
 	return 0;
 }
 
-int cvl_msg_sum_decode(const uint8_t *p, size_t n, cvl_msg_sum *s)
+int cvl_msg_sum_decode(const uint8_t *p, size_t n, uint32_t seq, cvl_msg_sum *s)
 {
 	cvl_tlv t;
 	cvl_tlv_item it;
 	int r;
 
-	if (n < CVL_LOC_LEN + 16)
+	if (n < CVL_LOC_LEN)
 		return -1;
 	memset(s, 0, sizeof(*s));
 	s->loc.seg = cvl_get_u32le(p);
-	s->loc.frame_off = cvl_get_u64le(p + 4);
-	s->loc.frame_len = cvl_get_u32le(p + 12);
-	s->loc.rec_idx = cvl_get_u16le(p + 16);
-	if (cvl_get_u16le(p + 18) != 0)
-		return -1;
-	memcpy(s->id.bytes, p + CVL_LOC_LEN, 16);
+	s->loc.frame_off = cvl_get_u32le(p + 4);
+	s->loc.frame_len = cvl_get_u32le(p + 8);
+	s->loc.rec_idx = cvl_get_u16le(p + 12);
 	s->tokens = s->cost = s->latency = -1;
-	cvl_tlv_init(&t, p + CVL_LOC_LEN + 16, n - CVL_LOC_LEN - 16);
+	s->parent_seq = seq - 1;
+	s->status = CONVLOG_MSG_COMPLETED;
+	cvl_tlv_init(&t, p + CVL_LOC_LEN, n - CVL_LOC_LEN);
 	while ((r = cvl_tlv_next(&t, &it)) == 1) {
 		if (it.wt == CVL_WT_BYTES && it.field == MF_ROLE) {
 			s->role = (const char *)it.data;

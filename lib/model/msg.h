@@ -29,7 +29,9 @@ int cvl_msg_prepare(const char *who, const convlog_msg *in, uint64_t mask,
 		    uint32_t max_content, convlog_msg *out, cvl_prep *pr);
 
 /* Where a message version's record lives. seg 0 = not yet written (inside
- * an open transaction; frame_off is then the record's index in it). */
+ * an open transaction; frame_off is then the record's index in it).
+ * Encoded as seg u32, frame_off u32, frame_len u32, rec_idx u16 (LE):
+ * segments never exceed 4 GiB. */
 typedef struct cvl_loc {
 	uint32_t seg;
 	uint64_t frame_off;
@@ -37,12 +39,13 @@ typedef struct cvl_loc {
 	uint16_t rec_idx;
 } cvl_loc;
 
-#define CVL_LOC_LEN 20
+#define CVL_LOC_LEN 14
 
-/* LMDB `msg` value: locator, id, then summary TLV. Strings borrowed. */
+/* LMDB `msg` value: locator, then summary TLV in which parent_seq is
+ * omitted when it is seq - 1 and status when it is completed.  Strings
+ * borrowed. */
 typedef struct cvl_msg_sum {
 	cvl_loc loc;
-	convlog_uuid id;
 	uint32_t parent_seq;
 	const char *role;
 	size_t role_len;
@@ -70,7 +73,7 @@ typedef struct cvl_msg_peek {
 
 int cvl_msg_peek_body(const uint8_t *p, size_t n, cvl_msg_peek *out);
 int cvl_msg_sum_encode(const cvl_msg_peek *m, const cvl_loc *loc, cvl_buf *out);
-int cvl_msg_sum_decode(const uint8_t *p, size_t n, cvl_msg_sum *s);
+int cvl_msg_sum_decode(const uint8_t *p, size_t n, uint32_t seq, cvl_msg_sum *s);
 void cvl_loc_encode(const cvl_loc *l, uint8_t out[CVL_LOC_LEN]);
 
 int cvl_msg_status_valid(int s);

@@ -1,0 +1,486 @@
+/* convlog_verify: a full consistency check of a store, on a snapshot. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/db.h"
+#include "log/block.h"
+#include "log/record.h"
+#include "log/segment.h"
+#include "model/conv.h"
+#include "os/os.h"
+#include "util/alloc.h"
+#include "util/codec.h"
+#include "util/err.h"
+#include "util/htab.h"
+#include "util/uuid.h"
+
+/* What the message table says about one conversation. */
+typedef struct cagg {
+	cvl_hnode hn;
+	struct cagg *next;
+	convlog_uuid id;
+	uint64_t count, max_seq;
+	int64_t tokens, cost, content;
+} cagg;
+
+typedef struct vctx {
+	convlog_db *db;
+	cvl_view v;
+	convlog_problem_fn fn;
+	void *ud;
+	uint64_t n;
+	cvl_htab aggs;
+	cagg *all;
+	cvl_counters seen;
+	int ix_table; /* index being walked by on_ix */
+	uint64_t msgids;
+} vctx;
+
+static void problem(vctx *c, const char *where, const char *fmt, ...) CVL_PRINTF(3, 4);
+
+static void problem(vctx *c, const char *where, const char *fmt, ...)
+{
+	char what[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	c->n++;
+	if (c->fn)
+		c->fn(c->ud, where, what);
+}
+
+static int agg_eq(const cvl_hnode *n, const void *k)
+{
+	return memcmp(((const cagg *)n)->id.bytes, k, 16) == 0;
+}
+
+static uint64_t agg_hash(const convlog_uuid *id)
+{
+	return cvl_get_u64le(id->bytes + 8) * UINT64_C(0x9E3779B97F4A7C15);
+}
+
+static cagg *agg_get(vctx *c, const convlog_uuid *id)
+{
+	cagg *a = (cagg *)cvl_htab_find(&c->aggs, agg_hash(id), agg_eq, id->bytes);
+
+	if (a)
+		return a;
+	a = cvl_calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	a->id = *id;
+	a->hn.hash = agg_hash(id);
+	cvl_htab_insert(&c->aggs, &a->hn);
+	a->next = c->all;
+	c->all = a;
+	return a;
+}
+
+/* ---- 1. the log ---- */
+
+static int scan_frames(vctx *c, const char *path, uint64_t off, const cvl_buf *blk,
+		       const cvl_block_header *h, ZSTD_DCtx *d, cvl_buf *raw)
+{
+	size_t pos = CVL_BLOCK_HEADER;
+	uint64_t prev = 0;
+	char where[CVL_PATH_MAX + 64];
+	const char *why;
+
+	for (unsigned fi = 0; fi < h->frame_count; fi++) {
+		cvl_frame_header fh;
+		snprintf(where, sizeof(where), "segment %s offset %" PRIu64, path, off + pos);
+		cvl_frame_check(blk->p + pos, blk->len - pos, &fh, &why);
+		raw->len = 0;
+		if (cvl_buf_reserve(raw, fh.raw_len))
+			return CONVLOG_ENOMEM;
+		if (cvl_frame_decode(&fh, blk->p + pos + CVL_FRAME_HEADER, d, raw->p, &why)) {
+			problem(c, where, "%s", why);
+			return 0;
+		}
+		const uint8_t *p = raw->p, *end = raw->p + fh.raw_len;
+		for (uint32_t i = 0; i < fh.record_count; i++) {
+			cvl_record r;
+			if (cvl_record_decode(&p, end, &r, &why)) {
+				problem(c, where, "record %u: %s", i, why);
+				return 0;
+			}
+			if (r.lsn < h->min_lsn || r.lsn > h->max_lsn || r.lsn <= prev)
+				problem(c, where, "record %u: LSN %" PRIu64 " is outside the block's range or out of order",
+					i, r.lsn);
+			prev = r.lsn;
+		}
+		if (p != end)
+			problem(c, where, "bytes after the last record of the frame");
+		pos += CVL_FRAME_HEADER + fh.stored_len;
+	}
+	return 0;
+}
+
+static int scan_segment(vctx *c, uint64_t id, int fd, uint64_t size, uint64_t *prev_lsn,
+			ZSTD_DCtx *d, cvl_buf *blk, cvl_buf *raw)
+{
+	char path[CVL_PATH_MAX], where[CVL_PATH_MAX + 64];
+	uint64_t off = CVL_SEG_HEADER;
+	size_t got;
+	int rc;
+
+	cvl_seg_path(path, sizeof(path), c->db->seg_dir, id);
+	while (off < size) {
+		cvl_block_header h;
+		const char *why = NULL;
+		uint8_t hb[CVL_BLOCK_HEADER];
+		snprintf(where, sizeof(where), "segment %s offset %" PRIu64, path, off);
+		if (size - off < CVL_BLOCK_HEADER) {
+			problem(c, where, "file ends inside a block header");
+			return 0;
+		}
+		if ((rc = cvl_os_pread(fd, hb, sizeof(hb), off, &got, path)))
+			return rc;
+		if (cvl_block_header_decode(hb, &h, &why)) {
+			problem(c, where, "%s; the rest of the segment cannot be read", why);
+			return 0;
+		}
+		if (size - off < CVL_BLOCK_HEADER + (uint64_t)h.body_len) {
+			problem(c, where, "file ends inside a block");
+			return 0;
+		}
+		blk->len = 0;
+		if ((rc = cvl_buf_reserve(blk, CVL_BLOCK_HEADER + h.body_len)))
+			return rc;
+		if ((rc = cvl_os_pread(fd, blk->p, CVL_BLOCK_HEADER + h.body_len, off, &got, path)))
+			return rc;
+		blk->len = got;
+		if (cvl_block_check(blk->p, blk->len, &h, &why)) {
+			problem(c, where, "%s", why);
+		} else {
+			if (h.min_lsn <= *prev_lsn)
+				problem(c, where, "block LSNs %" PRIu64 "..%" PRIu64 " do not follow LSN %" PRIu64,
+					h.min_lsn, h.max_lsn, *prev_lsn);
+			*prev_lsn = h.max_lsn;
+			if ((rc = scan_frames(c, path, off, blk, &h, d, raw)))
+				return rc;
+		}
+		off += CVL_BLOCK_HEADER + (uint64_t)h.body_len;
+	}
+	return 0;
+}
+
+static int check_log(vctx *c)
+{
+	convlog_db *db = c->db;
+	cvl_buf blk, raw;
+	uint64_t prev = 0;
+	ZSTD_DCtx *d = ZSTD_createDCtx();
+	int rc = 0;
+
+	if (!d)
+		return cvl_err(CONVLOG_ENOMEM, "out of memory for zstd");
+	cvl_buf_init(&blk, 0);
+	cvl_buf_init(&raw, 0);
+	for (size_t i = 0;; i++) {
+		pthread_rwlock_rdlock(&db->seg_lock);
+		int more = i < db->nsegs;
+		cvl_segfile sf = more ? db->segs[i] : (cvl_segfile){0};
+		pthread_rwlock_unlock(&db->seg_lock);
+		if (!more || (rc = scan_segment(c, sf.id, sf.fd, sf.size, &prev, d, &blk, &raw)))
+			break;
+	}
+	cvl_buf_free(&blk);
+	cvl_buf_free(&raw);
+	ZSTD_freeDCtx(d);
+	return rc;
+}
+
+/* ---- 2. messages ---- */
+
+static void msg_where(char *w, size_t n, const convlog_uuid *conv, uint32_t seq)
+{
+	char s[CONVLOG_UUID_STRLEN];
+
+	snprintf(w, n, "message %u of conversation %s", seq, cvl_uuid_str(conv, s));
+}
+
+static void check_one_msg(vctx *c, const convlog_uuid *conv, uint32_t seq, const cvl_msg_sum *s)
+{
+	char where[128];
+	convlog_msg *m = NULL;
+	const uint8_t *v;
+	size_t vl;
+	uint8_t mk[20];
+	int rc;
+
+	msg_where(where, sizeof(where), conv, seq);
+	rc = cvl_read_msg(c->db, &s->loc, conv, seq, &m);
+	if (rc) {
+		problem(c, where, "%s", cvl_err_msg());
+		return;
+	}
+	if (m->parent_seq != s->parent_seq || m->created_at != s->created_at ||
+	    m->token_count != s->tokens || m->cost != s->cost || m->status != s->status ||
+	    m->content_len != s->content_len || !m->role || strlen(m->role) != s->role_len ||
+	    memcmp(m->role, s->role, s->role_len) != 0)
+		problem(c, where, "the summary in the index disagrees with the stored record");
+	if (m->parent_seq >= seq)
+		problem(c, where, "parent_seq %u does not name an earlier message", m->parent_seq);
+	rc = cvl_view_get(&c->v, CVL_T_MSGID, m->id.bytes, 16, &v, &vl);
+	cvl_key_msg(mk, conv, seq);
+	if (rc || vl != 20 || memcmp(v, mk, 20) != 0)
+		problem(c, where, "the message-id index does not point back to it");
+	convlog_msg_free(m);
+}
+
+static int each(vctx *c, int table, int (*fn)(vctx *, const uint8_t *, size_t, const uint8_t *, size_t))
+{
+	cvl_vcur cur;
+	int rc = cvl_vcur_open(&c->v, table, &cur);
+
+	if (rc)
+		return rc;
+	for (rc = cvl_vcur_seek(&cur, NULL, 0); rc == 0; rc = cvl_vcur_next(&cur)) {
+		if ((rc = fn(c, cur.key, cur.klen, cur.val, cur.vlen)))
+			break;
+	}
+	cvl_vcur_close(&cur);
+	return rc == CONVLOG_DONE ? 0 : rc;
+}
+
+static int on_msg(vctx *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	convlog_uuid conv;
+	cvl_msg_sum s;
+	char where[128];
+	cagg *a;
+
+	if (kl != 20) {
+		problem(c, "table msg", "a key of %zu bytes (expected 20)", kl);
+		return 0;
+	}
+	memcpy(conv.bytes, k, 16);
+	uint32_t seq = cvl_get_u32be(k + 16);
+	msg_where(where, sizeof(where), &conv, seq);
+	if (cvl_msg_sum_decode(v, vl, seq, &s)) {
+		problem(c, where, "the index entry is malformed");
+		return 0;
+	}
+	if (!(a = agg_get(c, &conv)))
+		return cvl_err(CONVLOG_ENOMEM, "out of memory verifying");
+	a->count++;
+	if (seq > a->max_seq)
+		a->max_seq = seq;
+	a->tokens += s.tokens > 0 ? s.tokens : 0;
+	a->cost += s.cost > 0 ? s.cost : 0;
+	a->content += (int64_t)s.content_len;
+	c->seen.messages++;
+	c->seen.content_bytes += (int64_t)s.content_len;
+	check_one_msg(c, &conv, seq, &s);
+	return 0;
+}
+
+/* Each message's id maps back to it (check_one_msg); with as many id
+ * entries as messages, the mapping is one-to-one. */
+static int on_msgid(vctx *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	char s[CONVLOG_UUID_STRLEN], where[80];
+	convlog_uuid id;
+	const uint8_t *mv;
+	size_t ml;
+
+	memcpy(id.bytes, k, kl == 16 ? 16 : 0);
+	snprintf(where, sizeof(where), "message id %s", kl == 16 ? cvl_uuid_str(&id, s) : "?");
+	c->msgids++;
+	if (kl != 16 || vl != 20) {
+		problem(c, where, "malformed message-id index entry");
+		return 0;
+	}
+	if (cvl_view_get(&c->v, CVL_T_MSG, v, 20, &mv, &ml) != 0)
+		problem(c, where, "the message-id index names a message that does not exist");
+	return 0;
+}
+
+/* ---- 3. conversations and their indexes ---- */
+
+static int on_conv(vctx *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	char s[CONVLOG_UUID_STRLEN], where[80];
+	convlog_uuid id;
+	convlog_conv *cv = NULL;
+	cvl_ikeys keys = {0};
+	const uint8_t *x;
+	size_t xl;
+	uint8_t ek[CVL_KEY_MAX];
+	int rc;
+
+	if (kl != 16) {
+		problem(c, "table conv", "a key of %zu bytes (expected 16)", kl);
+		return 0;
+	}
+	memcpy(id.bytes, k, 16);
+	snprintf(where, sizeof(where), "conversation %s", cvl_uuid_str(&id, s));
+	rc = cvl_conv_load(&c->v, &id, &cv);
+	if (rc) {
+		problem(c, where, "%s", cvl_err_msg());
+		return rc == CONVLOG_ENOMEM ? rc : 0;
+	}
+	c->seen.conversations++;
+	c->seen.deleted += cv->status == CONVLOG_STATUS_DELETED;
+	if (cvl_uuid_cmp(&cv->id, &id) != 0)
+		problem(c, where, "the record holds another id");
+	if (!cvl_status_valid(cv->status))
+		problem(c, where, "unknown status %d", cv->status);
+	cagg *a = (cagg *)cvl_htab_find(&c->aggs, agg_hash(&id), agg_eq, id.bytes);
+	uint64_t cnt = a ? a->count : 0, mx = a ? a->max_seq : 0;
+	if (cv->message_count != cnt || mx != cnt)
+		problem(c, where, "message_count %" PRIu64 " but %" PRIu64 " messages (highest seq %" PRIu64 ")",
+			cv->message_count, cnt, mx);
+	if (cv->token_total != (a ? a->tokens : 0) || cv->cost_total != (a ? a->cost : 0))
+		problem(c, where, "token_total/cost_total disagree with its messages");
+	if (cv->tip_seq > cv->message_count)
+		problem(c, where, "tip_seq %u is beyond message_count", cv->tip_seq);
+	if (a)
+		a->count = UINT64_MAX; /* seen */
+	if ((rc = cvl_conv_index_keys(cv, &keys)))
+		goto out;
+	for (size_t i = 0; i < keys.n; i++)
+		if (cvl_view_get(&c->v, keys.v[i].table, keys.v[i].k, keys.v[i].len, &x, &xl) != 0)
+			problem(c, where, "missing from index %s", cvl_table_name(keys.v[i].table));
+	if (cv->external_id &&
+	    (cvl_view_get(&c->v, CVL_T_CEXT, ek, cvl_key_text(ek, cv->external_id, strlen(cv->external_id)),
+			  &x, &xl) != 0 || xl != 16 || memcmp(x, id.bytes, 16) != 0))
+		problem(c, where, "external_id '%.60s' does not map back to it", cv->external_id);
+out:
+	cvl_ikeys_free(&keys);
+	convlog_conv_free(cv);
+	(void)v;
+	(void)vl;
+	return rc;
+}
+
+static int on_cstat(vctx *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	const uint8_t *x;
+	size_t xl;
+
+	if (kl != 16 || cvl_view_get(&c->v, CVL_T_CONV, k, 16, &x, &xl) != 0)
+		problem(c, "table conv_stats", "statistics for a conversation that does not exist");
+	return 0;
+}
+
+static int on_ext(vctx *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	convlog_conv *cv = NULL;
+	convlog_uuid id;
+
+	if (vl != 16) {
+		problem(c, "table conv_external", "malformed entry");
+		return 0;
+	}
+	memcpy(id.bytes, v, 16);
+	if (cvl_conv_load(&c->v, &id, &cv) != 0 || !cv->external_id)
+		problem(c, "table conv_external", "an external id maps to a conversation without one");
+	convlog_conv_free(cv);
+	return 0;
+}
+
+static int on_ix(vctx *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	convlog_conv *cv = NULL;
+	cvl_ikeys keys = {0};
+	convlog_uuid id;
+	int found = 0, rc;
+
+	if (kl < 16) {
+		problem(c, cvl_table_name(c->ix_table), "a key of %zu bytes", kl);
+		return 0;
+	}
+	memcpy(id.bytes, k + kl - 16, 16);
+	if (cvl_conv_load(&c->v, &id, &cv) != 0) {
+		problem(c, cvl_table_name(c->ix_table), "an entry names a conversation that does not exist");
+		return 0;
+	}
+	if ((rc = cvl_conv_index_keys(cv, &keys)) == 0) {
+		for (size_t i = 0; i < keys.n && !found; i++)
+			found = keys.v[i].table == c->ix_table && keys.v[i].len == kl &&
+				memcmp(keys.v[i].k, k, kl) == 0;
+		if (!found) {
+			char s[CONVLOG_UUID_STRLEN], where[96];
+			snprintf(where, sizeof(where), "%s entry for %s", cvl_table_name(c->ix_table),
+				 cvl_uuid_str(&id, s));
+			problem(c, where, "stale entry: it does not match the conversation");
+		}
+	}
+	cvl_ikeys_free(&keys);
+	convlog_conv_free(cv);
+	return rc;
+}
+
+static void check_leftovers(vctx *c)
+{
+	cvl_counters stored;
+	char s[CONVLOG_UUID_STRLEN], where[80];
+
+	for (cagg *a = c->all; a; a = a->next) {
+		if (a->count == UINT64_MAX)
+			continue;
+		snprintf(where, sizeof(where), "conversation %s", cvl_uuid_str(&a->id, s));
+		problem(c, where, "%" PRIu64 " messages belong to a conversation that does not exist",
+			a->count);
+	}
+	if (c->msgids != (uint64_t)c->seen.messages)
+		problem(c, "table msg_id", "%" PRIu64 " entries for %" PRId64 " messages", c->msgids,
+			c->seen.messages);
+	if (cvl_counters_read(&c->v, &stored) != 0) {
+		problem(c, "meta counters", "%s", cvl_err_msg());
+		return;
+	}
+	if (memcmp(&stored, &c->seen, sizeof(stored)) != 0)
+		problem(c, "meta counters",
+			"stored %" PRId64 " conversations / %" PRId64 " deleted / %" PRId64 " messages / %" PRId64
+			" content bytes, found %" PRId64 " / %" PRId64 " / %" PRId64 " / %" PRId64,
+			stored.conversations, stored.deleted, stored.messages, stored.content_bytes,
+			c->seen.conversations, c->seen.deleted, c->seen.messages, c->seen.content_bytes);
+}
+
+static int run(vctx *c)
+{
+	int rc;
+
+	if ((rc = check_log(c)) || (rc = each(c, CVL_T_MSG, on_msg)) ||
+	    (rc = each(c, CVL_T_MSGID, on_msgid)) || (rc = each(c, CVL_T_CONV, on_conv)) ||
+	    (rc = each(c, CVL_T_CSTAT, on_cstat)) || (rc = each(c, CVL_T_CEXT, on_ext)))
+		return rc;
+	for (c->ix_table = CVL_T_IX_ACT; c->ix_table <= CVL_T_IX_RROLE; c->ix_table++)
+		if ((rc = each(c, c->ix_table, on_ix)))
+			return rc;
+	check_leftovers(c);
+	return 0;
+}
+
+CONVLOG_API int convlog_verify(convlog_db *db, convlog_problem_fn fn, void *ud, uint64_t *n_problems)
+{
+	vctx c = {.db = db, .fn = fn, .ud = ud};
+	int rc;
+
+	cvl_err_clear();
+	if ((rc = cvl_db_check(db)))
+		return rc;
+	if ((rc = cvl_htab_init(&c.aggs, 1024)))
+		return rc;
+	if (!(rc = cvl_db_snapshot(db, &c.v)))
+		rc = run(&c);
+	cvl_view_release(&c.v);
+	while (c.all) {
+		cagg *n = c.all->next;
+		cvl_free(c.all);
+		c.all = n;
+	}
+	cvl_htab_free(&c.aggs);
+	if (n_problems)
+		*n_problems = c.n;
+	if (!rc)
+		cvl_err_clear();
+	return rc;
+}
