@@ -212,6 +212,10 @@ static int apply_put(cvl_actx *a, const uint8_t *body, size_t len)
 
 	if (rc)
 		return rc < 0 && rc != CONVLOG_ENOMEM ? cvl_err(CONVLOG_ECORRUPT, "conv_put record: %s", why) : rc;
+	if (convlog_uuid_is_nil(&nc->id) || !cvl_status_valid(nc->status)) {
+		rc = cvl_err(CONVLOG_ECORRUPT, "conv_put record without an id or with an unknown status");
+		goto out;
+	}
 	rc = cvl_actx_conv(a, &nc->id, &cs);
 	if (rc && rc != CONVLOG_ENOTFOUND)
 		goto out;
@@ -343,9 +347,11 @@ static int apply_status(cvl_actx *a, const uint8_t *body, size_t len)
 		c->deleted_at = 0;
 		a->dcount.deleted--;
 	}
-	if (status == CONVLOG_STATUS_ARCHIVED)
+	/* archived_at lives while the conversation is archived, also through a
+	 * delete and restore */
+	if (status == CONVLOG_STATUS_ARCHIVED && old != CONVLOG_STATUS_DELETED)
 		c->archived_at = at;
-	else if (old == CONVLOG_STATUS_ARCHIVED)
+	else if (status != CONVLOG_STATUS_ARCHIVED && status != CONVLOG_STATUS_DELETED)
 		c->archived_at = 0;
 	c->status = status;
 	c->updated_at = max64(c->updated_at, at);
@@ -392,8 +398,10 @@ static int apply_append(cvl_actx *a, const uint8_t *body, size_t len, const cvl_
 	if (rc)
 		return rc;
 	convlog_conv *c = cs->cur;
-	if (m.seq > c->message_count)
-		c->message_count = m.seq;
+	if (m.seq != c->message_count + 1 || m.parent_seq >= m.seq)
+		return cvl_err(CONVLOG_ECORRUPT, "msg_append record: seq %u / parent %u after %llu messages",
+			       m.seq, m.parent_seq, (unsigned long long)c->message_count);
+	c->message_count = m.seq;
 	c->token_total += known(m.tokens);
 	c->cost_total += known(m.cost);
 	c->tip_seq = m.seq;

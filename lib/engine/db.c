@@ -80,9 +80,9 @@ int cvl_db_snapshot(convlog_db *db, cvl_view *v)
 
 static int seg_file_cb(void *ud, const char *name)
 {
-	size_t n = strlen(name);
+	uint64_t id;
 
-	if (n > 4 && strcmp(name + n - 4, ".seg") == 0) {
+	if (cvl_seg_parse_name(name, &id) == 0) {
 		*(int *)ud = 1;
 		return 1;
 	}
@@ -330,7 +330,7 @@ CONVLOG_API int convlog_open(const char *path, const convlog_options *opts, conv
 			goto fail;
 	}
 	snprintf(p, sizeof(p), "%s/meta", path);
-	if ((rc = cvl_lmdb_open(&db->lm, p, db->opts.map_size, db->readonly)))
+	if ((rc = cvl_lmdb_open(&db->lm, p, db->opts.map_size, db->readonly, CVL_FORMAT_VERSION)))
 		goto fail;
 	if ((rc = init_or_load_identity(db, may_create)))
 		goto fail;
@@ -355,6 +355,7 @@ CONVLOG_API int convlog_open(const char *path, const convlog_options *opts, conv
 		}
 	}
 	*out = db;
+	cvl_err_clear(); /* recovery may have noted and handled problems */
 	return 0;
 fail:
 	db_free(db);

@@ -161,9 +161,13 @@ static int replay_block(replay *r, uint32_t seg, uint64_t off, const cvl_block_h
 			cvl_loc loc = {.seg = seg, .frame_off = off + pos,
 				       .frame_len = CVL_FRAME_HEADER + fh.stored_len,
 				       .rec_idx = (uint16_t)ri};
-			if ((rc = cvl_apply(&r->a, rec.type, rec.body, rec.body_len, &loc)))
+			if ((rc = cvl_apply(&r->a, rec.type, rec.body, rec.body_len, &loc))) {
+				/* a checksummed record that does not fit the state */
+				if (rc == CONVLOG_ENOTFOUND)
+					rc = CONVLOG_ECORRUPT;
 				return cvl_err_ctx(rc, "%s offset %" PRIu64 ": replaying LSN %" PRIu64 ": ",
 						   path, off + pos, rec.lsn);
+			}
 			if (rec.hlc > atomic_load(&r->db->hlc))
 				atomic_store(&r->db->hlc, rec.hlc);
 			lsn++;
@@ -210,27 +214,35 @@ static int read_block(replay *r, int fd, const char *path, uint64_t off, uint64_
 	return cvl_block_check(r->blk.p, r->blk.len, h, why) ? 1 : 0;
 }
 
-/* A bad block: the torn tail of the newest segment is cut off; anything
- * else is corruption. */
+/*
+ * A bad block.  In the newest segment, damage is a torn tail when nothing
+ * after it proves the damaged LSNs were already durable: blocks written
+ * after a sync carry that sync's LSN, so a later block whose durable_lsn
+ * reaches the damaged LSNs shows synced data was lost (corruption).
+ * Otherwise the damage and what follows were never acknowledged as durable
+ * and are cut off.  Older segments were synced when the log rolled over:
+ * damage there is always corruption.
+ */
 static int handle_bad(replay *r, cvl_segfile *sf, int last, const char *path, uint64_t off,
 		      const char *why)
 {
 	convlog_db *db = r->db;
-	int found = 0, rc;
-	uint64_t at = 0;
+	uint64_t found = 0, durable = 0;
+	int rc;
 
 	if (!last)
 		return bad(path, off, why);
-	if ((rc = cvl_block_find_next(sf->fd, path, off + 1, sf->size, &found, &at)))
+	if ((rc = cvl_block_scan_after(sf->fd, path, off + 1, sf->size, &found, &durable)))
 		return rc;
-	if (found)
+	if (found && durable >= r->expect_lsn)
 		return cvl_err(CONVLOG_ECORRUPT,
-			       "%s offset %" PRIu64 ": %s, and valid blocks follow at offset %" PRIu64
-			       ": the log is damaged in the middle, not torn at its end",
-			       path, off, why, at);
+			       "%s offset %" PRIu64 ": %s; a later block records LSN %" PRIu64
+			       " as durable, so this is damage to synced data, not a torn write",
+			       path, off, why, durable);
 	cvl_db_log(db, CONVLOG_LOG_WARN,
-		   "%s: torn tail at offset %" PRIu64 " (%s): %" PRIu64 " bytes %s", path, off,
-		   why, sf->size - off, db->readonly ? "ignored" : "truncated");
+		   "%s: torn tail at offset %" PRIu64 " (%s): %" PRIu64 " bytes (%" PRIu64
+		   " unsynced blocks after it) %s",
+		   path, off, why, sf->size - off, found, db->readonly ? "ignored" : "truncated");
 	db->truncated_bytes += sf->size - off;
 	if (!db->readonly) {
 		if ((rc = cvl_os_ftruncate(sf->fd, off, path)) || (rc = cvl_os_fdatasync(sf->fd, path)))
@@ -248,8 +260,8 @@ static int replay_segment(replay *r, size_t i, uint64_t off)
 	int last = i == db->nsegs - 1;
 
 	cvl_seg_path(path, sizeof(path), db->seg_dir, sf->id);
-	if (off > sf->size)
-		return bad(path, off, "the flushed state refers past the end of this segment");
+	if (off > sf->size || off < CVL_SEG_HEADER)
+		return bad(path, off, "the flushed state (meta/replay_pos) does not point into this segment");
 	while (off < sf->size) {
 		cvl_block_header h;
 		const char *why = NULL;

@@ -149,6 +149,9 @@ static int rollover(convlog_db *db)
 	int fd, rc;
 	char path[CVL_PATH_MAX];
 
+	if (id > UINT32_MAX) /* locators hold 32-bit segment ids */
+		return cvl_err(CONVLOG_ETOOBIG, "the store has used all 2^32 segment ids");
+
 	cvl_seg_path(path, sizeof(path), db->seg_dir, db->active_seg);
 	rc = cvl_os_fdatasync(db->active_fd, path);
 	if (rc)
@@ -223,7 +226,10 @@ static int commit_locked(convlog_txn *t, uint64_t *lsn)
 	if (!locs)
 		return cvl_err(CONVLOG_ENOMEM, "out of memory committing");
 	db->blockbuf.len = 0;
-	rc = cvl_block_build(t->recs.p, t->offs, t->nrec, t->recs.len, t->first_lsn, last,
+	pthread_mutex_lock(&db->syncmu);
+	uint64_t durable = db->synced_lsn;
+	pthread_mutex_unlock(&db->syncmu);
+	rc = cvl_block_build(t->recs.p, t->offs, t->nrec, t->recs.len, t->first_lsn, last, durable,
 			     db->opts.frame_size, db->cctx, db->opts.level, &db->blockbuf, locs);
 	if (rc)
 		goto out;

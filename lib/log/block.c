@@ -22,6 +22,8 @@ void cvl_block_header_encode(const cvl_block_header *h, uint8_t out[CVL_BLOCK_HE
 	cvl_put_u64le(out + 16, h->min_lsn);
 	cvl_put_u64le(out + 24, h->max_lsn);
 	cvl_put_u32le(out + 32, h->dict_id);
+	uint64_t gap = h->durable_lsn && h->durable_lsn < h->min_lsn ? h->min_lsn - h->durable_lsn : 0;
+	cvl_put_u32le(out + 36, gap > UINT32_MAX ? UINT32_MAX : (uint32_t)gap);
 	cvl_put_u64le(out + 40, XXH3_64bits(out, 40));
 }
 
@@ -40,7 +42,7 @@ int cvl_block_header_decode(const uint8_t in[CVL_BLOCK_HEADER], cvl_block_header
 		*why = "unknown block version";
 		return -1;
 	}
-	if (in[5] != 0 || cvl_get_u32le(in + 36) != 0) {
+	if (in[5] != 0) {
 		*why = "reserved block header bits are set";
 		return -1;
 	}
@@ -50,6 +52,8 @@ int cvl_block_header_decode(const uint8_t in[CVL_BLOCK_HEADER], cvl_block_header
 	h->min_lsn = cvl_get_u64le(in + 16);
 	h->max_lsn = cvl_get_u64le(in + 24);
 	h->dict_id = cvl_get_u32le(in + 32);
+	uint32_t gap = cvl_get_u32le(in + 36);
+	h->durable_lsn = gap && gap < h->min_lsn ? h->min_lsn - gap : 0;
 	if (h->frame_count == 0 || h->record_count == 0 || h->min_lsn == 0 ||
 	    h->min_lsn > h->max_lsn) {
 		*why = "block header counts or LSN range are invalid";
@@ -191,13 +195,13 @@ static int build_frame(const uint8_t *raw, size_t raw_len, uint32_t nrec,
 }
 
 int cvl_block_build(const uint8_t *recs, const size_t *offs, size_t nrec,
-		    size_t total, uint64_t min_lsn, uint64_t max_lsn,
+		    size_t total, uint64_t min_lsn, uint64_t max_lsn, uint64_t durable_lsn,
 		    size_t frame_target, ZSTD_CCtx *cctx, int level, cvl_buf *out,
 		    cvl_frame_loc *locs)
 {
 	size_t block_start = out->len, i = 0;
 	cvl_block_header h = {.record_count = (uint32_t)nrec, .min_lsn = min_lsn,
-			      .max_lsn = max_lsn};
+			      .max_lsn = max_lsn, .durable_lsn = durable_lsn};
 	int rc = cvl_buf_reserve(out, CVL_BLOCK_HEADER);
 
 	if (rc)
@@ -234,39 +238,43 @@ int cvl_block_build(const uint8_t *recs, const size_t *offs, size_t nrec,
 	return 0;
 }
 
-int cvl_block_find_next(int fd, const char *path, uint64_t off, uint64_t file_size,
-			int *found, uint64_t *at)
+int cvl_block_scan_after(int fd, const char *path, uint64_t off, uint64_t file_size,
+			 uint64_t *found, uint64_t *max_durable)
 {
-	enum { CHUNK = 1 << 20 };
-	uint8_t *buf = cvl_malloc(CHUNK + CVL_BLOCK_HEADER);
+	enum { WIN = 1 << 20 };
+	uint8_t *buf = cvl_malloc(WIN);
+	uint64_t win_off = 0;
+	size_t win_len = 0;
 	int rc = 0;
 
 	*found = 0;
+	*max_durable = 0;
 	if (!buf)
 		return cvl_err(CONVLOG_ENOMEM, "out of memory scanning %s", path);
 	while (off + CVL_BLOCK_HEADER <= file_size) {
-		size_t want = CHUNK + CVL_BLOCK_HEADER, got;
-		if (want > file_size - off)
-			want = (size_t)(file_size - off);
-		rc = cvl_os_pread(fd, buf, want, off, &got, path);
-		if (rc)
-			break;
-		for (size_t i = 0; i + CVL_BLOCK_HEADER <= got; i++) {
-			cvl_block_header h;
-			const char *why;
-			if (buf[i] != 'C' || memcmp(buf + i, block_magic, 4) != 0)
-				continue;
-			if (cvl_block_header_decode(buf + i, &h, &why) == 0) {
-				*found = 1;
-				*at = off + i;
-				goto out;
-			}
+		if (off < win_off || off + CVL_BLOCK_HEADER > win_off + win_len) {
+			size_t want = WIN;
+			if (want > file_size - off)
+				want = (size_t)(file_size - off);
+			if ((rc = cvl_os_pread(fd, buf, want, off, &win_len, path)))
+				break;
+			win_off = off;
+			if (win_len < CVL_BLOCK_HEADER)
+				break;
 		}
-		if (got <= CVL_BLOCK_HEADER)
-			break;
-		off += got - CVL_BLOCK_HEADER + 1;
+		const uint8_t *p = buf + (off - win_off);
+		cvl_block_header h;
+		const char *why;
+		if (p[0] == 'C' && memcmp(p, block_magic, 4) == 0 &&
+		    cvl_block_header_decode(p, &h, &why) == 0) {
+			(*found)++;
+			if (h.durable_lsn > *max_durable)
+				*max_durable = h.durable_lsn;
+			off += CVL_BLOCK_HEADER + (uint64_t)h.body_len;
+			continue;
+		}
+		off++;
 	}
-out:
 	cvl_free(buf);
 	return rc;
 }

@@ -1,5 +1,5 @@
 /* Blocks: one transaction each, a header then one or more independently
- * compressed frames (format-spec.md §3). */
+ * compressed frames (format-spec.md §4). */
 #ifndef CVL_LOG_BLOCK_H
 #define CVL_LOG_BLOCK_H
 
@@ -24,6 +24,9 @@ typedef struct cvl_block_header {
 	uint64_t min_lsn;
 	uint64_t max_lsn;
 	uint32_t dict_id;
+	/* every LSN <= durable_lsn was on disk (synced) before this block was
+	 * written; 0 = unknown.  Stored as min_lsn - durable_lsn. */
+	uint64_t durable_lsn;
 } cvl_block_header;
 
 typedef struct cvl_frame_header {
@@ -50,7 +53,7 @@ typedef struct cvl_frame_loc {
  * `out` and fills locs[i] for every record.
  */
 int cvl_block_build(const uint8_t *recs, const size_t *offs, size_t nrec,
-		    size_t total, uint64_t min_lsn, uint64_t max_lsn,
+		    size_t total, uint64_t min_lsn, uint64_t max_lsn, uint64_t durable_lsn,
 		    size_t frame_target, ZSTD_CCtx *cctx, int level, cvl_buf *out,
 		    cvl_frame_loc *locs);
 
@@ -60,8 +63,8 @@ void cvl_block_header_encode(const cvl_block_header *h, uint8_t out[CVL_BLOCK_HE
 int cvl_block_header_decode(const uint8_t in[CVL_BLOCK_HEADER], cvl_block_header *h,
 			    const char **why);
 
-/* Decodes a frame header and checks the checksum over the header and the
- * `avail` bytes of stored data that follow it (avail >= stored_len). */
+/* Decodes a frame header and checks its checksum (frame bytes 8..23 and
+ * the stored_len bytes that follow); `avail` bounds what may be read. */
 int cvl_frame_check(const uint8_t *frame, size_t avail, cvl_frame_header *f,
 		    const char **why);
 
@@ -77,11 +80,12 @@ int cvl_block_check(const uint8_t *blk, size_t len, const cvl_block_header *h,
 		    const char **why);
 
 /*
- * Searches [off, file_size) of `fd` for the start of a block whose header
- * decodes cleanly.  *found = 1 and *at if one exists.  Used to tell a torn
- * tail (nothing valid after the damage) from corruption in the middle.
+ * Walks [off, file_size) of `fd` for block headers that decode cleanly,
+ * jumping over each block found; *found counts them and *max_durable is
+ * the highest durable_lsn they carry.  Used after damage at `off` to tell
+ * an unsynced (torn) tail from damage to data that was already durable.
  */
-int cvl_block_find_next(int fd, const char *path, uint64_t off, uint64_t file_size,
-			int *found, uint64_t *at);
+int cvl_block_scan_after(int fd, const char *path, uint64_t off, uint64_t file_size,
+			 uint64_t *found, uint64_t *max_durable);
 
 #endif

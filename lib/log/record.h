@@ -1,4 +1,4 @@
-/* Log records: the typed mutations a block carries (format-spec.md §4). */
+/* Log records: the typed mutations a block carries (format-spec.md §5). */
 #ifndef CVL_LOG_RECORD_H
 #define CVL_LOG_RECORD_H
 

@@ -1,4 +1,4 @@
-/* Segment files: a 64-byte header followed by blocks (format-spec.md §2). */
+/* Segment files: a 64-byte header followed by blocks (format-spec.md §3). */
 #ifndef CVL_LOG_SEGMENT_H
 #define CVL_LOG_SEGMENT_H
 

@@ -1,4 +1,4 @@
-/* LMDB key encodings (format-spec.md §6.2). */
+/* LMDB key encodings (format-spec.md §7.3). */
 #ifndef CVL_META_KEYS_H
 #define CVL_META_KEYS_H
 

@@ -5,6 +5,7 @@
 #include "convlog.h"
 #include "meta/lmdb.h"
 #include "os/os.h"
+#include "util/codec.h"
 #include "util/err.h"
 
 static const char *table_names[CVL_T_COUNT] = {
@@ -44,7 +45,35 @@ int cvl_lmdb_err(int mrc, const char *what)
 	}
 }
 
-int cvl_lmdb_open(cvl_lmdb *lm, const char *dir, uint64_t map_size, int readonly)
+/* Reads meta/"format" if the meta table exists; 0 if absent. */
+static int read_format(cvl_lmdb *lm, MDB_txn *txn, const char *dir, uint32_t want)
+{
+	MDB_dbi dbi;
+	MDB_val k = {6, "format"}, v;
+	int mrc = mdb_dbi_open(txn, table_names[CVL_T_META], 0, &dbi);
+
+	if (mrc == MDB_NOTFOUND)
+		return 0;
+	if (mrc)
+		return cvl_lmdb_err(mrc, "dbi_open");
+	mrc = mdb_get(txn, dbi, &k, &v);
+	if (mrc == MDB_NOTFOUND)
+		return 0;
+	if (mrc)
+		return cvl_lmdb_err(mrc, "meta");
+	if (v.mv_size != 4)
+		return cvl_err(CONVLOG_ECORRUPT, "%s: meta/format has %zu bytes, expected 4", dir,
+			       v.mv_size);
+	uint32_t ver = cvl_get_u32le(v.mv_data);
+	if (ver != want)
+		return cvl_err(CONVLOG_EVERSION,
+			       "%s: store format version %u; this library (%s) reads version %u", dir,
+			       ver, CONVLOG_VERSION_STRING, want);
+	return 0;
+}
+
+int cvl_lmdb_open(cvl_lmdb *lm, const char *dir, uint64_t map_size, int readonly,
+		  uint32_t format)
 {
 	MDB_txn *txn = NULL;
 	int mrc, rc;
@@ -67,6 +96,8 @@ int cvl_lmdb_open(cvl_lmdb *lm, const char *dir, uint64_t map_size, int readonly
 		rc = cvl_lmdb_err(mrc, "begin");
 		goto fail;
 	}
+	if ((rc = read_format(lm, txn, dir, format)))
+		goto fail;
 	for (int t = 0; t < CVL_T_COUNT; t++) {
 		mrc = mdb_dbi_open(txn, table_names[t], readonly ? 0 : MDB_CREATE, &lm->dbi[t]);
 		if (mrc) {

@@ -1,5 +1,5 @@
 /* The LMDB environment under STORE/meta and its named tables
- * (format-spec.md §6).  The only file that includes lmdb.h's error space. */
+ * (format-spec.md §7).  The only file that includes lmdb.h's error space. */
 #ifndef CVL_META_LMDB_H
 #define CVL_META_LMDB_H
 
@@ -36,8 +36,12 @@ typedef struct cvl_lmdb {
 
 const char *cvl_table_name(int t);
 
-/* Opens (creating when !readonly) the environment in directory `dir`. */
-int cvl_lmdb_open(cvl_lmdb *lm, const char *dir, uint64_t map_size, int readonly);
+/* Opens (creating when !readonly) the environment in directory `dir`.
+ * The meta table's "format" record is checked against `format` before any
+ * missing table is created: a store of another version is never touched
+ * (CONVLOG_EVERSION). */
+int cvl_lmdb_open(cvl_lmdb *lm, const char *dir, uint64_t map_size, int readonly,
+		  uint32_t format);
 void cvl_lmdb_close(cvl_lmdb *lm);
 
 /* Translates an LMDB return code into CONVLOG_E* with a message. */

@@ -1,5 +1,5 @@
 /* Tagged fields: key varint = field << 3 | wire type, then a varint or a
- * length-prefixed byte string (format-spec.md §5).  Used for record bodies
+ * length-prefixed byte string (format-spec.md §6.1).  Used for record bodies
  * and LMDB values alike. */
 #ifndef CVL_MODEL_TLV_H
 #define CVL_MODEL_TLV_H

@@ -26,9 +26,11 @@ static void capture(void *ud, int level, const char *msg)
 	strcat(logbuf, "\n");
 }
 
+static int durability = CONVLOG_DURABILITY_FULL;
+
 static convlog_options *opts(void)
 {
-	convlog_options *o = tu_opts(CONVLOG_DURABILITY_FULL);
+	convlog_options *o = tu_opts(durability);
 
 	/* keep everything in the log: no flush during the tests' writes */
 	CK_OK(convlog_options_set_memtable_size(o, 64u << 20));
@@ -39,6 +41,7 @@ static convlog_options *opts(void)
 
 static void setup(void)
 {
+	durability = CONVLOG_DURABILITY_FULL;
 	tu_tmppath(path, sizeof(path), "recovery");
 	logbuf[0] = '\0';
 }
@@ -228,6 +231,29 @@ START_TEST(test_recovery__damage_before_valid_blocks_is_corruption)
 }
 END_TEST
 
+START_TEST(test_recovery__damage_followed_by_unsynced_blocks_is_a_torn_tail)
+{
+	char seg[300];
+	off_t offs[64];
+	convlog_db *db;
+
+	/* OFF: nothing is synced, so blocks may reach the disk in any order
+	 * after a power loss; damage followed by valid blocks is then a torn
+	 * tail, not a reason to refuse the store */
+	durability = CONVLOG_DURABILITY_OFF;
+	write_and_die(20, -1);
+	seg_path(seg, sizeof(seg), 1);
+	ck_assert_int_ge(block_offsets(seg, offs, 64), 15);
+	flip_byte(seg, offs[6] + 60);
+	convlog_stats s = reopen_stats(&db);
+	ck_assert_uint_eq(s.messages, 5); /* blocks 1..5 hold messages 0..4 */
+	ck_assert_int_eq(file_size(seg), offs[6]);
+	ck_assert_ptr_nonnull(strstr(logbuf, "unsynced"));
+	tu_verify_clean(db);
+	convlog_close(db);
+}
+END_TEST
+
 START_TEST(test_recovery__damage_in_flushed_log_is_reported_by_reads_and_verify)
 {
 	char seg[300];
@@ -357,6 +383,7 @@ int main(void)
 	tcase_add_test(tc, test_recovery__torn_tail_is_truncated_and_reported);
 	tcase_add_test(tc, test_recovery__zero_and_garbage_tails_are_truncated);
 	tcase_add_test(tc, test_recovery__damage_before_valid_blocks_is_corruption);
+	tcase_add_test(tc, test_recovery__damage_followed_by_unsynced_blocks_is_a_torn_tail);
 	tcase_add_test(tc, test_recovery__damage_in_flushed_log_is_reported_by_reads_and_verify);
 	tcase_add_test(tc, test_recovery__replay_starts_after_the_last_flush);
 	tcase_add_test(tc, test_recovery__interrupted_segment_creation_is_undone);
