@@ -115,7 +115,7 @@ _demo: all
 	$(TOOL) init demo.store
 	$(TOOL) import demo.store tools/sample/demo.jsonl
 	$(TOOL) ls demo.store
-	$(TOOL) show demo.store "$$($(TOOL) ls demo.store --json | head -n 1 | sed 's/.*"id":"\([^"]*\)".*/\1/')"
+	$(TOOL) show demo.store "$$($(TOOL) ls demo.store --json | head -n 1 | sed 's/^{"type":"conversation","id":"\([^"]*\)".*/\1/')"
 	$(TOOL) stats demo.store
 
 # ---- bench ----

@@ -69,7 +69,8 @@ static int open_segments(convlog_db *db)
 
 	if (rc)
 		goto out;
-	qsort(s.v, s.n, sizeof(*s.v), cmp_u64);
+	if (s.n > 1)
+		qsort(s.v, s.n, sizeof(*s.v), cmp_u64);
 	for (size_t i = 0; i < s.n; i++) {
 		int fd;
 		uint64_t size;

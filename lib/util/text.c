@@ -59,7 +59,22 @@ int cvl_json_canon(const char *in, size_t n, int kind, const char *what,
 		json_decref(v);
 		return cvl_err(CONVLOG_EJSON, "%s: JSON must be an object", what);
 	}
-	dump = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+	/* the shortest real precision that reads back exactly (1.1, not
+	 * 1.1000000000000001) */
+	dump = NULL;
+	for (int prec = 15; prec <= 17 && !dump; prec++) {
+		dump = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
+					     JSON_REAL_PRECISION(prec));
+		if (!dump || prec == 17)
+			break;
+		json_t *back = json_loads(dump, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+		int same = back && json_equal(back, v);
+		json_decref(back);
+		if (!same) {
+			free(dump);
+			dump = NULL;
+		}
+	}
 	json_decref(v);
 	if (!dump)
 		return cvl_err(CONVLOG_ENOMEM, "%s: out of memory serialising JSON", what);

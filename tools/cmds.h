@@ -1,0 +1,18 @@
+/*
+ * cmds.h - entry points of the convlog subcommands, one file each
+ * (cmd_<name>.c).  Each receives the arguments after "convlog", so
+ * argv[0] is the command name, and returns the process exit status
+ * (TOOL_OK, TOOL_FAIL or TOOL_USAGE from util.h).
+ */
+#ifndef CONVLOG_TOOL_CMDS_H
+#define CONVLOG_TOOL_CMDS_H
+
+int cmd_init(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+
+#endif
