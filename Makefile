@@ -163,4 +163,4 @@ uninstall:
 clean:
 	rm -rf build build-asan build-ubsan build-tsan demo.store
 
--include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d) $(UNIT_BIN:=.d)

@@ -75,11 +75,18 @@ static int set(cvl_wset *ws, uint8_t table, const uint8_t *key, size_t klen,
 	size_t need = vlen == CVL_MT_TOMB ? 0 : vlen;
 
 	if (!e) {
-		e = cvl_calloc(1, sizeof(*e) + klen);
-		if (!e)
+		/* allocate everything before the entry becomes visible */
+		uint8_t *nv = need ? cvl_malloc(need) : NULL;
+		e = (need && !nv) ? NULL : cvl_calloc(1, sizeof(*e) + klen);
+		if (!e) {
+			cvl_free(nv);
 			return cvl_err(CONVLOG_ENOMEM, "out of memory in a transaction");
+		}
+		e->val = nv;
+		e->vcap = (uint32_t)need;
 		e->key = (uint8_t *)(e + 1);
-		memcpy(e->key, key, klen);
+		if (klen)
+			memcpy(e->key, key, klen);
 		e->klen = (uint32_t)klen;
 		e->table = table;
 		e->pend_rec = -1;

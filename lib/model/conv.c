@@ -80,14 +80,15 @@ static int put_nz_i(cvl_buf *b, uint32_t f, int64_t v)
 
 static int put_cursor(cvl_buf *b, const convlog_cursor *cur)
 {
-	uint8_t tmp[2 * CVL_VARINT_MAX + CONVLOG_MAX_CURSOR_NAME];
-	size_t nl = strlen(cur->name), n = 0;
+	uint8_t v[CVL_VARINT_MAX];
+	size_t nl = strlen(cur->name), vl = cvl_varint_put(v, cvl_zigzag(cur->value));
+	int rc;
 
-	n += cvl_varint_put(tmp, nl);
-	memcpy(tmp + n, cur->name, nl);
-	n += nl;
-	n += cvl_varint_put(tmp + n, cvl_zigzag(cur->value));
-	return cvl_tlv_put_bytes(b, CF_CURSOR, tmp, n);
+	if ((rc = cvl_buf_put_varint(b, (uint64_t)CF_CURSOR << 3 | CVL_WT_BYTES)) ||
+	    (rc = cvl_buf_put_varint(b, cvl_varint_len(nl) + nl + vl)) ||
+	    (rc = cvl_buf_put_varint(b, nl)) || (rc = cvl_buf_append(b, cur->name, nl)))
+		return rc;
+	return cvl_buf_append(b, v, vl);
 }
 
 #define TRY(x) do { if ((rc = (x)) != 0) return rc; } while (0)
@@ -209,7 +210,8 @@ static int parse_cursor(const cvl_tlv_item *it, const uint8_t **name, size_t *nl
 	const uint8_t *p = it->data, *end = it->data + it->len;
 	uint64_t n, v;
 
-	if (cvl_varint_get(&p, end, &n) || n > (uint64_t)(end - p))
+	if (cvl_varint_get(&p, end, &n) || n > (uint64_t)(end - p) || n == 0 ||
+	    n > CONVLOG_MAX_CURSOR_NAME)
 		return -1;
 	*name = p;
 	*nl = (size_t)n;
