@@ -40,6 +40,16 @@ int cvl_utf8_check(const char *s, size_t n, size_t *bad)
 	return 0;
 }
 
+/* Text from json_dumps() belongs to jansson's allocator. */
+static void json_text_free(char *p)
+{
+	json_malloc_t m;
+	json_free_t f;
+
+	json_get_alloc_funcs(&m, &f);
+	f(p);
+}
+
 int cvl_json_canon(const char *in, size_t n, int kind, const char *what,
 		   char **out, size_t *out_len)
 {
@@ -71,7 +81,7 @@ int cvl_json_canon(const char *in, size_t n, int kind, const char *what,
 		int same = back && json_equal(back, v);
 		json_decref(back);
 		if (!same) {
-			free(dump);
+			json_text_free(dump);
 			dump = NULL;
 		}
 	}
@@ -80,7 +90,7 @@ int cvl_json_canon(const char *in, size_t n, int kind, const char *what,
 		return cvl_err(CONVLOG_ENOMEM, "%s: out of memory serialising JSON", what);
 	len = strlen(dump);
 	copy = cvl_memdup(dump, len + 1);
-	free(dump);
+	json_text_free(dump);
 	if (!copy)
 		return cvl_err(CONVLOG_ENOMEM, "%s: out of memory", what);
 	*out = copy;
