@@ -119,7 +119,7 @@ _demo: all
 	$(TOOL) stats demo.store
 
 # ---- bench ----
-$(BUILD)/convlog-bench: $(BENCH_SRC) $(STATIC)
+$(BUILD)/convlog-bench: $(BENCH_SRC) $(wildcard bench/*.h) $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $(BENCH_SRC) $(STATIC) $(PKG_LIBS) -lsqlite3 -lm $(LDFLAGS)
 
 bench: deps

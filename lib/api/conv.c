@@ -85,7 +85,7 @@ static int write_conv(convlog_txn *t, const convlog_conv *c)
 	cvl_buf_init(&b, 0);
 	rc = cvl_conv_encode(c, CVL_CG_STATIC | CVL_CG_HOT, &b);
 	if (!rc)
-		rc = cvl_txn_record(t, CVL_REC_CONV_PUT, &b);
+		rc = cvl_txn_record(t, CVL_REC_CONV_PUT, &c->id, &b);
 	cvl_buf_free(&b);
 	return rc;
 }
@@ -248,7 +248,7 @@ static int patch_in(convlog_txn *t, const convlog_uuid *id, const convlog_conv *
 	    !(rc = cvl_tlv_put_u(&b, CF_MASK, mask)) &&
 	    !(rc = cvl_tlv_put_i(&b, CF_AT, cvl_txn_now(t))) &&
 	    !(rc = cvl_conv_encode_fields(&c, mask, &b)))
-		rc = cvl_txn_record(t, CVL_REC_CONV_PATCH, &b);
+		rc = cvl_txn_record(t, CVL_REC_CONV_PATCH, id, &b);
 	cvl_buf_free(&b);
 out:
 	cvl_prep_free(&pr);
@@ -278,7 +278,7 @@ static int status_record(convlog_txn *t, const convlog_uuid *id, int status)
 	if (!(rc = cvl_tlv_put_bytes(&b, CF_ID, id->bytes, 16)) &&
 	    !(rc = cvl_tlv_put_u(&b, CF_STATUS, (uint64_t)status)) &&
 	    !(rc = cvl_tlv_put_i(&b, CF_AT, cvl_txn_now(t))))
-		rc = cvl_txn_record(t, CVL_REC_CONV_STATUS, &b);
+		rc = cvl_txn_record(t, CVL_REC_CONV_STATUS, id, &b);
 	cvl_buf_free(&b);
 	return rc;
 }

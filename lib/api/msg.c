@@ -36,7 +36,7 @@ static int write_msg(convlog_txn *t, uint8_t type, const convlog_msg *m)
 	cvl_buf_init(&b, CONVLOG_MAX_TXN_BYTES);
 	rc = cvl_msg_encode(m, &b);
 	if (!rc)
-		rc = cvl_txn_record(t, type, &b);
+		rc = cvl_txn_record(t, type, &m->conv_id, &b);
 	cvl_buf_free(&b);
 	return rc;
 }

@@ -175,17 +175,26 @@ static int ext_key(uint8_t *k, const char *ext)
 	return (int)cvl_key_text(k, ext, strlen(ext));
 }
 
-/* Moves the external-id mapping when it changes. */
+/* Moves the external-id mapping when it changes.  The old mapping is
+ * removed only while it still names this conversation, so records of
+ * different conversations commute (a transaction's records are grouped by
+ * conversation in its block). */
 static int move_ext(cvl_actx *a, const convlog_uuid *id, const char *old, const char *new)
 {
 	uint8_t k[CVL_KEY_MAX];
+	const uint8_t *v;
+	size_t vl, kl;
 	int rc;
 
 	if ((old == NULL && new == NULL) || (old && new && !strcmp(old, new)))
 		return 0;
 	if (old) {
-		rc = cvl_ws_del(&a->ws, CVL_T_CEXT, k, (size_t)ext_key(k, old));
-		if (rc)
+		kl = (size_t)ext_key(k, old);
+		rc = cvl_view_get(&a->view, CVL_T_CEXT, k, kl, &v, &vl);
+		if (rc && rc != CONVLOG_ENOTFOUND)
+			return rc;
+		if (!rc && vl == 16 && memcmp(v, id->bytes, 16) == 0 &&
+		    (rc = cvl_ws_del(&a->ws, CVL_T_CEXT, k, kl)))
 			return rc;
 	}
 	if (new)

@@ -187,6 +187,7 @@ struct convlog_txn {
 	cvl_actx a;
 	cvl_buf recs;     /* encoded records */
 	size_t *offs;     /* record start offsets */
+	convlog_uuid *grp; /* conversation of each record */
 	size_t nrec, offcap;
 	uint64_t first_lsn;
 	size_t op_mark; /* nrec when the current call began */
@@ -195,8 +196,10 @@ struct convlog_txn {
 
 #define CVL_TXN_MAGIC 0x4356544eu
 
-/* Appends and applies one record: the only way state changes. */
-int cvl_txn_record(convlog_txn *t, uint8_t type, const cvl_buf *body);
+/* Appends and applies one record about conversation `conv`: the only way
+ * state changes. */
+int cvl_txn_record(convlog_txn *t, uint8_t type, const convlog_uuid *conv,
+		   const cvl_buf *body);
 /* Begins an implicit txn when `txn` is NULL; returns the one to use. */
 int cvl_txn_enter(convlog_db *db, convlog_txn *txn, convlog_txn **use);
 /* Ends it: commit on rc == 0 for implicit txns, abort on error; explicit

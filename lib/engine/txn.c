@@ -1,5 +1,6 @@
 /* Write transactions: record encoding, commit (one block), group commit. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/db.h"
@@ -8,8 +9,10 @@
 #include "log/segment.h"
 #include "os/os.h"
 #include "util/alloc.h"
+#include "util/codec.h"
 #include "util/err.h"
 #include "util/hlc.h"
+#include "util/uuid.h"
 
 int64_t cvl_txn_now(convlog_txn *t)
 {
@@ -24,6 +27,7 @@ static void txn_free(convlog_txn *t)
 	cvl_actx_free(&t->a);
 	cvl_buf_free(&t->recs);
 	cvl_free(t->offs);
+	cvl_free(t->grp);
 	t->magic = CVL_DB_POISON;
 	cvl_free(t);
 }
@@ -78,7 +82,8 @@ static int txn_check(convlog_txn *t)
 	return 0;
 }
 
-int cvl_txn_record(convlog_txn *t, uint8_t type, const cvl_buf *body)
+int cvl_txn_record(convlog_txn *t, uint8_t type, const convlog_uuid *conv,
+		   const cvl_buf *body)
 {
 	convlog_db *db = t->db;
 	size_t mark = t->recs.len;
@@ -92,6 +97,10 @@ int cvl_txn_record(convlog_txn *t, uint8_t type, const cvl_buf *body)
 		if (!no)
 			return cvl_err(CONVLOG_ENOMEM, "out of memory in a transaction");
 		t->offs = no;
+		convlog_uuid *ng = cvl_realloc(t->grp, nc * sizeof(*ng));
+		if (!ng)
+			return cvl_err(CONVLOG_ENOMEM, "out of memory in a transaction");
+		t->grp = ng;
 		t->offcap = nc;
 	}
 	db->hlc = cvl_hlc_next(db->hlc, cvl_os_now_ms());
@@ -105,6 +114,7 @@ int cvl_txn_record(convlog_txn *t, uint8_t type, const cvl_buf *body)
 		return rc;
 	}
 	t->offs[t->nrec] = mark;
+	t->grp[t->nrec] = *conv;
 	loc.frame_off = t->nrec;
 	rc = cvl_apply(&t->a, type, body->p, body->len, &loc);
 	if (rc) {
@@ -193,12 +203,13 @@ static void set_seg_size(convlog_db *db, uint64_t id, uint64_t size)
 }
 
 /* Fills in the locators of messages written by this transaction. */
-static void fix_locators(convlog_txn *t, const cvl_frame_loc *locs, uint64_t block_off)
+static void fix_locators(convlog_txn *t, const cvl_frame_loc *locs, const size_t *pos,
+			 uint64_t block_off)
 {
 	for (cvl_wentry *e = t->a.ws.all; e; e = e->next_all) {
 		if (e->pend_rec < 0)
 			continue;
-		const cvl_frame_loc *fl = &locs[e->pend_rec];
+		const cvl_frame_loc *fl = &locs[pos ? pos[e->pend_rec] : (size_t)e->pend_rec];
 		cvl_loc l = {.seg = (uint32_t)t->db->active_seg,
 			     .frame_off = block_off + fl->frame_off,
 			     .frame_len = fl->frame_len,
@@ -206,6 +217,89 @@ static void fix_locators(convlog_txn *t, const cvl_frame_loc *locs, uint64_t blo
 		cvl_loc_encode(&l, e->val);
 		e->pend_rec = -1;
 	}
+}
+
+struct gnode {
+	cvl_hnode hn;
+	const convlog_uuid *id;
+	size_t first;
+};
+
+static int gnode_eq(const cvl_hnode *n, const void *key)
+{
+	return cvl_uuid_cmp(((const struct gnode *)n)->id, key) == 0;
+}
+
+struct gpos {
+	size_t first, idx;
+};
+
+static int gpos_cmp(const void *a, const void *b)
+{
+	const struct gpos *x = a, *y = b;
+
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * Puts the records of one conversation next to each other (keeping their
+ * order, groups in order of first appearance), so that a conversation's
+ * turns share frames even when a batch interleaves conversations.  Records
+ * of different conversations commute (format-spec.md §8), so only LSNs
+ * are renumbered in the new order.  Fills *out and offs with the reordered
+ * records and pos[i] with the new position of record i; *out stays empty
+ * when the order does not change.
+ */
+static int group_records(convlog_txn *t, cvl_buf *out, size_t *offs, size_t *pos,
+			 size_t *grp_of)
+{
+	struct gnode *nodes = cvl_calloc(t->nrec, sizeof(*nodes));
+	struct gpos *order = cvl_malloc(t->nrec * sizeof(*order));
+	cvl_htab h = {0};
+	size_t groups = 0;
+	int rc = 0;
+
+	if (!nodes || !order || (rc = cvl_htab_init(&h, t->nrec * 2))) {
+		rc = rc ? rc : cvl_err(CONVLOG_ENOMEM, "out of memory committing");
+		goto out;
+	}
+	for (size_t i = 0; i < t->nrec; i++) {
+		uint64_t hash = cvl_get_u64le(t->grp[i].bytes + 8) * UINT64_C(0x9E3779B97F4A7C15);
+		struct gnode *g = (struct gnode *)cvl_htab_find(&h, hash, gnode_eq, &t->grp[i]);
+		if (!g) {
+			g = &nodes[groups++];
+			g->id = &t->grp[i];
+			g->first = i;
+			g->hn.hash = hash;
+			cvl_htab_insert(&h, &g->hn);
+		}
+		order[i] = (struct gpos){g->first, i};
+	}
+	if (groups < 2)
+		goto out;
+	qsort(order, t->nrec, sizeof(*order), gpos_cmp);
+	if ((rc = cvl_buf_reserve(out, t->recs.len)))
+		goto out;
+	for (size_t p = 0; p < t->nrec; p++) {
+		size_t i = order[p].idx, end = i + 1 < t->nrec ? t->offs[i + 1] : t->recs.len;
+		const uint8_t *rp = t->recs.p + t->offs[i];
+		uint64_t len;
+		offs[p] = out->len;
+		pos[i] = p;
+		grp_of[p] = order[p].first;
+		memcpy(out->p + out->len, rp, end - t->offs[i]);
+		cvl_varint_get(&rp, t->recs.p + end, &len);
+		cvl_put_u64le(out->p + out->len + (size_t)(rp - (t->recs.p + t->offs[i])) + 2,
+			      t->first_lsn + p);
+		out->len += end - t->offs[i];
+	}
+out:
+	cvl_htab_free(&h);
+	cvl_free(nodes);
+	cvl_free(order);
+	return rc;
 }
 
 /* Writes the block and publishes; wmu held. *lsn gets the commit LSN. */
@@ -222,22 +316,33 @@ static int commit_locked(convlog_txn *t, uint64_t *lsn)
 		return 0;
 	if ((rc = cvl_actx_settle(&t->a)))
 		return rc;
-	locs = cvl_malloc(t->nrec * sizeof(*locs));
+	locs = cvl_malloc(t->nrec * (sizeof(*locs) + 3 * sizeof(size_t)));
 	if (!locs)
 		return cvl_err(CONVLOG_ENOMEM, "out of memory committing");
+	size_t *offs = (size_t *)(locs + t->nrec), *pos = offs + t->nrec, *grp = pos + t->nrec;
+	cvl_buf grouped;
+	cvl_buf_init(&grouped, 0);
+	if ((rc = group_records(t, &grouped, offs, pos, grp)))
+		goto out;
 	db->blockbuf.len = 0;
 	pthread_mutex_lock(&db->syncmu);
 	uint64_t durable = db->synced_lsn;
 	pthread_mutex_unlock(&db->syncmu);
-	rc = cvl_block_build(t->recs.p, t->offs, t->nrec, t->recs.len, t->first_lsn, last, durable,
-			     db->opts.frame_size, db->cctx, db->opts.level, &db->blockbuf, locs);
+	if (grouped.len)
+		rc = cvl_block_build(grouped.p, offs, grp, t->nrec, grouped.len, t->first_lsn, last,
+				     durable, db->opts.frame_size, db->cctx, db->opts.level,
+				     &db->blockbuf, locs);
+	else
+		rc = cvl_block_build(t->recs.p, t->offs, NULL, t->nrec, t->recs.len, t->first_lsn, last,
+				     durable, db->opts.frame_size, db->cctx, db->opts.level,
+				     &db->blockbuf, locs);
 	if (rc)
 		goto out;
 	if (db->active_end + db->blockbuf.len > db->opts.segment_size &&
 	    db->active_end > CVL_SEG_HEADER && (rc = rollover(db)))
 		goto out;
 	off = db->active_end;
-	fix_locators(t, locs, off);
+	fix_locators(t, locs, grouped.len ? pos : NULL, off);
 	if ((rc = cvl_mt_reserve(db->active, t->a.ws.mt_cost)))
 		goto out;
 	cvl_seg_path(path, sizeof(path), db->seg_dir, db->active_seg);
@@ -264,6 +369,7 @@ static int commit_locked(convlog_txn *t, uint64_t *lsn)
 	if (atomic_load(&db->active->bytes) >= db->opts.memtable_size)
 		rc = cvl_rotate_locked(db);
 out:
+	cvl_buf_free(&grouped);
 	cvl_free(locs);
 	return rc;
 }

@@ -194,10 +194,10 @@ static int build_frame(const uint8_t *raw, size_t raw_len, uint32_t nrec,
 	return 0;
 }
 
-int cvl_block_build(const uint8_t *recs, const size_t *offs, size_t nrec,
-		    size_t total, uint64_t min_lsn, uint64_t max_lsn, uint64_t durable_lsn,
-		    size_t frame_target, ZSTD_CCtx *cctx, int level, cvl_buf *out,
-		    cvl_frame_loc *locs)
+int cvl_block_build(const uint8_t *recs, const size_t *offs, const size_t *group,
+		    size_t nrec, size_t total, uint64_t min_lsn, uint64_t max_lsn,
+		    uint64_t durable_lsn, size_t frame_target, ZSTD_CCtx *cctx, int level,
+		    cvl_buf *out, cvl_frame_loc *locs)
 {
 	size_t block_start = out->len, i = 0;
 	cvl_block_header h = {.record_count = (uint32_t)nrec, .min_lsn = min_lsn,
@@ -211,7 +211,8 @@ int cvl_block_build(const uint8_t *recs, const size_t *offs, size_t nrec,
 		size_t a = i, b = i + 1;
 		uint32_t flen = 0;
 		while (b < nrec && offs[b] - offs[a] < frame_target &&
-		       b - a < CVL_FRAME_MAX_RECORDS)
+		       b - a < CVL_FRAME_MAX_RECORDS &&
+		       !(group && group[b] != group[b - 1] && offs[b] - offs[a] >= frame_target / 4))
 			b++;
 		size_t end = b < nrec ? offs[b] : total;
 		if (h.frame_count == UINT16_MAX)

@@ -48,14 +48,16 @@ typedef struct cvl_frame_loc {
 /*
  * Builds a block from `nrec` encoded records laid end to end in `recs`
  * (record i starts at offs[i]).  Records are packed into frames of about
- * `frame_target` raw bytes (never split); each frame is zstd-compressed at
- * `level` unless that does not make it smaller.  Appends the block to
- * `out` and fills locs[i] for every record.
+ * `frame_target` raw bytes (never split); with `group` (may be NULL), a
+ * frame also ends where group[i] changes once it holds a quarter of the
+ * target, so a conversation's records share frames with few others.  Each
+ * frame is zstd-compressed at `level` unless that does not make it
+ * smaller.  Appends the block to `out` and fills locs[i] for every record.
  */
-int cvl_block_build(const uint8_t *recs, const size_t *offs, size_t nrec,
-		    size_t total, uint64_t min_lsn, uint64_t max_lsn, uint64_t durable_lsn,
-		    size_t frame_target, ZSTD_CCtx *cctx, int level, cvl_buf *out,
-		    cvl_frame_loc *locs);
+int cvl_block_build(const uint8_t *recs, const size_t *offs, const size_t *group,
+		    size_t nrec, size_t total, uint64_t min_lsn, uint64_t max_lsn,
+		    uint64_t durable_lsn, size_t frame_target, ZSTD_CCtx *cctx, int level,
+		    cvl_buf *out, cvl_frame_loc *locs);
 
 void cvl_block_header_encode(const cvl_block_header *h, uint8_t out[CVL_BLOCK_HEADER]);
 

@@ -94,7 +94,7 @@ static cvl_frame_loc *build(const recset *rs, size_t frame_target, cvl_buf *out)
 
 	ck_assert_ptr_nonnull(cctx);
 	cvl_buf_reset(out);
-	CK_OK(cvl_block_build(rs->recs.p, rs->offs, rs->n, rs->recs.len, BASE_LSN,
+	CK_OK(cvl_block_build(rs->recs.p, rs->offs, NULL, rs->n, rs->recs.len, BASE_LSN,
 			      BASE_LSN + rs->n - 1, BASE_LSN - 1, frame_target, cctx, 3, out, locs));
 	ZSTD_freeCCtx(cctx);
 	return locs;
@@ -287,7 +287,7 @@ START_TEST(test_block__appends_after_existing_bytes)
 	cvl_buf_init(&out, 0);
 	CK_OK(cvl_buf_append(&out, "prefix", 6));
 	cvl_frame_loc *locs = calloc(rs.n, sizeof(*locs));
-	CK_OK(cvl_block_build(rs.recs.p, rs.offs, rs.n, rs.recs.len, 5, 24, 0, 256, cctx, 1, &out,
+	CK_OK(cvl_block_build(rs.recs.p, rs.offs, NULL, rs.n, rs.recs.len, 5, 24, 0, 256, cctx, 1, &out,
 			      locs));
 	ck_assert_int_eq(memcmp(out.p, "prefix", 6), 0);
 	ck_assert_int_eq(cvl_block_header_decode(out.p + 6, &h, &why), 0);
@@ -617,7 +617,7 @@ static uint8_t *small_block(uint64_t min_lsn, uint64_t durable, size_t *len)
 
 	recset_make(&rs, 3, 10, 30, 0, 11 + min_lsn);
 	cvl_buf_init(&out, 0);
-	CK_OK(cvl_block_build(rs.recs.p, rs.offs, rs.n, rs.recs.len, min_lsn, min_lsn + 2, durable,
+	CK_OK(cvl_block_build(rs.recs.p, rs.offs, NULL, rs.n, rs.recs.len, min_lsn, min_lsn + 2, durable,
 			      4096, cctx, 3, &out, locs));
 	ZSTD_freeCCtx(cctx);
 	recset_free(&rs);
@@ -772,7 +772,7 @@ START_TEST(test_block__scan_after_jumps_over_block_bodies)
 	cvl_buf_init(&out, 0);
 	ZSTD_CCtx *cctx = ZSTD_createCCtx();
 	cvl_frame_loc loc;
-	CK_OK(cvl_block_build(rs.recs.p, rs.offs, 1, rs.recs.len, 600, 600, 0, 4096, cctx, 3, &out,
+	CK_OK(cvl_block_build(rs.recs.p, rs.offs, NULL, 1, rs.recs.len, 600, 600, 0, 4096, cctx, 3, &out,
 			      &loc));
 	ZSTD_freeCCtx(cctx);
 	ck_assert_int_eq(cvl_block_header_decode(out.p, &h, &why), 0);

@@ -1,0 +1,285 @@
+/*
+ * bench.h - convlog-bench: the same deterministic chat-history workload run
+ * against convlog and against SQLite (WAL + FTS5), figure by figure.
+ *
+ * Files:
+ *   main.c          flags, scenario order, the two engine child processes,
+ *                   the table and JSON output
+ *   workload.c      the deterministic corpus (users, conversations, turns,
+ *                   Zipfian text) and the append stream
+ *   util.c          clocks, percentiles, directories, the fdatasync floor
+ *   convlog_side.c  every scenario against libconvlog
+ *   sqlite_side.c   every scenario against SQLite
+ *
+ * Each engine runs in its own child process (fork) so that its peak RSS
+ * is its own; the parent only holds the workload plan.
+ */
+#ifndef CONVLOG_BENCH_H
+#define CONVLOG_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- failure: print and exit 1 (a benchmark, not a library) ---- */
+
+void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void bench_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- deterministic random numbers ---- */
+
+typedef struct rng {
+	uint64_t s[4];
+} rng;
+
+uint64_t mix64(uint64_t x);
+/* Seeds `r` from the bench seed and up to three stream selectors. */
+void rng_seed(rng *r, uint64_t seed, uint64_t a, uint64_t b, uint64_t c);
+uint64_t rng_next(rng *r);
+/* Uniform in [0, n). */
+uint32_t rng_below(rng *r, uint32_t n);
+/* Uniform in [0, 1). */
+double rng_unit(rng *r);
+
+/* Walker/Vose alias table: O(1) sampling from a fixed distribution. */
+typedef struct alias_table {
+	uint32_t n;
+	double *prob;
+	uint32_t *alias;
+} alias_table;
+
+/* Zipf(s) over ranks 0..n-1 (rank 0 most frequent). */
+void alias_zipf(alias_table *t, uint32_t n, double s);
+uint32_t alias_sample(const alias_table *t, rng *r);
+void alias_free(alias_table *t);
+
+/* ---- the workload ---- */
+
+#define WL_ROLE_SYSTEM 0
+#define WL_ROLE_USER 1
+#define WL_ROLE_ASSISTANT 2
+#define WL_ROLE_TOOL 3
+
+#define WL_MAX_CONTENT 16384 /* generated content never exceeds this */
+#define WL_T0_MS 1700000000000LL
+
+extern const char *const wl_role_names[4];
+
+typedef struct wl_conv {
+	uint8_t id[16];
+	char ids[37];        /* canonical text form of id */
+	uint32_t user;       /* index into users */
+	uint32_t nturns;     /* turns present in the corpus */
+	int64_t created_at;  /* ms, first turn */
+	int64_t updated_at;  /* ms, last turn of the corpus */
+	uint8_t model;       /* index into wl_models */
+	uint8_t client;      /* index of the metadata variant */
+	char *title;
+	char *metadata;      /* JSON object */
+} wl_conv;
+
+typedef struct wl_event {
+	uint32_t conv;
+	uint16_t turn; /* 0-based: seq = turn + 1 */
+	uint8_t role;
+} wl_event;
+
+typedef struct workload {
+	uint64_t seed;
+	uint32_t n_msgs;
+	uint32_t n_users;
+	uint32_t n_convs;
+	uint32_t interleave; /* conversations open at once in the stream */
+	wl_conv *convs;
+	wl_event *events;    /* n_msgs, in arrival (= import) order */
+	char **users;        /* "user-000042" */
+	alias_table user_dist;
+	/* vocabulary */
+	uint32_t n_words;
+	char **words;
+	uint8_t *word_len;
+	alias_table word_dist;
+	uint32_t n_cjk, n_accent;
+	char **cjk;
+	char **accent;
+	/* corpus totals (filled by wl_digest) */
+	uint64_t raw_bytes;   /* sum of content lengths */
+	uint64_t digest;      /* XXH64 over every generated field */
+} workload;
+
+/* One generated message, ready for either engine.  `content` points into
+ * the caller's buffer. */
+typedef struct wl_msg {
+	uint32_t conv;        /* index into convs */
+	uint32_t seq;         /* 1-based */
+	uint8_t role;
+	uint8_t id[16];
+	char ids[37];
+	const char *content;
+	size_t len;
+	int64_t token_count;  /* -1 = unknown */
+	int64_t cost;         /* micro-USD, -1 = unknown */
+	int64_t latency_ms;   /* -1 = unknown */
+	const char *model;    /* NULL = none */
+	int64_t created_at;
+} wl_msg;
+
+extern const char *const wl_models[4];
+
+void wl_build(workload *w, uint64_t seed, uint32_t n_msgs, uint32_t interleave);
+void wl_free(workload *w);
+/* Generates corpus message `i` (event order); content goes to buf
+ * (WL_MAX_CONTENT bytes). */
+void wl_corpus_msg(const workload *w, uint32_t i, char *buf, wl_msg *m);
+/* Generates append `i` of thread `thread` in scenario `scen`: a turn for
+ * a random existing conversation.  seq is left 0 (the engine assigns it);
+ * created_at is 0 (the caller uses the clock). */
+void wl_append_msg(const workload *w, uint32_t scen, uint32_t thread, uint32_t i,
+		   char *buf, wl_msg *m);
+/* A run of corpus messages generated ahead of a timed transaction. */
+typedef struct wl_batch {
+	wl_msg *m;
+	uint32_t n, cap;
+	char *arena;
+	size_t used, arena_cap;
+} wl_batch;
+
+void wl_batch_fill(const workload *w, uint32_t first, uint32_t count, wl_batch *b);
+/* Appends `count` appends of (scen, thread) starting at index `first`. */
+void wl_batch_appends(const workload *w, uint32_t scen, uint32_t thread, uint32_t count,
+		      wl_batch *b);
+void wl_batch_free(wl_batch *b);
+
+/* Random conversation index / user index (activity-weighted) for reads. */
+uint32_t wl_pick_conv(const workload *w, rng *r);
+uint32_t wl_pick_user(const workload *w, rng *r);
+/* Generates the whole corpus once: raw_bytes and digest. */
+void wl_digest(workload *w);
+
+/* ---- timing and statistics ---- */
+
+double now_us(void);          /* CLOCK_MONOTONIC, microseconds */
+int64_t wall_ms(void);        /* CLOCK_REALTIME, milliseconds */
+
+typedef struct lat {
+	double *v;
+	size_t n, cap;
+} lat;
+
+void lat_init(lat *l, size_t cap);
+void lat_add(lat *l, double us);
+void lat_merge(lat *dst, const lat *src);
+/* Sorts, then the nearest-rank percentile (0..100). */
+double lat_pct(lat *l, double pct);
+void lat_free(lat *l);
+
+/* ---- files ---- */
+
+void dir_make(const char *path);
+void dir_remove(const char *path); /* rm -rf; errors are fatal */
+/* Allocated bytes (st_blocks * 512) and apparent bytes of a tree. */
+void dir_usage(const char *path, uint64_t *alloc, uint64_t *apparent);
+const char *fs_type_name(const char *path);
+long peak_rss_kib(void);
+
+/* p50/p99 of `n` pwrite+fdatasync appends of `size` bytes (at most
+ * 4096) to a fresh file. */
+void fsync_floor(const char *dir, uint32_t n, size_t size, double *p50, double *p99);
+
+/* ---- results ---- */
+
+enum metric {
+	M_IMPORT_RATE,
+	M_IMPORT_NOFTS_RATE,
+	M_APPEND1_RATE,
+	M_APPEND1_P50,
+	M_APPEND1_P99,
+	M_APPEND4_RATE,
+	M_APPEND4_P50,
+	M_APPEND4_P99,
+	M_TAIL_P50,
+	M_TAIL_P99,
+	M_RECENT_P50,
+	M_RECENT_P99,
+	M_OPEN_FIRST,
+	M_OPEN_BEST,
+	M_DISK_BYTES,
+	M_DISK_RATIO,
+	M_FSYNC_P50,
+	M_FSYNC_P99,
+	M_FSYNC_SMALL_P50,
+	M_RSS_PEAK,
+	M_COUNT
+};
+
+/* Extra per-engine facts (not compared). */
+enum extra {
+	X_TAIL_CHECK,      /* checksum of what tail reads returned */
+	X_RECENT_CHECK,    /* checksum of what listings returned */
+	X_APPEND1_SYNCS,   /* log syncs during the 1-thread appends */
+	X_APPEND4_SYNCS,
+	X_APPEND1_N,
+	X_APPEND4_N,
+	X_DISK_APPARENT,   /* apparent bytes (st_size) */
+	X_SEGMENT_BYTES,   /* convlog_stats */
+	X_META_BYTES,
+	X_NOFTS_DISK,      /* SQLite without FTS: allocated bytes */
+	X_TAIL_MSGS,       /* messages returned by all tail reads */
+	X_RECENT_CONVS,    /* conversations returned by all listings */
+	X_COUNT
+};
+
+#define ENG_CONVLOG 0
+#define ENG_SQLITE 1
+
+typedef struct results {
+	double v[M_COUNT];
+	int have[M_COUNT];
+	double x[X_COUNT];
+	int xhave[X_COUNT];
+} results;
+
+void res_set(results *r, int m, double v);
+void res_xset(results *r, int x, double v);
+
+/* ---- scenarios ---- */
+
+#define SC_FSYNC (1u << 0)
+#define SC_IMPORT (1u << 1)
+#define SC_OPEN (1u << 2)
+#define SC_DISK (1u << 3)
+#define SC_TAIL (1u << 4)
+#define SC_RECENT (1u << 5)
+#define SC_APPEND1 (1u << 6)
+#define SC_APPEND4 (1u << 7)
+#define SC_IMPORT_NOFTS (1u << 8)
+
+typedef struct bench_cfg {
+	uint32_t scenarios;    /* SC_* to report */
+	uint32_t batch;        /* messages per import transaction */
+	uint32_t appends;      /* per append scenario (split across threads) */
+	uint32_t threads;      /* append_4t threads */
+	uint32_t reads;        /* iterations of tail / recent */
+	uint32_t opens;        /* best-of */
+	uint32_t fsyncs;
+	uint32_t tail_n;       /* messages per tail read */
+	uint32_t recent_n;     /* conversations per listing */
+	const char *dir;       /* bench directory */
+} bench_cfg;
+
+/* Runs the selected scenarios of one engine in the current process. */
+void convlog_run(const workload *w, const bench_cfg *cfg, results *r);
+void sqlite_run(const workload *w, const bench_cfg *cfg, results *r);
+
+/* Scenario ids used to separate the append streams of the scenarios. */
+#define APPEND_STREAM_1T 1
+#define APPEND_STREAM_4T 4
+
+/* How many of `total` appends thread `t` of `nthreads` performs (each
+ * thread has its own deterministic stream, see wl_batch_appends). */
+uint32_t appends_for_thread(uint32_t total, uint32_t nthreads, uint32_t t);
+
+/* Checksums that both engines must agree on. */
+uint64_t check_msg(uint32_t seq, const char *content, size_t len);
+uint64_t check_conv(uint32_t pos, int64_t updated_at, const char *title);
+
+#endif

@@ -1,0 +1,362 @@
+/*
+ * convlog_side.c - every scenario against libconvlog, through the public
+ * API only, with the store's default options (durability FULL).
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "convlog.h"
+
+typedef struct cl_ctx {
+	const workload *w;
+	const bench_cfg *cfg;
+	results *r;
+	char path[4096];
+	convlog_db *db;
+} cl_ctx;
+
+static void cl_check(int rc, const char *what)
+{
+	if (rc < 0)
+		bench_die("convlog: %s: %s (%s)", what, convlog_errmsg(), convlog_strerror(rc));
+}
+
+static void cl_open(cl_ctx *c)
+{
+	convlog_options *o;
+	int rc;
+
+	cl_check(convlog_options_new(&o), "options_new");
+	cl_check(convlog_options_set_durability(o, CONVLOG_DURABILITY_FULL), "set_durability");
+	rc = convlog_open(c->path, o, &c->db);
+	convlog_options_free(o);
+	cl_check(rc, "open");
+}
+
+static uint64_t cl_syncs(cl_ctx *c)
+{
+	convlog_stats st;
+
+	memset(&st, 0, sizeof(st));
+	st.version = CONVLOG_STATS_VERSION;
+	cl_check(convlog_stats_get(c->db, &st), "stats_get");
+	return st.syncs;
+}
+
+static void to_uuid(const uint8_t b[16], convlog_uuid *u)
+{
+	memcpy(u->bytes, b, 16);
+}
+
+static void fill_msg(const workload *w, const wl_msg *m, convlog_msg *out)
+{
+	convlog_msg_init(out);
+	to_uuid(m->id, &out->id);
+	to_uuid(w->convs[m->conv].id, &out->conv_id);
+	out->seq = m->seq;
+	out->role = wl_role_names[m->role];
+	out->content = m->content;
+	out->content_len = m->len;
+	out->token_count = m->token_count;
+	out->cost = m->cost;
+	out->latency_ms = m->latency_ms;
+	out->model = m->model;
+	out->created_at = m->created_at;
+}
+
+static void create_conv(cl_ctx *c, convlog_txn *txn, uint32_t ci)
+{
+	const wl_conv *wc = &c->w->convs[ci];
+	convlog_conv in;
+
+	convlog_conv_init(&in);
+	to_uuid(wc->id, &in.id);
+	in.user_id = c->w->users[wc->user];
+	in.title = wc->title;
+	in.metadata = wc->metadata;
+	in.created_at = wc->created_at;
+	cl_check(convlog_conv_create(c->db, txn, &in, NULL), "conv_create");
+}
+
+/* ---- 1. bulk import ---- */
+
+static double import_all(cl_ctx *c)
+{
+	const workload *w = c->w;
+	wl_batch b = {0};
+	double busy = 0;
+
+	for (uint32_t first = 0; first < w->n_msgs; first += c->cfg->batch) {
+		convlog_txn *txn;
+		convlog_msg msg;
+		double t0;
+
+		wl_batch_fill(w, first, c->cfg->batch, &b);
+		t0 = now_us();
+		cl_check(convlog_txn_begin(c->db, &txn), "txn_begin");
+		for (uint32_t i = 0; i < b.n; i++) {
+			const wl_msg *m = &b.m[i];
+			if (m->seq == 1)
+				create_conv(c, txn, m->conv);
+			fill_msg(w, m, &msg);
+			cl_check(convlog_msg_append(c->db, txn, &msg, NULL), "msg_append");
+		}
+		cl_check(convlog_txn_commit(txn), "txn_commit");
+		busy += now_us() - t0;
+	}
+	wl_batch_free(&b);
+	return (double)w->n_msgs / (busy / 1e6);
+}
+
+/* ---- 2./3. durable appends ---- */
+
+typedef struct app_thread {
+	cl_ctx *c;
+	uint32_t scen, thread, count;
+	wl_batch b;
+	lat l;
+	pthread_barrier_t *start;
+	pthread_t tid;
+} app_thread;
+
+static void append_one(cl_ctx *c, const wl_msg *m, lat *l)
+{
+	convlog_msg msg;
+	double t0;
+
+	fill_msg(c->w, m, &msg);
+	msg.seq = 0;        /* next */
+	msg.created_at = 0; /* now */
+	t0 = now_us();
+	cl_check(convlog_msg_append(c->db, NULL, &msg, NULL), "msg_append (durable)");
+	lat_add(l, now_us() - t0);
+}
+
+static void *append_main(void *arg)
+{
+	app_thread *a = arg;
+	int rc;
+
+	rc = pthread_barrier_wait(a->start);
+	if (rc != 0 && rc != PTHREAD_BARRIER_SERIAL_THREAD)
+		bench_die("pthread_barrier_wait failed");
+	for (uint32_t i = 0; i < a->b.n; i++)
+		append_one(a->c, &a->b.m[i], &a->l);
+	return NULL;
+}
+
+static void appends(cl_ctx *c, uint32_t nthreads, uint32_t scen, int m_rate, int m_p50,
+		    int m_p99, int x_syncs, int x_n)
+{
+	app_thread *th = calloc(nthreads, sizeof(*th));
+	pthread_barrier_t start;
+	uint64_t s0;
+	lat all;
+	double t0, t1;
+
+	if (!th || pthread_barrier_init(&start, NULL, nthreads + 1) != 0)
+		bench_die("cannot set up append threads");
+	for (uint32_t t = 0; t < nthreads; t++) {
+		app_thread *a = &th[t];
+		a->c = c;
+		a->start = &start;
+		a->count = appends_for_thread(c->cfg->appends, nthreads, t);
+		wl_batch_appends(c->w, scen, t, a->count, &a->b);
+		lat_init(&a->l, a->count);
+		if (pthread_create(&a->tid, NULL, append_main, a) != 0)
+			bench_die("pthread_create failed");
+	}
+	s0 = cl_syncs(c);
+	pthread_barrier_wait(&start);
+	t0 = now_us();
+	for (uint32_t t = 0; t < nthreads; t++)
+		pthread_join(th[t].tid, NULL);
+	t1 = now_us();
+	lat_init(&all, c->cfg->appends);
+	for (uint32_t t = 0; t < nthreads; t++) {
+		lat_merge(&all, &th[t].l);
+		lat_free(&th[t].l);
+		wl_batch_free(&th[t].b);
+	}
+	res_set(c->r, m_rate, (double)all.n / ((t1 - t0) / 1e6));
+	res_set(c->r, m_p50, lat_pct(&all, 50));
+	res_set(c->r, m_p99, lat_pct(&all, 99));
+	res_xset(c->r, x_syncs, (double)(cl_syncs(c) - s0));
+	res_xset(c->r, x_n, (double)all.n);
+	lat_free(&all);
+	pthread_barrier_destroy(&start);
+	free(th);
+}
+
+/* ---- 4. tail read ---- */
+
+static void tail_reads(cl_ctx *c)
+{
+	uint64_t check = 0, msgs = 0;
+	lat l;
+	rng r;
+
+	rng_seed(&r, c->w->seed, 'T', 0, 0);
+	lat_init(&l, c->cfg->reads);
+	for (uint32_t i = 0; i < c->cfg->reads; i++) {
+		convlog_uuid id;
+		convlog_msg_iter *it;
+		const convlog_msg *m;
+		double t0;
+		int rc;
+
+		to_uuid(c->w->convs[wl_pick_conv(c->w, &r)].id, &id);
+		t0 = now_us();
+		cl_check(convlog_msg_range(c->db, &id, CONVLOG_RANGE_LAST, c->cfg->tail_n, 0, &it),
+			 "msg_range");
+		while ((rc = convlog_msg_iter_next(it, &m)) == 0) {
+			check += check_msg(m->seq, m->content, m->content_len);
+			msgs++;
+		}
+		cl_check(rc, "msg_iter_next");
+		convlog_msg_iter_free(it);
+		lat_add(&l, now_us() - t0);
+	}
+	res_set(c->r, M_TAIL_P50, lat_pct(&l, 50));
+	res_set(c->r, M_TAIL_P99, lat_pct(&l, 99));
+	res_xset(c->r, X_TAIL_CHECK, (double)(check >> 11));
+	res_xset(c->r, X_TAIL_MSGS, (double)msgs);
+	lat_free(&l);
+}
+
+/* ---- 5. recent conversations of a user ---- */
+
+static void recent_lists(cl_ctx *c)
+{
+	uint64_t check = 0, convs = 0;
+	lat l;
+	rng r;
+
+	rng_seed(&r, c->w->seed, 'R', 0, 0);
+	lat_init(&l, c->cfg->reads);
+	for (uint32_t i = 0; i < c->cfg->reads; i++) {
+		convlog_conv_filter f;
+		convlog_conv_iter *it;
+		const convlog_conv *cv;
+		uint32_t pos = 0;
+		double t0;
+		int rc;
+
+		convlog_conv_filter_init(&f);
+		f.user_id = c->w->users[wl_pick_user(c->w, &r)];
+		f.limit = c->cfg->recent_n;
+		t0 = now_us();
+		cl_check(convlog_conv_list(c->db, &f, &it), "conv_list");
+		while ((rc = convlog_conv_iter_next(it, &cv)) == 0)
+			check += check_conv(pos++, cv->updated_at, cv->title);
+		cl_check(rc, "conv_iter_next");
+		convlog_conv_iter_free(it);
+		lat_add(&l, now_us() - t0);
+		convs += pos;
+	}
+	res_set(c->r, M_RECENT_P50, lat_pct(&l, 50));
+	res_set(c->r, M_RECENT_P99, lat_pct(&l, 99));
+	res_xset(c->r, X_RECENT_CHECK, (double)(check >> 11));
+	res_xset(c->r, X_RECENT_CONVS, (double)convs);
+	lat_free(&l);
+}
+
+/* ---- 6. open time ---- */
+
+static double timed_reopen(cl_ctx *c)
+{
+	double t0;
+
+	convlog_close(c->db);
+	c->db = NULL;
+	t0 = now_us();
+	cl_open(c);
+	return now_us() - t0;
+}
+
+static void open_times(cl_ctx *c)
+{
+	double best = 0;
+
+	res_set(c->r, M_OPEN_FIRST, timed_reopen(c));
+	cl_check(convlog_checkpoint(c->db), "checkpoint");
+	for (uint32_t i = 0; i < c->cfg->opens; i++) {
+		double t = timed_reopen(c);
+		if (i == 0 || t < best)
+			best = t;
+	}
+	res_set(c->r, M_OPEN_BEST, best);
+}
+
+/* ---- 7. disk size ---- */
+
+static void disk_size(cl_ctx *c)
+{
+	convlog_stats st;
+	uint64_t alloc, apparent;
+
+	cl_check(convlog_checkpoint(c->db), "checkpoint");
+	dir_usage(c->path, &alloc, &apparent);
+	memset(&st, 0, sizeof(st));
+	st.version = CONVLOG_STATS_VERSION;
+	cl_check(convlog_stats_get(c->db, &st), "stats_get");
+	res_set(c->r, M_DISK_BYTES, (double)alloc);
+	res_set(c->r, M_DISK_RATIO, (double)alloc / (double)c->w->raw_bytes);
+	res_xset(c->r, X_DISK_APPARENT, (double)apparent);
+	res_xset(c->r, X_SEGMENT_BYTES, (double)st.segment_bytes);
+	res_xset(c->r, X_META_BYTES, (double)st.meta_bytes);
+}
+
+/* ---- the run ---- */
+
+void convlog_run(const workload *w, const bench_cfg *cfg, results *r)
+{
+	cl_ctx c = {w, cfg, r, {0}, NULL};
+	uint32_t sc = cfg->scenarios;
+	double t0;
+
+	snprintf(c.path, sizeof(c.path), "%s/convlog.store", cfg->dir);
+	dir_remove(c.path);
+	cl_open(&c);
+	if (sc & ~(SC_FSYNC | SC_IMPORT_NOFTS)) {
+		t0 = now_us();
+		res_set(r, M_IMPORT_RATE, import_all(&c));
+		bench_log("[convlog] bulk import: %.0f msgs/s (%.1f s wall)", r->v[M_IMPORT_RATE],
+			  (now_us() - t0) / 1e6);
+		if (!(sc & SC_IMPORT))
+			r->have[M_IMPORT_RATE] = 0;
+	}
+	if (sc & SC_OPEN) {
+		open_times(&c);
+		bench_log("[convlog] open: first %.0f us, best %.0f us", r->v[M_OPEN_FIRST],
+			  r->v[M_OPEN_BEST]);
+	}
+	if (sc & SC_DISK) {
+		disk_size(&c);
+		bench_log("[convlog] disk: %.1f MiB", r->v[M_DISK_BYTES] / 1048576.0);
+	}
+	if (sc & SC_TAIL) {
+		tail_reads(&c);
+		bench_log("[convlog] tail read p50 %.1f us", r->v[M_TAIL_P50]);
+	}
+	if (sc & SC_RECENT) {
+		recent_lists(&c);
+		bench_log("[convlog] recent conversations p50 %.1f us", r->v[M_RECENT_P50]);
+	}
+	if (sc & SC_APPEND1) {
+		appends(&c, 1, APPEND_STREAM_1T, M_APPEND1_RATE, M_APPEND1_P50, M_APPEND1_P99,
+			X_APPEND1_SYNCS, X_APPEND1_N);
+		bench_log("[convlog] durable appends, 1 thread: %.0f commits/s", r->v[M_APPEND1_RATE]);
+	}
+	if (sc & SC_APPEND4) {
+		appends(&c, cfg->threads, APPEND_STREAM_4T, M_APPEND4_RATE, M_APPEND4_P50,
+			M_APPEND4_P99, X_APPEND4_SYNCS, X_APPEND4_N);
+		bench_log("[convlog] durable appends, %u threads: %.0f commits/s", cfg->threads,
+			  r->v[M_APPEND4_RATE]);
+	}
+	convlog_close(c.db);
+	res_set(r, M_RSS_PEAK, (double)peak_rss_kib() * 1024.0);
+}

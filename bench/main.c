@@ -1,0 +1,676 @@
+/*
+ * main.c - convlog-bench: flags, the run, the report.
+ *
+ * The parent builds the workload plan (small), measures the disk's
+ * fdatasync floor, then runs each engine in a child process of its own
+ * (convlog first, then SQLite) that performs the same scenarios in the
+ * same order on the same corpus and sends its figures back through a pipe.
+ * Separate processes give each engine its own peak RSS and keep one
+ * engine's caches from helping the other.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "convlog.h"
+
+typedef struct opts {
+	uint64_t seed;
+	uint32_t messages;
+	int messages_set;
+	uint32_t interleave;
+	int json, quick, keep;
+	const char *only;
+	const char *dir_flag;
+	char dir[4096];
+	int dir_created;
+	bench_cfg cfg;
+} opts;
+
+static const struct {
+	const char *name;
+	uint32_t bit;
+} scen_names[] = {
+	{"fsync", SC_FSYNC},         {"bulk_import", SC_IMPORT},
+	{"import_nofts", SC_IMPORT_NOFTS}, {"append_1t", SC_APPEND1},
+	{"append_4t", SC_APPEND4},   {"tail_read", SC_TAIL},
+	{"recent", SC_RECENT},       {"open", SC_OPEN},
+	{"disk_size", SC_DISK},
+};
+
+#define N_SCEN (sizeof(scen_names) / sizeof(scen_names[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: convlog-bench [options]\n"
+		"\n"
+		"Runs one deterministic chat-history workload against convlog and against\n"
+		"SQLite (WAL, synchronous=FULL, FTS5) and prints every figure for both with\n"
+		"the ratio convlog/SQLite.\n"
+		"\n"
+		"  --messages N     corpus size in messages (default 100000)\n"
+		"  --seed S         workload seed (default 1); same seed, same corpus\n"
+		"  --dir DIR        where the stores go (default: a fresh directory under\n"
+		"                   $TMPDIR or /tmp), removed at the end unless --keep\n"
+		"  --keep           keep the stores\n"
+		"  --json           print one JSON object instead of the table\n"
+		"  --quick          N=20000 and fewer iterations (under a minute)\n"
+		"  --only NAME[,NAME...]  run only these scenarios: fsync, bulk_import,\n"
+		"                   import_nofts, append_1t, append_4t, tail_read, recent,\n"
+		"                   open, disk_size (data is loaded, unreported, as needed)\n"
+		"  --threads T      writer threads of the concurrent append scenario (4)\n"
+		"  --interleave K   conversations receiving turns at once in the arrival\n"
+		"                   stream (default 32; 1 = one conversation at a time)\n"
+		"  -h, --help       this help\n");
+}
+
+static uint64_t parse_u64(const char *s, const char *flag)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-')
+		bench_die("%s: '%s' is not a number", flag, s);
+	return v;
+}
+
+static uint32_t parse_only(const char *list)
+{
+	uint32_t bits = 0;
+	char buf[256], *save = NULL, *tok;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		size_t i;
+		for (i = 0; i < N_SCEN; i++)
+			if (!strcmp(tok, scen_names[i].name))
+				break;
+		if (i == N_SCEN)
+			bench_die("--only: unknown scenario '%s' (see --help)", tok);
+		bits |= scen_names[i].bit;
+	}
+	return bits;
+}
+
+static void parse_args(int argc, char **argv, opts *o)
+{
+	enum { O_MSG = 256, O_SEED, O_DIR, O_KEEP, O_JSON, O_QUICK, O_ONLY, O_THREADS, O_INTER };
+	static const struct option lo[] = {
+		{"messages", required_argument, NULL, O_MSG},
+		{"seed", required_argument, NULL, O_SEED},
+		{"dir", required_argument, NULL, O_DIR},
+		{"keep", no_argument, NULL, O_KEEP},
+		{"json", no_argument, NULL, O_JSON},
+		{"quick", no_argument, NULL, O_QUICK},
+		{"only", required_argument, NULL, O_ONLY},
+		{"threads", required_argument, NULL, O_THREADS},
+		{"interleave", required_argument, NULL, O_INTER},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->seed = 1;
+	o->messages = 100000;
+	o->interleave = 32;
+	o->cfg.threads = 4;
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (c) {
+		case O_MSG:
+			o->messages = (uint32_t)parse_u64(optarg, "--messages");
+			o->messages_set = 1;
+			break;
+		case O_SEED:
+			o->seed = parse_u64(optarg, "--seed");
+			break;
+		case O_DIR:
+			o->dir_flag = optarg;
+			break;
+		case O_KEEP:
+			o->keep = 1;
+			break;
+		case O_JSON:
+			o->json = 1;
+			break;
+		case O_QUICK:
+			o->quick = 1;
+			break;
+		case O_ONLY:
+			o->only = optarg;
+			break;
+		case O_THREADS:
+			o->cfg.threads = (uint32_t)parse_u64(optarg, "--threads");
+			break;
+		case O_INTER:
+			o->interleave = (uint32_t)parse_u64(optarg, "--interleave");
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		exit(2);
+	}
+	if (o->quick && !o->messages_set)
+		o->messages = 20000;
+	if (o->messages < 100 || o->messages > 50000000)
+		bench_die("--messages must be between 100 and 50000000");
+	if (o->cfg.threads < 1 || o->cfg.threads > 256)
+		bench_die("--threads must be between 1 and 256");
+	if (o->interleave < 1 || o->interleave > 100000)
+		bench_die("--interleave must be between 1 and 100000");
+	o->cfg.scenarios = o->only ? parse_only(o->only) : ~0u;
+	o->cfg.batch = 1000;
+	o->cfg.appends = o->quick ? 500 : 2000;
+	o->cfg.reads = o->quick ? 500 : 2000;
+	o->cfg.opens = 5;
+	o->cfg.fsyncs = o->quick ? 200 : 1000;
+	o->cfg.tail_n = 50;
+	o->cfg.recent_n = 20;
+}
+
+static void setup_dir(opts *o)
+{
+	if (o->dir_flag) {
+		snprintf(o->dir, sizeof(o->dir), "%s", o->dir_flag);
+		if (access(o->dir, F_OK) != 0) {
+			dir_make(o->dir);
+			o->dir_created = 1;
+		}
+	} else {
+		const char *tmp = getenv("TMPDIR");
+		snprintf(o->dir, sizeof(o->dir), "%s/convlog-bench.XXXXXX",
+			 tmp && *tmp ? tmp : "/tmp");
+		if (!mkdtemp(o->dir))
+			bench_die("mkdtemp %s: %s", o->dir, strerror(errno));
+		o->dir_created = 1;
+	}
+	o->cfg.dir = o->dir;
+}
+
+static void cleanup_dir(const opts *o)
+{
+	char p[4200];
+
+	if (o->keep)
+		return;
+	if (o->dir_created) {
+		dir_remove(o->dir);
+		return;
+	}
+	snprintf(p, sizeof(p), "%s/convlog.store", o->dir);
+	dir_remove(p);
+	snprintf(p, sizeof(p), "%s/sqlite", o->dir);
+	dir_remove(p);
+	snprintf(p, sizeof(p), "%s/sqlite-nofts", o->dir);
+	dir_remove(p);
+}
+
+/* Runs one engine in a child process; its results come back by pipe. */
+static int run_child(const opts *o, const workload *w, int engine, results *out)
+{
+	int fds[2], status;
+	size_t got = 0;
+	pid_t pid;
+
+	memset(out, 0, sizeof(*out));
+	if (pipe(fds) != 0)
+		bench_die("pipe: %s", strerror(errno));
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0)
+		bench_die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		results r;
+		const char *p;
+		size_t n = 0;
+		close(fds[0]);
+		memset(&r, 0, sizeof(r));
+		if (engine == ENG_CONVLOG)
+			convlog_run(w, &o->cfg, &r);
+		else
+			sqlite_run(w, &o->cfg, &r);
+		p = (const char *)&r;
+		while (n < sizeof(r)) {
+			ssize_t k = write(fds[1], p + n, sizeof(r) - n);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				_exit(1);
+			n += (size_t)k;
+		}
+		fflush(stderr);
+		_exit(0);
+	}
+	close(fds[1]);
+	while (got < sizeof(*out)) {
+		ssize_t k = read(fds[0], (char *)out + got, sizeof(*out) - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			bench_die("waitpid: %s", strerror(errno));
+	if (WIFSIGNALED(status))
+		bench_log("convlog-bench: the %s process was killed by signal %d (%s)",
+			  engine == ENG_CONVLOG ? "convlog" : "SQLite", WTERMSIG(status),
+			  strsignal(WTERMSIG(status)));
+	return got == sizeof(*out) && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* ---- report ---- */
+
+typedef struct row {
+	int metric;        /* values of both engines */
+	int cl_metric;     /* convlog's value (usually == metric) */
+	const char *key;   /* JSON name */
+	const char *label;
+	const char *unit;
+	double scale;      /* shown value = raw / scale */
+	int decimals;
+	int higher_better; /* 1 higher, 0 lower, -1 not a comparison */
+	int shared;        /* engine-independent: one value */
+} row;
+
+static const row rows[] = {
+	{M_IMPORT_RATE, M_IMPORT_RATE, "bulk_import",
+	 "1. bulk import, 1000 msgs/txn (convlog: no full-text index yet; sqlite: FTS5)",
+	 "msgs/s", 1, 0, 1, 0},
+	{M_IMPORT_NOFTS_RATE, M_IMPORT_RATE, "bulk_import_vs_sqlite_nofts",
+	 "1b. bulk import vs SQLite without FTS5 (reference)", "msgs/s", 1, 0, 1, 0},
+	{M_APPEND1_RATE, M_APPEND1_RATE, "append_1t_rate", "2. durable appends, 1 thread",
+	 "commits/s", 1, 0, 1, 0},
+	{M_APPEND1_P50, M_APPEND1_P50, "append_1t_p50", "2. durable appends, 1 thread, p50", "us",
+	 1, 0, 0, 0},
+	{M_APPEND1_P99, M_APPEND1_P99, "append_1t_p99", "2. durable appends, 1 thread, p99", "us",
+	 1, 0, 0, 0},
+	{M_APPEND4_RATE, M_APPEND4_RATE, "append_4t_rate", "3. durable appends, %u threads",
+	 "commits/s", 1, 0, 1, 0},
+	{M_APPEND4_P50, M_APPEND4_P50, "append_4t_p50", "3. durable appends, %u threads, p50", "us",
+	 1, 0, 0, 0},
+	{M_APPEND4_P99, M_APPEND4_P99, "append_4t_p99", "3. durable appends, %u threads, p99", "us",
+	 1, 0, 0, 0},
+	{M_TAIL_P50, M_TAIL_P50, "tail_read_p50", "4. tail read, last 50 msgs, p50", "us", 1, 1, 0,
+	 0},
+	{M_TAIL_P99, M_TAIL_P99, "tail_read_p99", "4. tail read, last 50 msgs, p99", "us", 1, 1, 0,
+	 0},
+	{M_RECENT_P50, M_RECENT_P50, "recent_convs_p50", "5. user's 20 recent conversations, p50",
+	 "us", 1, 1, 0, 0},
+	{M_RECENT_P99, M_RECENT_P99, "recent_convs_p99", "5. user's 20 recent conversations, p99",
+	 "us", 1, 1, 0, 0},
+	{M_OPEN_FIRST, M_OPEN_FIRST, "open_first", "6. open, first after the load", "us", 1, 0, 0,
+	 0},
+	{M_OPEN_BEST, M_OPEN_BEST, "open_best", "6. open after checkpoint, best of 5", "us", 1, 0, 0,
+	 0},
+	{M_DISK_BYTES, M_DISK_BYTES, "disk_bytes", "7. disk size after checkpoint", "MiB",
+	 1048576.0, 1, 0, 0},
+	{M_DISK_RATIO, M_DISK_RATIO, "disk_vs_raw_text", "7. disk size / raw text bytes", "x", 1, 3,
+	 0, 0},
+	{M_FSYNC_P50, M_FSYNC_P50, "fsync_floor_p50",
+	 "8. raw 4 KiB pwrite+fdatasync append, p50 (disk)", "us", 1, 0, -1, 1},
+	{M_FSYNC_P99, M_FSYNC_P99, "fsync_floor_p99",
+	 "8. raw 4 KiB pwrite+fdatasync append, p99 (disk)", "us", 1, 0, -1, 1},
+	{M_FSYNC_SMALL_P50, M_FSYNC_SMALL_P50, "fsync_floor_512b_p50",
+	 "8b. raw 512 B pwrite+fdatasync append, p50 (disk)", "us", 1, 0, -1, 1},
+	{M_RSS_PEAK, M_RSS_PEAK, "peak_rss", "9. peak RSS of the engine's process", "MiB", 1048576.0,
+	 1, 0, 0},
+};
+
+#define N_ROWS (sizeof(rows) / sizeof(rows[0]))
+
+typedef struct report {
+	const opts *o;
+	const workload *w;
+	results res[2];
+	double fsync_p50, fsync_p99, fsync_small_p50;
+	int have_fsync;
+	long harness_rss_kib;
+	struct utsname un;
+	long nproc;
+} report;
+
+/* The label, with the thread count where it has a %u. */
+static const char *row_label(const report *rp, const row *r, char *buf, size_t n)
+{
+	if (!strstr(r->label, "%u"))
+		return r->label;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	snprintf(buf, n, r->label, rp->o->cfg.threads);
+#pragma GCC diagnostic pop
+	return buf;
+}
+
+static int row_have(const report *rp, const row *r, int eng)
+{
+	if (r->shared)
+		return rp->have_fsync;
+	if (eng == ENG_CONVLOG)
+		return rp->res[ENG_CONVLOG].have[r->cl_metric];
+	return rp->res[ENG_SQLITE].have[r->metric];
+}
+
+static double row_val(const report *rp, const row *r, int eng)
+{
+	if (r->shared)
+		return r->metric == M_FSYNC_P50   ? rp->fsync_p50
+		       : r->metric == M_FSYNC_P99 ? rp->fsync_p99
+						  : rp->fsync_small_p50;
+	if (eng == ENG_CONVLOG)
+		return rp->res[ENG_CONVLOG].v[r->cl_metric];
+	return rp->res[ENG_SQLITE].v[r->metric];
+}
+
+static void fmt_val(char *buf, size_t n, const report *rp, const row *r, int eng)
+{
+	if (!row_have(rp, r, eng))
+		snprintf(buf, n, "-");
+	else
+		snprintf(buf, n, "%.*f", r->decimals, row_val(rp, r, eng) / r->scale);
+}
+
+static void fmt_ratio(char *buf, size_t n, const report *rp, const row *r)
+{
+	double a, b;
+
+	if (r->shared || !row_have(rp, r, 0) || !row_have(rp, r, 1) || row_val(rp, r, 1) == 0) {
+		snprintf(buf, n, "-");
+		return;
+	}
+	a = row_val(rp, r, 0);
+	b = row_val(rp, r, 1);
+	snprintf(buf, n, "%.3f", a / b);
+}
+
+static const char *better(const row *r)
+{
+	return r->higher_better == 1 ? "higher is better" : r->higher_better == 0 ? "lower is better"
+										  : "";
+}
+
+static int any_row(const report *rp, const row *r)
+{
+	return row_have(rp, r, 0) || row_have(rp, r, 1);
+}
+
+static const char *match(const report *rp, int x)
+{
+	const results *c = &rp->res[0], *s = &rp->res[1];
+
+	if (!c->xhave[x] || !s->xhave[x])
+		return "n/a";
+	return c->x[x] == s->x[x] ? "match" : "MISMATCH";
+}
+
+static void print_header(const report *rp)
+{
+	const workload *w = rp->w;
+	const bench_cfg *cfg = &rp->o->cfg;
+
+	printf("convlog-bench: nproc %ld, %s %s %s, fs %s, SQLite %s, convlog %s\n", rp->nproc,
+	       rp->un.sysname, rp->un.release, rp->un.machine, fs_type_name(rp->o->dir),
+	       sqlite3_libversion(), convlog_version());
+	printf("workload: N %" PRIu32 " messages, seed %" PRIu64 ", %" PRIu32
+	       " conversations of %" PRIu32 " users, interleave %" PRIu32 ", raw text %.1f MiB "
+	       "(%.0f B/msg), corpus digest %016" PRIx64 "%s\n",
+	       w->n_msgs, w->seed, w->n_convs, w->n_users, w->interleave,
+	       (double)w->raw_bytes / 1048576.0, (double)w->raw_bytes / w->n_msgs, w->digest,
+	       rp->o->quick ? ", --quick" : "");
+	printf("runs: import %u msgs/txn; %u appends per append scenario (%u threads in 3.); "
+	       "%u reads; best of %u opens; %u fsyncs; durability FULL in both; default options "
+	       "(convlog: 32 MiB block cache, 32 MiB memtable; SQLite: 2 MB page cache)\n",
+	       cfg->batch, cfg->appends, cfg->threads, cfg->reads, cfg->opens, cfg->fsyncs);
+	printf("\n");
+}
+
+typedef char cell_row[5][128];
+
+static void print_rows(const report *rp)
+{
+	static const char *const hdr[5] = {"scenario", "convlog", "sqlite",
+					   "ratio (convlog/sqlite)", "unit"};
+	static cell_row cells[N_ROWS];
+	size_t wid[5];
+
+	for (int k = 0; k < 5; k++)
+		wid[k] = strlen(hdr[k]);
+	for (size_t i = 0; i < N_ROWS; i++) {
+		const row *r = &rows[i];
+		char lb[128];
+		snprintf(cells[i][0], 128, "%s", row_label(rp, r, lb, sizeof(lb)));
+		fmt_val(cells[i][1], 128, rp, r, 0);
+		if (r->shared)
+			snprintf(cells[i][2], 128, "(same disk)");
+		else
+			fmt_val(cells[i][2], 128, rp, r, 1);
+		fmt_ratio(cells[i][3], 128, rp, r);
+		snprintf(cells[i][4], 128, "%s%s%s", r->unit, *better(r) ? ", " : "", better(r));
+		for (int k = 0; any_row(rp, r) && k < 5; k++)
+			if (strlen(cells[i][k]) > wid[k])
+				wid[k] = strlen(cells[i][k]);
+	}
+	printf("%-*s | %*s | %*s | %*s | %s\n", (int)wid[0], hdr[0], (int)wid[1], hdr[1],
+	       (int)wid[2], hdr[2], (int)wid[3], hdr[3], hdr[4]);
+	for (size_t k = 0; k < wid[0] + wid[1] + wid[2] + wid[3] + 12 + wid[4]; k++)
+		putchar('-');
+	putchar('\n');
+	for (size_t i = 0; i < N_ROWS; i++) {
+		if (!any_row(rp, &rows[i]))
+			continue;
+		printf("%-*s | %*s | %*s | %*s | %s\n", (int)wid[0], cells[i][0], (int)wid[1],
+		       cells[i][1], (int)wid[2], cells[i][2], (int)wid[3], cells[i][3], cells[i][4]);
+	}
+	printf("\n");
+}
+
+static void print_notes(const report *rp)
+{
+	const results *c = &rp->res[ENG_CONVLOG], *s = &rp->res[ENG_SQLITE];
+
+	if (c->xhave[X_APPEND1_SYNCS])
+		printf("convlog log syncs, 1 thread: %.0f for %.0f commits\n", c->x[X_APPEND1_SYNCS],
+		       c->x[X_APPEND1_N]);
+	if (c->xhave[X_APPEND4_SYNCS])
+		printf("convlog log syncs, %u threads: %.0f for %.0f commits (group commit)\n",
+		       rp->o->cfg.threads, c->x[X_APPEND4_SYNCS], c->x[X_APPEND4_N]);
+	if (c->xhave[X_SEGMENT_BYTES])
+		printf("convlog disk: segments %.1f MiB, LMDB %.1f MiB (apparent total %.1f MiB); "
+		       "sqlite apparent %.1f MiB\n",
+		       c->x[X_SEGMENT_BYTES] / 1048576.0, c->x[X_META_BYTES] / 1048576.0,
+		       c->x[X_DISK_APPARENT] / 1048576.0, s->x[X_DISK_APPARENT] / 1048576.0);
+	if (s->xhave[X_NOFTS_DISK])
+		printf("sqlite without FTS5: %.1f MiB on disk\n", s->x[X_NOFTS_DISK] / 1048576.0);
+	if (c->xhave[X_TAIL_CHECK] || c->xhave[X_RECENT_CHECK])
+		printf("read checks (both engines returned the same data): tail read %s "
+		       "(%.0f msgs), recent conversations %s (%.0f convs)\n",
+		       match(rp, X_TAIL_CHECK), c->x[X_TAIL_MSGS], match(rp, X_RECENT_CHECK),
+		       c->x[X_RECENT_CONVS]);
+	printf("harness baseline RSS (plan, before the engines; included in both 9.): %.1f MiB\n",
+	       rp->harness_rss_kib / 1024.0);
+}
+
+static void print_table(const report *rp)
+{
+	print_header(rp);
+	print_rows(rp);
+	print_notes(rp);
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+static void json_num(int have, double v)
+{
+	if (have)
+		printf("%.6g", v);
+	else
+		printf("null");
+}
+
+static void json_extra(const results *r)
+{
+	static const char *const names[X_COUNT] = {
+		"tail_read_check", "recent_check", "append_1t_syncs", "append_4t_syncs",
+		"append_1t_commits", "append_4t_commits", "disk_apparent_bytes", "segment_bytes",
+		"meta_bytes", "nofts_disk_bytes", "tail_read_msgs", "recent_convs"};
+	int first = 1;
+
+	putchar('{');
+	for (int x = 0; x < X_COUNT; x++) {
+		if (!r->xhave[x])
+			continue;
+		printf("%s\"%s\":%.17g", first ? "" : ",", names[x], r->x[x]);
+		first = 0;
+	}
+	putchar('}');
+}
+
+static void print_json(const report *rp)
+{
+	const workload *w = rp->w;
+	const bench_cfg *cfg = &rp->o->cfg;
+	char kernel[600];
+
+	snprintf(kernel, sizeof(kernel), "%s %s %s", rp->un.sysname, rp->un.release,
+		 rp->un.machine);
+	printf("{\"bench\":\"convlog-bench\",\"machine\":{\"nproc\":%ld,\"kernel\":", rp->nproc);
+	json_str(kernel);
+	printf(",\"fs\":");
+	json_str(fs_type_name(rp->o->dir));
+	printf(",\"sqlite\":\"%s\",\"convlog\":\"%s\"},", sqlite3_libversion(), convlog_version());
+	printf("\"params\":{\"messages\":%" PRIu32 ",\"seed\":%" PRIu64 ",\"quick\":%s,\"only\":",
+	       w->n_msgs, w->seed, rp->o->quick ? "true" : "false");
+	if (rp->o->only)
+		json_str(rp->o->only);
+	else
+		printf("null");
+	printf(",\"conversations\":%" PRIu32 ",\"users\":%" PRIu32 ",\"interleave\":%" PRIu32
+	       ",\"raw_text_bytes\":%" PRIu64 ",\"corpus_digest\":\"%016" PRIx64 "\""
+	       ",\"import_batch\":%u,\"appends\":%u,\"threads\":%u,\"reads\":%u,\"opens\":%u"
+	       ",\"fsyncs\":%u,\"durability\":\"full\"},",
+	       w->n_convs, w->n_users, w->interleave, w->raw_bytes, w->digest, cfg->batch,
+	       cfg->appends, cfg->threads, cfg->reads, cfg->opens, cfg->fsyncs);
+	printf("\"results\":{");
+	int first = 1;
+	for (size_t i = 0; i < N_ROWS; i++) {
+		const row *r = &rows[i];
+		char ratio[64], lb[128];
+		if (!any_row(rp, r))
+			continue;
+		printf("%s\"%s\":{\"label\":", first ? "" : ",", r->key);
+		first = 0;
+		json_str(row_label(rp, r, lb, sizeof(lb)));
+		printf(",\"unit\":\"%s\",\"better\":", r->unit);
+		if (r->higher_better < 0)
+			printf("null");
+		else
+			printf("\"%s\"", r->higher_better ? "higher" : "lower");
+		if (r->shared) {
+			printf(",\"value\":");
+			json_num(1, row_val(rp, r, 0) / r->scale);
+			printf("}");
+			continue;
+		}
+		printf(",\"convlog\":");
+		json_num(row_have(rp, r, 0), row_val(rp, r, 0) / r->scale);
+		printf(",\"sqlite\":");
+		json_num(row_have(rp, r, 1), row_val(rp, r, 1) / r->scale);
+		fmt_ratio(ratio, sizeof(ratio), rp, r);
+		if (strcmp(ratio, "-"))
+			printf(",\"ratio\":%.6g}", row_val(rp, r, 0) / row_val(rp, r, 1));
+		else
+			printf(",\"ratio\":null}");
+	}
+	printf("},\"extra\":{\"convlog\":");
+	json_extra(&rp->res[0]);
+	printf(",\"sqlite\":");
+	json_extra(&rp->res[1]);
+	printf(",\"tail_read_check\":\"%s\",\"recent_check\":\"%s\""
+	       ",\"harness_rss_bytes\":%ld}}\n",
+	       match(rp, X_TAIL_CHECK), match(rp, X_RECENT_CHECK), rp->harness_rss_kib * 1024);
+}
+
+int main(int argc, char **argv)
+{
+	static report rp;
+	static opts o;
+	static workload w;
+	double t0;
+
+	parse_args(argc, argv, &o);
+	setup_dir(&o);
+	rp.o = &o;
+	rp.w = &w;
+	rp.nproc = sysconf(_SC_NPROCESSORS_ONLN);
+	if (uname(&rp.un) != 0)
+		bench_die("uname: %s", strerror(errno));
+	t0 = now_us();
+	wl_build(&w, o.seed, o.messages, o.interleave);
+	wl_digest(&w);
+	bench_log("workload: %u messages, %u conversations, %u users, %.1f MiB of text, "
+		  "digest %016" PRIx64 " (%.1f s); stores in %s",
+		  w.n_msgs, w.n_convs, w.n_users, (double)w.raw_bytes / 1048576.0, w.digest,
+		  (now_us() - t0) / 1e6, o.dir);
+	rp.harness_rss_kib = peak_rss_kib();
+	if (o.cfg.scenarios & SC_FSYNC) {
+		double unused;
+		fsync_floor(o.dir, o.cfg.fsyncs, 4096, &rp.fsync_p50, &rp.fsync_p99);
+		fsync_floor(o.dir, o.cfg.fsyncs, 512, &rp.fsync_small_p50, &unused);
+		rp.have_fsync = 1;
+		bench_log("[disk] append+fdatasync: 4 KiB p50 %.0f us, p99 %.0f us; 512 B p50 %.0f us",
+			  rp.fsync_p50, rp.fsync_p99, rp.fsync_small_p50);
+	}
+	if (o.cfg.scenarios & ~(uint32_t)(SC_FSYNC | SC_IMPORT_NOFTS)) {
+		if (run_child(&o, &w, ENG_CONVLOG, &rp.res[ENG_CONVLOG]) != 0) {
+			cleanup_dir(&o);
+			bench_die("the convlog run failed");
+		}
+	}
+	if (o.cfg.scenarios & ~(uint32_t)SC_FSYNC) {
+		if (run_child(&o, &w, ENG_SQLITE, &rp.res[ENG_SQLITE]) != 0) {
+			cleanup_dir(&o);
+			bench_die("the SQLite run failed");
+		}
+	}
+	if (o.json)
+		print_json(&rp);
+	else
+		print_table(&rp);
+	cleanup_dir(&o);
+	wl_free(&w);
+	return 0;
+}

@@ -1,0 +1,498 @@
+/*
+ * sqlite_side.c - every scenario against SQLite, written the way a typical
+ * chat application uses it: WAL, synchronous=FULL, prepared statements,
+ * text UUID keys, an external-content FTS5 table kept in sync by the
+ * trigger from the FTS5 documentation, conversations.updated_at bumped on
+ * every message, BEGIN IMMEDIATE for writers.  Default page cache.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+
+#include "bench.h"
+
+static const char schema_sql[] =
+	"CREATE TABLE conversations(\n"
+	"  id TEXT PRIMARY KEY, user_id TEXT, title TEXT, status TEXT,\n"
+	"  created_at INTEGER, updated_at INTEGER, metadata TEXT);\n"
+	"CREATE INDEX conversations_user ON conversations(user_id, updated_at DESC);\n"
+	"CREATE TABLE messages(\n"
+	"  id TEXT PRIMARY KEY, conversation_id TEXT, seq INTEGER, role TEXT,\n"
+	"  content TEXT, token_count INTEGER, cost INTEGER, latency_ms INTEGER,\n"
+	"  model TEXT, created_at INTEGER, UNIQUE(conversation_id, seq));\n";
+
+static const char fts_sql[] =
+	"CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages',\n"
+	"  content_rowid='rowid');\n"
+	"CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN\n"
+	"  INSERT INTO messages_fts(rowid, content) VALUES (new.rowid, new.content);\n"
+	"END;\n"
+	"CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN\n"
+	"  INSERT INTO messages_fts(messages_fts, rowid, content)\n"
+	"    VALUES('delete', old.rowid, old.content);\n"
+	"END;\n"
+	"CREATE TRIGGER messages_au AFTER UPDATE ON messages BEGIN\n"
+	"  INSERT INTO messages_fts(messages_fts, rowid, content)\n"
+	"    VALUES('delete', old.rowid, old.content);\n"
+	"  INSERT INTO messages_fts(rowid, content) VALUES (new.rowid, new.content);\n"
+	"END;\n";
+
+#define SQL_INS_CONV "INSERT INTO conversations VALUES(?1, ?2, ?3, 'active', ?4, ?4, ?5)"
+#define SQL_INS_MSG                                                                    \
+	"INSERT INTO messages(id, conversation_id, seq, role, content, token_count, cost, " \
+	"latency_ms, model, created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+#define SQL_TOUCH_CONV "UPDATE conversations SET updated_at = ?1 WHERE id = ?2"
+#define SQL_NEXT_SEQ "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?1"
+#define SQL_TAIL                                                                   \
+	"SELECT id, seq, role, content, token_count, cost, latency_ms, model, created_at " \
+	"FROM messages WHERE conversation_id = ?1 ORDER BY seq DESC LIMIT ?2"
+#define SQL_RECENT                                                        \
+	"SELECT id, title, status, created_at, updated_at, metadata FROM conversations " \
+	"WHERE user_id = ?1 ORDER BY updated_at DESC LIMIT ?2"
+
+typedef struct sq_conn {
+	sqlite3 *db;
+	sqlite3_stmt *begin, *commit, *ins_conv, *ins_msg, *touch, *next_seq;
+} sq_conn;
+
+typedef struct sq_ctx {
+	const workload *w;
+	const bench_cfg *cfg;
+	results *r;
+	char dir[4096], path[4096];
+	sq_conn c;
+} sq_ctx;
+
+static void sq_check(sqlite3 *db, int rc, const char *what)
+{
+	if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		bench_die("sqlite: %s: %s (%s)", what, db ? sqlite3_errmsg(db) : "",
+			  sqlite3_errstr(rc));
+}
+
+static void sq_exec(sqlite3 *db, const char *sql)
+{
+	char *err = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+
+	if (rc != SQLITE_OK)
+		bench_die("sqlite: %s: %s", sql, err ? err : sqlite3_errstr(rc));
+}
+
+static sqlite3_stmt *sq_prep(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+
+	sq_check(db, sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL), sql);
+	return st;
+}
+
+static void sq_step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_DONE)
+		sq_check(db, rc == SQLITE_ROW ? SQLITE_MISUSE : rc, what);
+	sq_check(db, sqlite3_reset(st), what);
+}
+
+/* Opens a connection the way the app does on start-up. */
+static void sq_open(const char *path, sq_conn *c, int writer)
+{
+	memset(c, 0, sizeof(*c));
+	sq_check(NULL, sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+		 "open");
+	sq_check(c->db, sqlite3_busy_timeout(c->db, 30000), "busy_timeout");
+	sq_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+	if (!writer)
+		return;
+	c->begin = sq_prep(c->db, "BEGIN IMMEDIATE");
+	c->commit = sq_prep(c->db, "COMMIT");
+}
+
+static void sq_prep_writes(sq_conn *c)
+{
+	c->ins_conv = sq_prep(c->db, SQL_INS_CONV);
+	c->ins_msg = sq_prep(c->db, SQL_INS_MSG);
+	c->touch = sq_prep(c->db, SQL_TOUCH_CONV);
+	c->next_seq = sq_prep(c->db, SQL_NEXT_SEQ);
+}
+
+static void sq_close(sq_conn *c)
+{
+	sqlite3_stmt *all[] = {c->begin, c->commit, c->ins_conv, c->ins_msg, c->touch, c->next_seq};
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		sqlite3_finalize(all[i]);
+	sq_check(c->db, sqlite3_close(c->db), "close");
+	memset(c, 0, sizeof(*c));
+}
+
+static void bind_opt_int(sqlite3_stmt *st, int i, int64_t v)
+{
+	if (v < 0)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_int64(st, i, v);
+}
+
+static void insert_conv(const workload *w, sq_conn *c, uint32_t ci)
+{
+	const wl_conv *wc = &w->convs[ci];
+	sqlite3_stmt *st = c->ins_conv;
+
+	sqlite3_bind_text(st, 1, wc->ids, 36, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, w->users[wc->user], -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, wc->title, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, wc->created_at);
+	sqlite3_bind_text(st, 5, wc->metadata, -1, SQLITE_STATIC);
+	sq_step_done(c->db, st, "insert conversation");
+}
+
+/* Inserts message m (seq and created_at as given) and bumps updated_at. */
+static void insert_msg(const workload *w, sq_conn *c, const wl_msg *m, uint32_t seq,
+		       int64_t created_at)
+{
+	const char *conv = w->convs[m->conv].ids;
+	sqlite3_stmt *st = c->ins_msg;
+
+	sqlite3_bind_text(st, 1, m->ids, 36, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, conv, 36, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, seq);
+	sqlite3_bind_text(st, 4, wl_role_names[m->role], -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, m->content, (int)m->len, SQLITE_STATIC);
+	bind_opt_int(st, 6, m->token_count);
+	bind_opt_int(st, 7, m->cost);
+	bind_opt_int(st, 8, m->latency_ms);
+	if (m->model)
+		sqlite3_bind_text(st, 9, m->model, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 9);
+	sqlite3_bind_int64(st, 10, created_at);
+	sq_step_done(c->db, st, "insert message");
+	sqlite3_bind_int64(c->touch, 1, created_at);
+	sqlite3_bind_text(c->touch, 2, conv, 36, SQLITE_STATIC);
+	sq_step_done(c->db, c->touch, "update conversation");
+}
+
+/* ---- 1. bulk import ---- */
+
+static double import_all(const workload *w, const bench_cfg *cfg, sq_conn *c)
+{
+	wl_batch b = {0};
+	double busy = 0;
+
+	for (uint32_t first = 0; first < w->n_msgs; first += cfg->batch) {
+		double t0;
+
+		wl_batch_fill(w, first, cfg->batch, &b);
+		t0 = now_us();
+		sq_step_done(c->db, c->begin, "BEGIN");
+		for (uint32_t i = 0; i < b.n; i++) {
+			const wl_msg *m = &b.m[i];
+			if (m->seq == 1)
+				insert_conv(w, c, m->conv);
+			insert_msg(w, c, m, m->seq, m->created_at);
+		}
+		sq_step_done(c->db, c->commit, "COMMIT");
+		busy += now_us() - t0;
+	}
+	wl_batch_free(&b);
+	return (double)w->n_msgs / (busy / 1e6);
+}
+
+static void create_db(const char *path, int fts, sq_conn *c)
+{
+	sq_open(path, c, 1);
+	sq_exec(c->db, schema_sql);
+	if (fts)
+		sq_exec(c->db, fts_sql);
+	sq_prep_writes(c);
+}
+
+/* Same import into a database without FTS5: how much of SQLite's cost is
+ * the full-text index (convlog has none yet). */
+static void import_nofts(sq_ctx *x)
+{
+	char dir[4200], path[4300];
+	uint64_t alloc, apparent;
+	sq_conn c;
+
+	snprintf(dir, sizeof(dir), "%s/sqlite-nofts", x->cfg->dir);
+	snprintf(path, sizeof(path), "%s/chat.db", dir);
+	dir_remove(dir);
+	dir_make(dir);
+	create_db(path, 0, &c);
+	res_set(x->r, M_IMPORT_NOFTS_RATE, import_all(x->w, x->cfg, &c));
+	sq_exec(c.db, "PRAGMA wal_checkpoint(TRUNCATE)");
+	dir_usage(dir, &alloc, &apparent);
+	res_xset(x->r, X_NOFTS_DISK, (double)alloc);
+	sq_close(&c);
+	dir_remove(dir);
+}
+
+/* ---- 2./3. durable appends ---- */
+
+typedef struct app_thread {
+	sq_ctx *x;
+	sq_conn c;
+	wl_batch b;
+	lat l;
+	pthread_barrier_t *start;
+	pthread_t tid;
+} app_thread;
+
+static void append_one(const workload *w, sq_conn *c, const wl_msg *m, lat *l)
+{
+	uint32_t seq;
+	double t0 = now_us();
+	int rc;
+
+	sq_step_done(c->db, c->begin, "BEGIN IMMEDIATE");
+	sqlite3_bind_text(c->next_seq, 1, w->convs[m->conv].ids, 36, SQLITE_STATIC);
+	rc = sqlite3_step(c->next_seq);
+	if (rc != SQLITE_ROW)
+		sq_check(c->db, rc == SQLITE_DONE ? SQLITE_ERROR : rc, "next seq");
+	seq = (uint32_t)sqlite3_column_int64(c->next_seq, 0);
+	sq_check(c->db, sqlite3_reset(c->next_seq), "next seq");
+	insert_msg(w, c, m, seq, wall_ms());
+	sq_step_done(c->db, c->commit, "COMMIT");
+	lat_add(l, now_us() - t0);
+}
+
+static void *append_main(void *arg)
+{
+	app_thread *a = arg;
+	int rc = pthread_barrier_wait(a->start);
+
+	if (rc != 0 && rc != PTHREAD_BARRIER_SERIAL_THREAD)
+		bench_die("pthread_barrier_wait failed");
+	for (uint32_t i = 0; i < a->b.n; i++)
+		append_one(a->x->w, &a->c, &a->b.m[i], &a->l);
+	return NULL;
+}
+
+/* Each thread has its own connection, opened before the clock starts. */
+static void appends(sq_ctx *x, uint32_t nthreads, uint32_t scen, int m_rate, int m_p50,
+		    int m_p99, int x_n)
+{
+	app_thread *th = calloc(nthreads, sizeof(*th));
+	pthread_barrier_t start;
+	lat all;
+	double t0, t1;
+
+	if (!th || pthread_barrier_init(&start, NULL, nthreads + 1) != 0)
+		bench_die("cannot set up append threads");
+	for (uint32_t t = 0; t < nthreads; t++) {
+		app_thread *a = &th[t];
+		a->x = x;
+		a->start = &start;
+		sq_open(x->path, &a->c, 1);
+		sq_prep_writes(&a->c);
+		wl_batch_appends(x->w, scen, t, appends_for_thread(x->cfg->appends, nthreads, t),
+				 &a->b);
+		lat_init(&a->l, a->b.n);
+		if (pthread_create(&a->tid, NULL, append_main, a) != 0)
+			bench_die("pthread_create failed");
+	}
+	pthread_barrier_wait(&start);
+	t0 = now_us();
+	for (uint32_t t = 0; t < nthreads; t++)
+		pthread_join(th[t].tid, NULL);
+	t1 = now_us();
+	lat_init(&all, x->cfg->appends);
+	for (uint32_t t = 0; t < nthreads; t++) {
+		lat_merge(&all, &th[t].l);
+		lat_free(&th[t].l);
+		wl_batch_free(&th[t].b);
+		sq_close(&th[t].c);
+	}
+	res_set(x->r, m_rate, (double)all.n / ((t1 - t0) / 1e6));
+	res_set(x->r, m_p50, lat_pct(&all, 50));
+	res_set(x->r, m_p99, lat_pct(&all, 99));
+	res_xset(x->r, x_n, (double)all.n);
+	lat_free(&all);
+	pthread_barrier_destroy(&start);
+	free(th);
+}
+
+/* ---- 4. tail read ---- */
+
+static void tail_reads(sq_ctx *x)
+{
+	sqlite3 *db = x->c.db;
+	sqlite3_stmt *st = sq_prep(db, SQL_TAIL);
+	uint64_t check = 0, msgs = 0;
+	lat l;
+	rng r;
+
+	rng_seed(&r, x->w->seed, 'T', 0, 0);
+	lat_init(&l, x->cfg->reads);
+	for (uint32_t i = 0; i < x->cfg->reads; i++) {
+		const char *conv = x->w->convs[wl_pick_conv(x->w, &r)].ids;
+		double t0 = now_us();
+		int rc;
+
+		sqlite3_bind_text(st, 1, conv, 36, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, (int)x->cfg->tail_n);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			const char *content = (const char *)sqlite3_column_text(st, 3);
+			size_t len = (size_t)sqlite3_column_bytes(st, 3);
+			uint32_t seq = (uint32_t)sqlite3_column_int64(st, 1);
+			if (!content && len)
+				bench_die("sqlite: tail read: out of memory");
+			check += check_msg(seq, content, len);
+			msgs++;
+		}
+		sq_check(db, rc, "tail read");
+		sq_check(db, sqlite3_reset(st), "tail read");
+		lat_add(&l, now_us() - t0);
+	}
+	sqlite3_finalize(st);
+	res_set(x->r, M_TAIL_P50, lat_pct(&l, 50));
+	res_set(x->r, M_TAIL_P99, lat_pct(&l, 99));
+	res_xset(x->r, X_TAIL_CHECK, (double)(check >> 11));
+	res_xset(x->r, X_TAIL_MSGS, (double)msgs);
+	lat_free(&l);
+}
+
+/* ---- 5. recent conversations of a user ---- */
+
+static void recent_lists(sq_ctx *x)
+{
+	sqlite3 *db = x->c.db;
+	sqlite3_stmt *st = sq_prep(db, SQL_RECENT);
+	uint64_t check = 0, convs = 0;
+	lat l;
+	rng r;
+
+	rng_seed(&r, x->w->seed, 'R', 0, 0);
+	lat_init(&l, x->cfg->reads);
+	for (uint32_t i = 0; i < x->cfg->reads; i++) {
+		const char *user = x->w->users[wl_pick_user(x->w, &r)];
+		uint32_t pos = 0;
+		double t0 = now_us();
+		int rc;
+
+		sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, (int)x->cfg->recent_n);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			check += check_conv(pos++, sqlite3_column_int64(st, 4),
+					    (const char *)sqlite3_column_text(st, 1));
+		sq_check(db, rc, "recent conversations");
+		sq_check(db, sqlite3_reset(st), "recent conversations");
+		lat_add(&l, now_us() - t0);
+		convs += pos;
+	}
+	sqlite3_finalize(st);
+	res_set(x->r, M_RECENT_P50, lat_pct(&l, 50));
+	res_set(x->r, M_RECENT_P99, lat_pct(&l, 99));
+	res_xset(x->r, X_RECENT_CHECK, (double)(check >> 11));
+	res_xset(x->r, X_RECENT_CONVS, (double)convs);
+	lat_free(&l);
+}
+
+/* ---- 6. open time: open_v2 + pragmas + one query that loads the schema ---- */
+
+static double timed_reopen(sq_ctx *x)
+{
+	sqlite3_stmt *st;
+	double t0, t;
+	int rc;
+
+	sq_close(&x->c);
+	t0 = now_us();
+	sq_open(x->path, &x->c, 1);
+	st = sq_prep(x->c.db, "SELECT id FROM conversations LIMIT 1");
+	rc = sqlite3_step(st);
+	sq_check(x->c.db, rc, "first query");
+	t = now_us() - t0;
+	sqlite3_finalize(st);
+	return t;
+}
+
+static void open_times(sq_ctx *x)
+{
+	double best = 0;
+
+	res_set(x->r, M_OPEN_FIRST, timed_reopen(x));
+	sq_exec(x->c.db, "PRAGMA wal_checkpoint(TRUNCATE)");
+	for (uint32_t i = 0; i < x->cfg->opens; i++) {
+		double t = timed_reopen(x);
+		if (i == 0 || t < best)
+			best = t;
+	}
+	res_set(x->r, M_OPEN_BEST, best);
+}
+
+/* ---- 7. disk size ---- */
+
+static void disk_size(sq_ctx *x)
+{
+	uint64_t alloc, apparent;
+
+	sq_exec(x->c.db, "PRAGMA wal_checkpoint(TRUNCATE)");
+	dir_usage(x->dir, &alloc, &apparent);
+	res_set(x->r, M_DISK_BYTES, (double)alloc);
+	res_set(x->r, M_DISK_RATIO, (double)alloc / (double)x->w->raw_bytes);
+	res_xset(x->r, X_DISK_APPARENT, (double)apparent);
+}
+
+/* ---- the run ---- */
+
+void sqlite_run(const workload *w, const bench_cfg *cfg, results *r)
+{
+	sq_ctx x = {.w = w, .cfg = cfg, .r = r};
+	uint32_t sc = cfg->scenarios;
+	double t0;
+
+	snprintf(x.dir, sizeof(x.dir), "%s/sqlite", cfg->dir);
+	snprintf(x.path, sizeof(x.path), "%s/chat.db", x.dir);
+	dir_remove(x.dir);
+	dir_make(x.dir);
+	create_db(x.path, 1, &x.c);
+	if (sc & ~(SC_FSYNC | SC_IMPORT_NOFTS)) {
+		t0 = now_us();
+		res_set(r, M_IMPORT_RATE, import_all(w, cfg, &x.c));
+		bench_log("[sqlite] bulk import: %.0f msgs/s (%.1f s wall)", r->v[M_IMPORT_RATE],
+			  (now_us() - t0) / 1e6);
+		if (!(sc & SC_IMPORT))
+			r->have[M_IMPORT_RATE] = 0;
+	}
+	if (sc & SC_OPEN) {
+		open_times(&x);
+		bench_log("[sqlite] open: first %.0f us, best %.0f us", r->v[M_OPEN_FIRST],
+			  r->v[M_OPEN_BEST]);
+	}
+	if (sc & SC_DISK) {
+		disk_size(&x);
+		bench_log("[sqlite] disk: %.1f MiB", r->v[M_DISK_BYTES] / 1048576.0);
+	}
+	if (sc & SC_TAIL) {
+		tail_reads(&x);
+		bench_log("[sqlite] tail read p50 %.1f us", r->v[M_TAIL_P50]);
+	}
+	if (sc & SC_RECENT) {
+		recent_lists(&x);
+		bench_log("[sqlite] recent conversations p50 %.1f us", r->v[M_RECENT_P50]);
+	}
+	if (sc & SC_APPEND1) {
+		appends(&x, 1, APPEND_STREAM_1T, M_APPEND1_RATE, M_APPEND1_P50, M_APPEND1_P99,
+			X_APPEND1_N);
+		bench_log("[sqlite] durable appends, 1 thread: %.0f commits/s", r->v[M_APPEND1_RATE]);
+	}
+	if (sc & SC_APPEND4) {
+		appends(&x, cfg->threads, APPEND_STREAM_4T, M_APPEND4_RATE, M_APPEND4_P50,
+			M_APPEND4_P99, X_APPEND4_N);
+		bench_log("[sqlite] durable appends, %u threads: %.0f commits/s", cfg->threads,
+			  r->v[M_APPEND4_RATE]);
+	}
+	sq_close(&x.c);
+	res_set(r, M_RSS_PEAK, (double)peak_rss_kib() * 1024.0);
+	if (sc & SC_IMPORT_NOFTS) {
+		import_nofts(&x);
+		bench_log("[sqlite] bulk import without FTS5: %.0f msgs/s", r->v[M_IMPORT_NOFTS_RATE]);
+	}
+}
