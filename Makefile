@@ -122,7 +122,8 @@ _demo: all
 $(BUILD)/convlog-bench: $(BENCH_SRC) $(wildcard bench/*.h) $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $(BENCH_SRC) $(STATIC) $(PKG_LIBS) -lsqlite3 -lm $(LDFLAGS)
 
-bench: deps
+bench:
+	@sh tools/install-deps.sh bench
 	@$(MAKE) --no-print-directory _bench
 
 _bench: $(BUILD)/convlog-bench
