@@ -169,7 +169,8 @@ static int export_all(exporter *ex)
 	}
 	for (size_t i = 0; i < ex->n; i++)
 		ex->by_id[i] = &ex->items[i];
-	qsort(ex->by_id, ex->n, sizeof(*ex->by_id), cmp_item);
+	if (ex->n > 1)
+		qsort(ex->by_id, ex->n, sizeof(*ex->by_id), cmp_item);
 	for (size_t i = 0; i < ex->n && !st; i++)
 		st = write_item(ex, &ex->items[i]);
 	return st;

@@ -147,7 +147,8 @@ static int tags_eq(const convlog_conv *old, jsonl_conv_in *in)
 {
 	size_t n = 0;
 
-	qsort(in->tags, in->c.n_tags, sizeof(*in->tags), cmp_str);
+	if (in->c.n_tags > 1)
+		qsort(in->tags, in->c.n_tags, sizeof(*in->tags), cmp_str);
 	for (size_t i = 0; i < in->c.n_tags; i++) {
 		if (i && !strcmp(in->tags[i - 1], in->tags[i]))
 			continue;
@@ -162,7 +163,8 @@ static int cursors_eq(const convlog_conv *old, jsonl_conv_in *in)
 {
 	if (old->n_cursors != in->c.n_cursors)
 		return 0;
-	qsort(in->cursors, in->c.n_cursors, sizeof(*in->cursors), cmp_cursor);
+	if (in->c.n_cursors > 1)
+		qsort(in->cursors, in->c.n_cursors, sizeof(*in->cursors), cmp_cursor);
 	for (size_t i = 0; i < old->n_cursors; i++)
 		if (strcmp(old->cursors[i].name, in->cursors[i].name) ||
 		    old->cursors[i].value != in->cursors[i].value)

@@ -316,10 +316,12 @@ static int commit_locked(convlog_txn *t, uint64_t *lsn)
 		return 0;
 	if ((rc = cvl_actx_settle(&t->a)))
 		return rc;
-	locs = cvl_malloc(t->nrec * (sizeof(*locs) + 3 * sizeof(size_t)));
-	if (!locs)
+	/* one scratch allocation: three size_t arrays, then the locators */
+	size_t *offs = cvl_malloc(t->nrec * (3 * sizeof(size_t) + sizeof(*locs)));
+	if (!offs)
 		return cvl_err(CONVLOG_ENOMEM, "out of memory committing");
-	size_t *offs = (size_t *)(locs + t->nrec), *pos = offs + t->nrec, *grp = pos + t->nrec;
+	size_t *pos = offs + t->nrec, *grp = pos + t->nrec;
+	locs = (cvl_frame_loc *)(grp + t->nrec);
 	cvl_buf grouped;
 	cvl_buf_init(&grouped, 0);
 	if ((rc = group_records(t, &grouped, offs, pos, grp)))
@@ -370,7 +372,7 @@ static int commit_locked(convlog_txn *t, uint64_t *lsn)
 		rc = cvl_rotate_locked(db);
 out:
 	cvl_buf_free(&grouped);
-	cvl_free(locs);
+	cvl_free(offs);
 	return rc;
 }
 
