@@ -82,12 +82,24 @@ int cvl_lmdb_open(cvl_lmdb *lm, const char *dir, uint64_t map_size, int readonly
 	memset(lm, 0, sizeof(*lm));
 	lm->readonly = readonly;
 	snprintf(lm->path, sizeof(lm->path), "%s", dir);
-	if ((mrc = mdb_env_create(&lm->env)) != 0)
-		return cvl_lmdb_err(mrc, "env_create");
-	mdb_env_set_maxdbs(lm->env, CVL_T_COUNT + 8);
-	mdb_env_set_maxreaders(lm->env, 1024);
-	mdb_env_set_mapsize(lm->env, (size_t)map_size);
-	if ((mrc = mdb_env_open(lm->env, dir, flags, 0644)) != 0) {
+	/* The map is address space, not disk; where the process may not
+	 * reserve that much (ulimit -v, sanitizers, small address spaces),
+	 * fall back to smaller maps down to 256 MiB. */
+	for (;;) {
+		if ((mrc = mdb_env_create(&lm->env)) != 0)
+			return cvl_lmdb_err(mrc, "env_create");
+		mdb_env_set_maxdbs(lm->env, CVL_T_COUNT + 8);
+		mdb_env_set_maxreaders(lm->env, 1024);
+		mdb_env_set_mapsize(lm->env, (size_t)map_size);
+		mrc = mdb_env_open(lm->env, dir, flags, 0644);
+		if (mrc != ENOMEM || map_size <= (256u << 20))
+			break;
+		mdb_env_close(lm->env);
+		lm->env = NULL;
+		map_size /= 8;
+	}
+	lm->map_size = map_size;
+	if (mrc != 0) {
 		rc = mrc == ENOENT ? cvl_err(CONVLOG_ENOTFOUND, "LMDB open %s: no such store", dir)
 				   : cvl_lmdb_err(mrc, "open");
 		goto fail;

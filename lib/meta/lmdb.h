@@ -31,6 +31,7 @@ typedef struct cvl_lmdb {
 	MDB_env *env;
 	MDB_dbi dbi[CVL_T_COUNT];
 	int readonly;
+	uint64_t map_size; /* what the environment got (see cvl_lmdb_open) */
 	char path[4096];
 } cvl_lmdb;
 

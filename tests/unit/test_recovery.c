@@ -361,6 +361,7 @@ START_TEST(test_recovery__newer_format_version_is_refused)
 	snprintf(meta, sizeof(meta), "%s/meta", path);
 	ck_assert_int_eq(mdb_env_create(&env), 0);
 	mdb_env_set_maxdbs(env, 32);
+	mdb_env_set_mapsize(env, 64u << 20);
 	ck_assert_int_eq(mdb_env_open(env, meta, 0, 0644), 0);
 	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
 	ck_assert_int_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
