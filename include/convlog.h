@@ -390,7 +390,11 @@ typedef struct convlog_options convlog_options;
 
 /* Flags for convlog_options_set_open_flags(). */
 #define CONVLOG_OPEN_CREATE 0x1   /* create the store if missing (default) */
-#define CONVLOG_OPEN_READONLY 0x2 /* no writes; may run beside a writer */
+/* No writes; may run in another process beside a writer.  A read-only
+ * handle sees the store as of its open, and moves to the writer's state
+ * each time the writer has flushed its memtable since (every flush
+ * interval, checkpoint or close). */
+#define CONVLOG_OPEN_READONLY 0x2
 
 /** Log severity passed to a log callback. */
 #define CONVLOG_LOG_WARN 1

@@ -55,7 +55,7 @@ void cvl_db_fail(convlog_db *db, int rc)
 			   cvl_err_msg());
 }
 
-int cvl_db_snapshot(convlog_db *db, cvl_view *v)
+static int take_snapshot(convlog_db *db, cvl_view *v, uint64_t *flushed)
 {
 	int rc;
 
@@ -69,11 +69,42 @@ int cvl_db_snapshot(convlog_db *db, cvl_view *v)
 		cvl_mt_ref(db->frozen[i]);
 	}
 	v->snap = atomic_load(&db->visible_lsn);
+	*flushed = db->flushed_lsn;
 	rc = cvl_lmdb_rtxn(&db->lm, &v->txn);
 	pthread_mutex_unlock(&db->mtmu);
 	if (rc)
 		cvl_view_release(v);
 	return rc;
+}
+
+/* The LSN the LMDB snapshot of `v` covers (meta/flushed_lsn). */
+static uint64_t view_flushed(cvl_view *v)
+{
+	const uint8_t *val;
+	size_t n;
+
+	if (cvl_lmdb_get(v->lm, v->txn, CVL_T_META, "flushed_lsn", 11, &val, &n) || n != 8)
+		return 0;
+	return cvl_get_u64le(val);
+}
+
+int cvl_db_snapshot(convlog_db *db, cvl_view *v)
+{
+	uint64_t flushed;
+	int rc;
+
+	for (int tries = 0;; tries++) {
+		if ((rc = take_snapshot(db, v, &flushed)) || !db->readonly)
+			return rc;
+		/* a read-only handle's overlay must match the LMDB state */
+		if (view_flushed(v) == flushed)
+			return 0;
+		cvl_view_release(v);
+		if (tries == 8)
+			return cvl_err(CONVLOG_EIO, "the writer flushes faster than this read-only handle can follow");
+		if ((rc = cvl_refresh_readonly(db)))
+			return rc;
+	}
 }
 
 /* ---- creation ---- */

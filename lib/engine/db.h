@@ -222,5 +222,6 @@ int cvl_flush_frozen(convlog_db *db);
 
 /* ---- open / recovery ---- */
 int cvl_recover(convlog_db *db);
+int cvl_refresh_readonly(convlog_db *db);
 
 #endif

@@ -60,8 +60,9 @@ static int meta_u64(cvl_view *v, const char *key, size_t want, uint8_t *out)
 	return 0;
 }
 
-/* Opens every segment file; a newest segment whose header never made it to
- * disk (crash while creating it) is removed. */
+/* Opens every segment file not open yet (and, for known ones, refreshes
+ * their size); a newest segment whose header never made it to disk (crash
+ * while creating it) is removed. */
 static int open_segments(convlog_db *db)
 {
 	ids s = {0};
@@ -74,6 +75,18 @@ static int open_segments(convlog_db *db)
 	for (size_t i = 0; i < s.n; i++) {
 		int fd;
 		uint64_t size;
+		if (s.v[i] <= UINT32_MAX && cvl_seg_fd(db, (uint32_t)s.v[i], &fd) == 0) {
+			char path[CVL_PATH_MAX];
+			cvl_seg_path(path, sizeof(path), db->seg_dir, s.v[i]);
+			if ((rc = cvl_os_file_size(fd, &size, path)))
+				goto out;
+			pthread_rwlock_wrlock(&db->seg_lock);
+			for (size_t k = 0; k < db->nsegs; k++)
+				if (db->segs[k].id == s.v[i])
+					db->segs[k].size = size;
+			pthread_rwlock_unlock(&db->seg_lock);
+			continue;
+		}
 		rc = cvl_seg_open(db->seg_dir, s.v[i], db->store_id, !db->readonly, &fd, &size);
 		if (rc == CONVLOG_ECORRUPT && i == s.n - 1) {
 			char path[CVL_PATH_MAX];
@@ -100,6 +113,7 @@ out:
 
 typedef struct replay {
 	convlog_db *db;
+	cvl_memtable *mt; /* where replayed state goes */
 	cvl_actx a;
 	cvl_buf blk;
 	uint8_t *raw;
@@ -115,9 +129,9 @@ static int publish(replay *r)
 
 	if (!r->pending_lsn)
 		return 0;
-	if ((rc = cvl_actx_settle(&r->a)) || (rc = cvl_mt_reserve(r->db->active, r->a.ws.mt_cost)))
+	if ((rc = cvl_actx_settle(&r->a)) || (rc = cvl_mt_reserve(r->mt, r->a.ws.mt_cost)))
 		return rc;
-	cvl_actx_publish(&r->a, r->db->active, r->pending_lsn);
+	cvl_actx_publish(&r->a, r->mt, r->pending_lsn);
 	cvl_actx_reset(&r->a);
 	r->pending_lsn = 0;
 	return 0;
@@ -249,7 +263,9 @@ static int handle_bad(replay *r, cvl_segfile *sf, int last, const char *path, ui
 		if ((rc = cvl_os_ftruncate(sf->fd, off, path)) || (rc = cvl_os_fdatasync(sf->fd, path)))
 			return rc;
 	}
+	pthread_rwlock_wrlock(&db->seg_lock);
 	sf->size = off;
+	pthread_rwlock_unlock(&db->seg_lock);
 	return 0;
 }
 
@@ -279,24 +295,33 @@ static int replay_segment(replay *r, size_t i, uint64_t off)
 	return 0;
 }
 
-static int replay_log(convlog_db *db, uint64_t start_seg, uint64_t start_off,
-		      uint64_t flushed_lsn)
+/*
+ * Replays the log from (start_seg, start_off) into `mt`, reading the
+ * flushed state through LMDB transaction `txn` (taken over by the replay
+ * and ended with it).  *end_lsn gets the last LSN replayed.
+ */
+static int replay_log(convlog_db *db, cvl_memtable *mt, MDB_txn *txn, uint64_t start_seg,
+		      uint64_t start_off, uint64_t flushed_lsn, uint64_t *end_lsn)
 {
-	replay r = {.db = db, .expect_lsn = flushed_lsn + 1};
+	replay r = {.db = db, .mt = mt, .expect_lsn = flushed_lsn + 1};
 	int rc;
 
 	cvl_buf_init(&r.blk, 0);
-	if ((rc = cvl_actx_init(&r.a, db)))
+	if ((rc = cvl_actx_init(&r.a, db))) {
+		mdb_txn_abort(txn);
 		return rc;
+	}
+	r.a.view.lm = &db->lm;
+	r.a.view.txn = txn;
+	r.a.view.mt[0] = mt;
+	r.a.view.nmt = 1;
+	cvl_mt_ref(mt);
+	r.a.view.snap = UINT64_MAX;
 	r.dctx = ZSTD_createDCtx();
 	if (!r.dctx) {
 		rc = cvl_err(CONVLOG_ENOMEM, "out of memory for zstd");
 		goto out;
 	}
-	if ((rc = cvl_db_snapshot(db, &r.a.view)))
-		goto out;
-	r.a.view.snap = UINT64_MAX;
-	r.a.view.ws = &r.a.ws;
 	for (size_t i = 0; i < db->nsegs && !rc; i++) {
 		if (db->segs[i].id < start_seg)
 			continue;
@@ -304,11 +329,7 @@ static int replay_log(convlog_db *db, uint64_t start_seg, uint64_t start_off,
 	}
 	if (!rc)
 		rc = publish(&r);
-	if (!rc) {
-		db->next_lsn = r.expect_lsn;
-		db->written_lsn = db->synced_lsn = r.expect_lsn - 1;
-		atomic_store(&db->visible_lsn, r.expect_lsn - 1);
-	}
+	*end_lsn = r.expect_lsn - 1;
 out:
 	ZSTD_freeDCtx(r.dctx);
 	cvl_free(r.raw);
@@ -317,43 +338,60 @@ out:
 	return rc;
 }
 
-int cvl_recover(convlog_db *db)
+/* Reads where the flushed state ends, through LMDB transaction `txn`. */
+static int read_progress(convlog_db *db, MDB_txn *txn, uint64_t *flushed, uint64_t *seg,
+			 uint64_t *off)
 {
-	cvl_view v = {0};
+	cvl_view v = {.lm = &db->lm, .txn = txn};
 	uint8_t b[16];
-	uint64_t flushed = 0, start_seg = 0, start_off = CVL_SEG_HEADER;
 	int rc;
 
-	if ((rc = cvl_db_snapshot(db, &v)))
-		return rc;
+	*flushed = 0;
+	*seg = 0;
+	*off = CVL_SEG_HEADER;
 	rc = meta_u64(&v, "flushed_lsn", 8, b);
 	if (!rc)
-		flushed = cvl_get_u64le(b);
+		*flushed = cvl_get_u64le(b);
 	if (!rc || rc == CONVLOG_ENOTFOUND)
 		rc = meta_u64(&v, "replay_pos", 16, b);
 	if (!rc) {
-		start_seg = cvl_get_u64le(b);
-		start_off = cvl_get_u64le(b + 8);
+		*seg = cvl_get_u64le(b);
+		*off = cvl_get_u64le(b + 8);
 	}
 	if (!rc || rc == CONVLOG_ENOTFOUND)
 		rc = meta_u64(&v, "hlc", 8, b);
-	if (!rc)
+	if (!rc && cvl_get_u64le(b) > atomic_load(&db->hlc))
 		atomic_store(&db->hlc, cvl_get_u64le(b));
-	cvl_view_release(&v);
 	if (rc && rc != CONVLOG_ENOTFOUND)
 		return rc;
-	db->flushed_lsn = flushed;
-	if ((rc = open_segments(db)))
-		return rc;
-	if (start_seg) {
+	if (*seg) {
 		int fd;
-		if (cvl_seg_fd(db, (uint32_t)start_seg, &fd) != 0)
+		if (*seg > UINT32_MAX || cvl_seg_fd(db, (uint32_t)*seg, &fd) != 0)
 			return cvl_err(CONVLOG_ECORRUPT,
 				       "segment %016" PRIx64 " holding the log after the last flush is missing",
-				       start_seg);
+				       *seg);
 	}
-	if ((rc = replay_log(db, start_seg, start_off, flushed)))
+	return 0;
+}
+
+int cvl_recover(convlog_db *db)
+{
+	uint64_t flushed, start_seg, start_off, end;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = open_segments(db)) || (rc = cvl_lmdb_rtxn(&db->lm, &txn)))
 		return rc;
+	if ((rc = read_progress(db, txn, &flushed, &start_seg, &start_off))) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	db->flushed_lsn = flushed;
+	if ((rc = replay_log(db, db->active, txn, start_seg, start_off, flushed, &end)))
+		return rc;
+	db->next_lsn = end + 1;
+	db->written_lsn = db->synced_lsn = end;
+	atomic_store(&db->visible_lsn, end);
 	if (db->readonly)
 		return 0;
 	if (db->nsegs == 0) {
@@ -376,4 +414,51 @@ int cvl_recover(convlog_db *db)
 	char path[CVL_PATH_MAX];
 	cvl_seg_path(path, sizeof(path), db->seg_dir, last->id);
 	return cvl_os_fdatasync(last->fd, path);
+}
+
+/*
+ * A read-only handle rebuilds its overlay when the writer has flushed since
+ * the handle last looked: LMDB then holds newer state than the replayed
+ * memtable was built on, and may name segments opened since.  The new
+ * memtable replays the log after the writer's new flush point.
+ */
+int cvl_refresh_readonly(convlog_db *db)
+{
+	uint64_t flushed, start_seg, start_off, end;
+	cvl_memtable *mt = NULL, *old;
+	MDB_txn *txn;
+	int rc;
+
+	pthread_mutex_lock(&db->wmu); /* read-only handles never write: refresh lock */
+	if ((rc = open_segments(db)) || (rc = cvl_lmdb_rtxn(&db->lm, &txn)))
+		goto out;
+	if ((rc = read_progress(db, txn, &flushed, &start_seg, &start_off))) {
+		mdb_txn_abort(txn);
+		goto out;
+	}
+	pthread_mutex_lock(&db->mtmu);
+	int stale = flushed != db->flushed_lsn;
+	pthread_mutex_unlock(&db->mtmu);
+	if (!stale) {
+		mdb_txn_abort(txn);
+		goto out;
+	}
+	if ((rc = cvl_mt_new(&mt))) {
+		mdb_txn_abort(txn);
+		goto out;
+	}
+	if ((rc = replay_log(db, mt, txn, start_seg, start_off, flushed, &end)))
+		goto out;
+	pthread_mutex_lock(&db->mtmu);
+	old = db->active;
+	db->active = mt;
+	db->flushed_lsn = flushed;
+	atomic_store(&db->visible_lsn, end);
+	pthread_mutex_unlock(&db->mtmu);
+	cvl_mt_unref(old);
+	mt = NULL;
+out:
+	cvl_mt_unref(mt);
+	pthread_mutex_unlock(&db->wmu);
+	return rc;
 }

@@ -806,6 +806,50 @@ START_TEST(test_api__second_writer_is_locked_out_readonly_is_not)
 }
 END_TEST
 
+START_TEST(test_api__readonly_handle_follows_a_writer_that_flushes)
+{
+	convlog_db *ro;
+	convlog_options *o;
+	convlog_uuid id = tu_conv(db, "ro", "followed");
+	char big[3000];
+	uint64_t r = 3;
+
+	CK_OK(convlog_options_new(&o));
+	CK_OK(convlog_options_set_open_flags(o, CONVLOG_OPEN_READONLY));
+	CK_OK(convlog_open(path, o, &ro));
+	for (int round = 0; round < 6; round++) {
+		/* enough noise to roll over 1 MiB segments, then a flush */
+		for (int i = 0; i < 150; i++) {
+			for (size_t k = 0; k < sizeof(big) - 1; k++)
+				big[k] = (char)('a' + tu_rand(&r) % 26);
+			big[sizeof(big) - 1] = '\0';
+			tu_msg(db, &id, "user", big);
+		}
+		CK_OK(convlog_checkpoint(db));
+		/* the read-only handle sees a consistent state: the writer's
+		 * flushed state with its own replayed tail, never a mix */
+		convlog_conv *c;
+		CK_OK(convlog_conv_get(ro, &id, &c));
+		ck_assert_uint_eq(c->message_count, 150u * (round + 1));
+		convlog_msg_iter *it;
+		const convlog_msg *m;
+		uint32_t n = 0;
+		CK_OK(convlog_msg_range(ro, &id, CONVLOG_RANGE_LAST, 20, 0, &it));
+		while (convlog_msg_iter_next(it, &m) == 0)
+			n++;
+		convlog_msg_iter_free(it);
+		ck_assert_uint_eq(n, 20);
+		convlog_conv_free(c);
+		tu_verify_clean(ro);
+	}
+	convlog_stats s = {.version = CONVLOG_STATS_VERSION};
+	CK_OK(convlog_stats_get(ro, &s));
+	ck_assert_uint_ge(s.segments, 2);
+	convlog_close(ro);
+	convlog_options_free(o);
+}
+END_TEST
+
 START_TEST(test_api__open_refuses_foreign_and_missing_directories)
 {
 	char p[300];
@@ -971,6 +1015,7 @@ int main(void)
 	tcase_add_test(tc, test_api__transaction_commits_all_or_nothing);
 	tcase_add_test(tc, test_api__iterators_keep_their_snapshot);
 	tcase_add_test(tc, test_api__second_writer_is_locked_out_readonly_is_not);
+	tcase_add_test(tc, test_api__readonly_handle_follows_a_writer_that_flushes);
 	tcase_add_test(tc, test_api__open_refuses_foreign_and_missing_directories);
 	tcase_add_test(tc, test_api__concurrent_full_commits_share_syncs);
 	tcase_add_test(tc, test_api__content_keeps_nul_bytes_and_unicode);
