@@ -697,12 +697,27 @@ CONVLOG_API void convlog_msg_iter_free(convlog_msg_iter *it);
 
 /* ---- conversation listings ---- */
 
+/* Listing orders (convlog_conv_filter.order). */
+#define CONVLOG_ORDER_DEFAULT 0     /* activity, or created desc for role-only filters */
+#define CONVLOG_ORDER_ACTIVITY 1    /* newest last_activity_at first */
+#define CONVLOG_ORDER_CREATED_DESC 2 /* newest created_at first */
+#define CONVLOG_ORDER_CREATED_ASC 3  /* oldest created_at first */
+
 /**
- * Filters for convlog_conv_list().  Every set field must match.  Results
- * come newest last_activity_at first.  Deleted conversations are listed
- * only when status is CONVLOG_STATUS_DELETED or include_deleted is set.
- * Each filter is served by an index; with several, the most selective
- * index is walked and the others are checked per conversation.
+ * Filters for convlog_conv_list().  Every set field must match.  Deleted
+ * conversations are listed only when status is CONVLOG_STATUS_DELETED or
+ * include_deleted is set.  Each listing walks one index and checks the
+ * other filters per conversation:
+ *
+ *   order ACTIVITY (the default): indexes on parent, session, tag, user,
+ *     org, status, or none;
+ *   order CREATED_DESC / CREATED_ASC: indexes on session, initiator_role,
+ *     responder_role, user, org, or none.
+ *
+ * With CONVLOG_ORDER_DEFAULT, a filter on initiator_role/responder_role
+ * alone lists newest created first (agent-to-agent logs); everything else
+ * lists newest activity first.  A combination no index of the requested
+ * order can serve (e.g. created order by tag only) is CONVLOG_EINVAL.
  */
 typedef struct convlog_conv_filter {
 	unsigned int version;    /* CONVLOG_CONV_VERSION */
@@ -716,6 +731,9 @@ typedef struct convlog_conv_filter {
 	int include_deleted;
 	uint32_t limit;          /* 0 = unlimited */
 	const char *after;       /* resume token from convlog_conv_iter_token */
+	const char *initiator_role;
+	const char *responder_role;
+	int order;               /* CONVLOG_ORDER_* */
 } convlog_conv_filter;
 
 /** Sets `f` to "everything": version set, all filters absent. */
@@ -750,6 +768,188 @@ CONVLOG_API void convlog_conv_iter_free(convlog_conv_iter *it);
 
 /** Frees memory returned by convlog as a plain pointer. Accepts NULL. */
 CONVLOG_API void convlog_free(void *p);
+
+/* ---------------------------------------------------------------------- */
+/* Trees, forks and replay                                                */
+/*                                                                        */
+/* Messages form a tree through parent_seq; a conversation's tip_seq is     */
+/* the leaf of its active thread, and an append without an explicit        */
+/* parent continues it.                                                     */
+/*                                                                        */
+/* A fork is a conversation created from message fork_seq of a parent. It   */
+/* shares the parent's prefix without copying it: its seq space starts with */
+/* the parent's seqs 1..fork_seq (read through the parent, recursively for  */
+/* forks of forks) and its own messages are numbered fork_seq + 1, ...      */
+/* message_count is the highest seq (prefix included) while token_total and */
+/* cost_total count the fork's own messages only.  Inherited messages keep  */
+/* their identity: their conv_id is the conversation that owns them.        */
+/* Deleting a parent leaves its forks alone; the compactor's purge (issue   */
+/* 5) copies the shared prefix into surviving forks before erasing it.      */
+/* ---------------------------------------------------------------------- */
+
+/**
+ * Iterates the thread from the root to message `seq` of conversation
+ * `conv` (0 = its tip), following parent_seq links and, in a fork, into
+ * its parents.  Costs one index lookup per message of the thread.
+ * Errors: CONVLOG_ENOTFOUND (conversation or message), CONVLOG_ECORRUPT.
+ */
+CONVLOG_API int convlog_msg_thread(convlog_db *db, const convlog_uuid *conv,
+				   uint32_t seq, convlog_msg_iter **out);
+
+/**
+ * Iterates the children of message `seq` (0 = the roots) as seen from
+ * `conv`, in seq order: the siblings a regeneration or an edit created.
+ * In a fork, children of an inherited message include the parent's
+ * children up to fork_seq and the fork's own.
+ */
+CONVLOG_API int convlog_msg_children(convlog_db *db, const convlog_uuid *conv,
+				     uint32_t seq, convlog_msg_iter **out);
+
+/**
+ * Makes message `seq` the conversation's tip, so the next append without a
+ * parent continues from it (switching to another branch).  Any message of
+ * the conversation's seq space may be named.  Sets updated_at.
+ * Errors: CONVLOG_ENOTFOUND, CONVLOG_EINVAL (seq 0), CONVLOG_ETRANSITION
+ * (deleted).
+ */
+CONVLOG_API int convlog_conv_set_tip(convlog_db *db, convlog_txn *txn,
+				     const convlog_uuid *conv, uint32_t seq);
+
+/**
+ * Forks conversation `conv` at message `fork_seq` (0 = before the first
+ * message) into a new conversation whose parent_id is `conv`, depth is the
+ * parent's + 1 and tip is fork_seq.  Descriptive fields (user, org, device,
+ * session, roles, title, topic, system prompt, tags, metadata) are copied
+ * from the parent, then the fields selected by `mask` (CONVLOG_CONV_*
+ * among those) are taken from `overrides` (may be NULL when mask is 0).
+ * The new id goes to *out_id (optional).  The parent may be in any status
+ * but deleted.  Errors: CONVLOG_ENOTFOUND, CONVLOG_EINVAL (fork_seq beyond
+ * the parent's messages, mask outside the descriptive fields),
+ * CONVLOG_ETRANSITION (parent deleted), validation errors of the overrides.
+ */
+CONVLOG_API int convlog_conv_fork(convlog_db *db, convlog_txn *txn,
+				  const convlog_uuid *conv, uint32_t fork_seq,
+				  const convlog_conv *overrides, uint64_t mask,
+				  convlog_uuid *out_id);
+
+/**
+ * Replays a conversation with a new system prompt: forks `conv` before its
+ * first message (fork_seq 0) with `system_prompt` (NULL keeps the
+ * parent's), writes the fork's id to *out_id, and returns in *turns the
+ * user turns of the parent's active thread, in order, for the application
+ * to send again and append with their new answers.  *turns reads a
+ * snapshot taken after the fork; free it with convlog_msg_iter_free.
+ * With an explicit txn, the fork becomes visible at its commit.
+ */
+CONVLOG_API int convlog_conv_replay(convlog_db *db, convlog_txn *txn,
+				    const convlog_uuid *conv,
+				    const char *system_prompt, convlog_uuid *out_id,
+				    convlog_msg_iter **turns);
+
+/* ---------------------------------------------------------------------- */
+/* Resume points                                                          */
+/* ---------------------------------------------------------------------- */
+
+/**
+ * Sets named cursor `name` of conversation `conv` to `value` (e.g. the
+ * last client or server stanza id), atomically with whatever else `txn`
+ * holds.  Other cursors are unchanged.  Errors: CONVLOG_ENOTFOUND,
+ * CONVLOG_ETOOBIG (more than CONVLOG_MAX_CURSORS), CONVLOG_EINVAL,
+ * CONVLOG_ETRANSITION (deleted).
+ */
+CONVLOG_API int convlog_conv_set_cursor(convlog_db *db, convlog_txn *txn,
+					const convlog_uuid *conv, const char *name,
+					int64_t value);
+
+/** Removes cursor `name` (no-op when absent). */
+CONVLOG_API int convlog_conv_clear_cursor(convlog_db *db, convlog_txn *txn,
+					  const convlog_uuid *conv, const char *name);
+
+/**
+ * Reads cursor `name` into *value.  CONVLOG_ENOTFOUND when the conversation
+ * or the cursor does not exist.  Thread-safe.
+ */
+CONVLOG_API int convlog_conv_get_cursor(convlog_db *db, const convlog_uuid *conv,
+					const char *name, int64_t *value);
+
+/* ---------------------------------------------------------------------- */
+/* Sessions and usage analytics                                           */
+/* ---------------------------------------------------------------------- */
+
+#define CONVLOG_SESSION_VERSION 1
+
+typedef struct convlog_session_summary {
+	unsigned int version;          /* set by the caller */
+	uint64_t conversations;        /* deleted ones excluded */
+	uint64_t messages;             /* own messages of those conversations */
+	int64_t token_total, cost_total;
+	int64_t first_activity_at;     /* earliest created_at, 0 if none */
+	int64_t last_activity_at;      /* latest last_activity_at, 0 if none */
+} convlog_session_summary;
+
+/**
+ * Summarises session `session_id` from its conversations' aggregates
+ * (served by the session index; no message is read).  Thread-safe.
+ * Errors: CONVLOG_EINVAL; an unknown session gives zero counts, not an
+ * error.
+ */
+CONVLOG_API int convlog_session_get_summary(convlog_db *db, const char *session_id,
+					    convlog_session_summary *out);
+
+/* Grouping for convlog_usage_get. */
+#define CONVLOG_GROUP_NONE 0
+#define CONVLOG_GROUP_ROLE 1
+#define CONVLOG_GROUP_MODEL 2
+#define CONVLOG_GROUP_ORG 3
+#define CONVLOG_GROUP_USER 4
+#define CONVLOG_GROUP_DAY 5   /* UTC day of created_at, "YYYY-MM-DD" */
+
+#define CONVLOG_USAGE_VERSION 1
+
+typedef struct convlog_usage_query {
+	unsigned int version;     /* CONVLOG_USAGE_VERSION */
+	int group_by;             /* CONVLOG_GROUP_* */
+	int64_t since, until;     /* created_at in [since, until); 0 = open */
+	const char *user_id;      /* optional scope: one user's conversations */
+	const char *org_id;       /* optional scope: one org's conversations */
+	const char *session_id;   /* optional scope: one session */
+	int has_conv;             /* optional scope: one conversation */
+	convlog_uuid conv_id;
+	int include_deleted;      /* count messages of deleted conversations */
+} convlog_usage_query;
+
+/** One group of a usage report. */
+typedef struct convlog_usage_row {
+	const char *key;          /* group value; "" for none/missing; borrowed */
+	uint64_t count;           /* messages */
+	uint64_t errors;          /* messages with status error */
+	int64_t tokens;           /* sum of known token counts */
+	int64_t cost;             /* sum of known costs, micro-USD */
+	uint64_t latency_count;   /* messages with a known latency */
+	int64_t latency_p50, latency_p95, latency_max; /* ms; -1 when none */
+} convlog_usage_row;
+
+typedef struct convlog_usage {
+	unsigned int version;
+	size_t n_rows;
+	convlog_usage_row *rows;  /* ordered by key */
+	uint64_t messages_scanned;
+} convlog_usage;
+
+/** Sets `q` to "all messages, no grouping". */
+CONVLOG_API void convlog_usage_query_init(convlog_usage_query *q);
+
+/**
+ * Aggregates message usage: count, token and cost sums, latency p50/p95/max
+ * and errors, optionally grouped and scoped, over messages whose created_at
+ * falls in the range.  Answered from the per-message summaries kept in
+ * LMDB; message content is never read.  Scoped queries walk the scope's
+ * index; unscoped ones read every summary.  *out: convlog_usage_free().
+ * Thread-safe.  Errors: CONVLOG_EINVAL (group, range), CONVLOG_ENOMEM.
+ */
+CONVLOG_API int convlog_usage_get(convlog_db *db, const convlog_usage_query *q,
+				  convlog_usage **out);
+CONVLOG_API void convlog_usage_free(convlog_usage *u);
 
 /* ---------------------------------------------------------------------- */
 /* Statistics and verification                                            */

@@ -35,6 +35,7 @@ static const char usage_text[] =
 
 typedef struct item {
 	convlog_uuid id, parent;
+	uint32_t fork_seq; /* a fork's seqs up to here are its parent's */
 	json_t *obj;
 	int state; /* 0 pending, 1 being written, 2 written */
 } item;
@@ -88,6 +89,7 @@ static int collect(exporter *ex)
 		memset(x, 0, sizeof(*x));
 		x->id = c->id;
 		x->parent = c->parent_id;
+		x->fork_seq = convlog_uuid_is_nil(&c->parent_id) ? 0 : c->fork_seq;
 		x->obj = jsonl_conv_json(c);
 		if (!x->obj) {
 			tool_err("export", "cannot convert a conversation to JSON");
@@ -105,14 +107,16 @@ out:
 	return rc ? TOOL_FAIL : TOOL_OK;
 }
 
-static int write_messages(exporter *ex, const convlog_uuid *id)
+/* A conversation's own messages (a fork's inherited prefix is exported
+ * with its parent). */
+static int write_messages(exporter *ex, const convlog_uuid *id, uint32_t fork_seq)
 {
 	convlog_msg_iter *it = NULL;
 	const convlog_msg *m;
 	json_t *o;
 	int rc, st = TOOL_OK;
 
-	if ((rc = convlog_msg_range(ex->db, id, CONVLOG_RANGE_ALL, 0, 0, &it)))
+	if ((rc = convlog_msg_range(ex->db, id, CONVLOG_RANGE_AFTER, 0, fork_seq, &it)))
 		return tool_lib_err("export", rc, NULL);
 	while ((rc = convlog_msg_iter_next(it, &m)) == 0) {
 		o = jsonl_msg_json(m);
@@ -153,7 +157,7 @@ static int write_item(exporter *ex, item *x)
 		return TOOL_FAIL;
 	}
 	x->state = 2;
-	return write_messages(ex, &x->id);
+	return write_messages(ex, &x->id, x->fork_seq);
 }
 
 static int export_all(exporter *ex)

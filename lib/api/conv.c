@@ -60,21 +60,50 @@ static int ext_free(convlog_txn *t, const char *ext, const convlog_uuid *self, c
 		       cvl_uuid_str(&other, s));
 }
 
-static int check_parent(convlog_txn *t, const convlog_conv *c, const char *w)
+/*
+ * The fork point of a new conversation: the parent must exist (and, unless
+ * `any_status`, not be deleted) and hold fork_seq messages; depth is
+ * derived from the parent's.
+ */
+static int fork_point(convlog_txn *t, convlog_conv *c, const char *w, int any_status)
 {
 	cvl_cstate *ps;
 	char s[CONVLOG_UUID_STRLEN];
 	int rc;
 
-	if (convlog_uuid_is_nil(&c->parent_id))
+	if (convlog_uuid_is_nil(&c->parent_id)) {
+		c->fork_seq = c->depth = 0;
 		return 0;
+	}
 	if (cvl_uuid_cmp(&c->parent_id, &c->id) == 0)
 		return cvl_err(CONVLOG_EINVAL, "%s: a conversation cannot be its own parent", w);
 	rc = cvl_actx_conv(&t->a, &c->parent_id, &ps);
 	if (rc == CONVLOG_ENOTFOUND)
 		return cvl_err(CONVLOG_ENOTFOUND, "%s: parent conversation %s does not exist", w,
 			       cvl_uuid_str(&c->parent_id, s));
-	return rc;
+	if (rc)
+		return rc;
+	if (!any_status && ps->cur->status == CONVLOG_STATUS_DELETED)
+		return cvl_err(CONVLOG_ETRANSITION, "%s: parent conversation %s is deleted", w,
+			       cvl_uuid_str(&c->parent_id, s));
+	if (c->fork_seq > ps->cur->message_count)
+		return cvl_err(CONVLOG_EINVAL, "%s: fork_seq %u is beyond the parent's %llu messages",
+			       w, c->fork_seq, (unsigned long long)ps->cur->message_count);
+	if (ps->cur->depth + 1 >= CVL_CHAIN_MAX)
+		return cvl_err(CONVLOG_ETOOBIG, "%s: forks may nest at most %d deep", w,
+			       CVL_CHAIN_MAX - 1);
+	c->depth = ps->cur->depth + 1;
+	return 0;
+}
+
+/* An existing conversation keeps its fork point. */
+static int same_fork_point(const convlog_conv *old, const convlog_conv *c, const char *w)
+{
+	if (cvl_uuid_cmp(&old->parent_id, &c->parent_id) != 0 ||
+	    (!convlog_uuid_is_nil(&c->parent_id) && old->fork_seq != c->fork_seq))
+		return cvl_err(CONVLOG_EINVAL, "%s: a conversation's parent and fork_seq cannot change",
+			       w);
+	return 0;
 }
 
 static int write_conv(convlog_txn *t, const convlog_conv *c)
@@ -118,12 +147,12 @@ static int create_in(convlog_txn *t, const convlog_conv *in, convlog_uuid *out_i
 	}
 	if (rc != CONVLOG_ENOTFOUND)
 		goto out;
-	if ((rc = ext_free(t, c.external_id, &c.id, w)) || (rc = check_parent(t, &c, w)))
+	if ((rc = ext_free(t, c.external_id, &c.id, w)) || (rc = fork_point(t, &c, w, 0)))
 		goto out;
 	if (!c.created_at)
 		c.created_at = now;
 	c.updated_at = c.last_activity_at = c.created_at;
-	c.tip_seq = 0;
+	c.tip_seq = c.fork_seq;
 	c.prev_status = 0;
 	c.deleted_at = 0;
 	c.archived_at = c.status == CONVLOG_STATUS_ARCHIVED ? c.created_at : 0;
@@ -174,13 +203,20 @@ static int put_in(convlog_txn *t, const convlog_conv *in)
 	rc = cvl_actx_conv(&t->a, &c.id, &cs);
 	if (rc && rc != CONVLOG_ENOTFOUND)
 		goto out;
-	uint64_t count = rc ? 0 : cs->cur->message_count;
+	if (rc == 0 && (rc = same_fork_point(cs->cur, &c, w)))
+		goto out;
+	uint64_t count = cs->cur ? cs->cur->message_count
+				 : convlog_uuid_is_nil(&c.parent_id) ? 0 : c.fork_seq;
 	if (c.tip_seq > count) {
 		rc = cvl_err(CONVLOG_EINVAL, "%s: tip_seq %u is beyond its %llu messages", w, c.tip_seq,
 			     (unsigned long long)count);
 		goto out;
 	}
-	if ((rc = ext_free(t, c.external_id, &c.id, w)) || (rc = check_parent(t, &c, w)))
+	if (cs->cur)
+		c.depth = cs->cur->depth;
+	else if ((rc = fork_point(t, &c, w, 1)))
+		goto out;
+	if ((rc = ext_free(t, c.external_id, &c.id, w)))
 		goto out;
 	if (!c.created_at)
 		c.created_at = cvl_txn_now(t);
@@ -232,7 +268,7 @@ static int patch_in(convlog_txn *t, const convlog_uuid *id, const convlog_conv *
 	c.id = *id;
 	if ((mask & CONVLOG_CONV_EXTERNAL_ID) && (rc = ext_free(t, c.external_id, id, w)))
 		goto out;
-	if ((mask & CONVLOG_CONV_PARENT) && (rc = check_parent(t, &c, w)))
+	if ((mask & CONVLOG_CONV_PARENT) && (rc = same_fork_point(cs->cur, &c, w)))
 		goto out;
 	if ((mask & CONVLOG_CONV_TIP_SEQ) && c.tip_seq > cs->cur->message_count) {
 		rc = cvl_err(CONVLOG_EINVAL, "%s: tip_seq %u is beyond its %llu messages", w, c.tip_seq,

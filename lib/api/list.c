@@ -15,8 +15,9 @@ struct convlog_conv_iter {
 	cvl_view v;
 	cvl_vcur cur;
 	convlog_conv_filter f; /* strings owned below */
-	char *user, *org, *session, *tag;
+	char *user, *org, *session, *tag, *irole, *rrole;
 	int table;
+	int reverse; /* oldest first: walk the index backwards */
 	uint8_t prefix[CVL_KEY_MAX];
 	size_t plen;
 	uint8_t resume[CVL_KEY_MAX];
@@ -35,34 +36,65 @@ CONVLOG_API void convlog_conv_filter_init(convlog_conv_filter *f)
 	f->version = CONVLOG_CONV_VERSION;
 }
 
-static void choose_index(convlog_conv_iter *it)
+static void use_text(convlog_conv_iter *it, int table, const char *text)
+{
+	it->table = table;
+	it->plen = text ? cvl_key_text(it->prefix, text, strlen(text)) : 0;
+}
+
+/* Picks the index that serves the filter in the requested order. */
+static int choose_index(convlog_conv_iter *it)
 {
 	const convlog_conv_filter *f = &it->f;
+	int order = f->order;
+	int roles = f->initiator_role || f->responder_role;
+	int other = f->user_id || f->org_id || f->session_id || f->tag || f->status || f->has_parent;
 
-	if (f->has_parent) {
-		it->table = CVL_T_IX_PARENT;
-		memcpy(it->prefix, f->parent_id.bytes, 16);
-		it->plen = 16;
-	} else if (f->session_id) {
-		it->table = CVL_T_IX_SESSION;
-		it->plen = cvl_key_text(it->prefix, f->session_id, strlen(f->session_id));
-	} else if (f->tag) {
-		it->table = CVL_T_IX_TAG;
-		it->plen = cvl_key_text(it->prefix, f->tag, strlen(f->tag));
-	} else if (f->user_id) {
-		it->table = CVL_T_IX_USER;
-		it->plen = cvl_key_text(it->prefix, f->user_id, strlen(f->user_id));
-	} else if (f->org_id) {
-		it->table = CVL_T_IX_ORG;
-		it->plen = cvl_key_text(it->prefix, f->org_id, strlen(f->org_id));
-	} else if (f->status) {
-		it->table = CVL_T_IX_STATUS;
-		it->prefix[0] = (uint8_t)f->status;
-		it->plen = 1;
-	} else {
-		it->table = CVL_T_IX_ACT;
-		it->plen = 0;
+	if (order == CONVLOG_ORDER_DEFAULT)
+		order = roles && !other ? CONVLOG_ORDER_CREATED_DESC : CONVLOG_ORDER_ACTIVITY;
+	it->reverse = order == CONVLOG_ORDER_CREATED_ASC;
+	if (order == CONVLOG_ORDER_ACTIVITY) {
+		if (f->has_parent) {
+			it->table = CVL_T_IX_PARENT;
+			memcpy(it->prefix, f->parent_id.bytes, 16);
+			it->plen = 16;
+		} else if (f->session_id) {
+			use_text(it, CVL_T_IX_SESSION, f->session_id);
+		} else if (f->tag) {
+			use_text(it, CVL_T_IX_TAG, f->tag);
+		} else if (f->user_id) {
+			use_text(it, CVL_T_IX_USER, f->user_id);
+		} else if (f->org_id) {
+			use_text(it, CVL_T_IX_ORG, f->org_id);
+		} else if (f->status) {
+			it->table = CVL_T_IX_STATUS;
+			it->prefix[0] = (uint8_t)f->status;
+			it->plen = 1;
+		} else if (roles) {
+			return cvl_err(CONVLOG_EINVAL,
+				       "conv_list: role filters list by creation time, not by activity");
+		} else {
+			use_text(it, CVL_T_IX_ACT, NULL);
+		}
+		return 0;
 	}
+	if (f->session_id)
+		use_text(it, CVL_T_IX_SESSION_CREATED, f->session_id);
+	else if (f->initiator_role)
+		use_text(it, CVL_T_IX_IROLE, f->initiator_role);
+	else if (f->responder_role)
+		use_text(it, CVL_T_IX_RROLE, f->responder_role);
+	else if (f->user_id)
+		use_text(it, CVL_T_IX_USER_CREATED, f->user_id);
+	else if (f->org_id)
+		use_text(it, CVL_T_IX_ORG_CREATED, f->org_id);
+	else if (f->tag || f->status || f->has_parent)
+		return cvl_err(CONVLOG_EINVAL,
+			       "conv_list: no index lists by creation time for tag, status or parent "
+			       "alone; add a user, org, session or role filter, or list by activity");
+	else
+		use_text(it, CVL_T_IX_CREATED, NULL);
+	return 0;
 }
 
 static int hexval(char c)
@@ -85,7 +117,7 @@ static int parse_token(convlog_conv_iter *it, const char *tok)
 			return cvl_err(CONVLOG_EINVAL, "list: '%.40s' is not a listing token", tok);
 		raw[i] = (uint8_t)(hi << 4 | lo);
 	}
-	if (raw[0] != it->table || rl - 1 < it->plen ||
+	if (raw[0] != (it->table | (it->reverse ? 0x80 : 0)) || rl - 1 < it->plen ||
 	    memcmp(raw + 1, it->prefix, it->plen) != 0)
 		return cvl_err(CONVLOG_EINVAL, "list: the token belongs to a listing with other filters");
 	memcpy(it->resume, raw + 1, rl - 1);
@@ -118,6 +150,8 @@ CONVLOG_API int convlog_conv_list(convlog_db *db, const convlog_conv_filter *f,
 			       f->version);
 	if (f && f->status && !cvl_status_valid(f->status))
 		return cvl_err(CONVLOG_ESTATUS, "conv_list: unknown status %d", f->status);
+	if (f && (f->order < CONVLOG_ORDER_DEFAULT || f->order > CONVLOG_ORDER_CREATED_ASC))
+		return cvl_err(CONVLOG_EINVAL, "conv_list: unknown order %d", f->order);
 	it = cvl_calloc(1, sizeof(*it));
 	if (!it)
 		return cvl_err(CONVLOG_ENOMEM, "out of memory for a listing");
@@ -128,14 +162,19 @@ CONVLOG_API int convlog_conv_list(convlog_db *db, const convlog_conv_filter *f,
 	else
 		convlog_conv_filter_init(&it->f);
 	if ((rc = dup_str(it->f.user_id, &it->user)) || (rc = dup_str(it->f.org_id, &it->org)) ||
-	    (rc = dup_str(it->f.session_id, &it->session)) || (rc = dup_str(it->f.tag, &it->tag)))
+	    (rc = dup_str(it->f.session_id, &it->session)) || (rc = dup_str(it->f.tag, &it->tag)) ||
+	    (rc = dup_str(it->f.initiator_role, &it->irole)) ||
+	    (rc = dup_str(it->f.responder_role, &it->rrole)))
 		goto fail;
 	it->f.user_id = it->user;
 	it->f.org_id = it->org;
 	it->f.session_id = it->session;
 	it->f.tag = it->tag;
+	it->f.initiator_role = it->irole;
+	it->f.responder_role = it->rrole;
 	it->f.after = NULL;
-	choose_index(it);
+	if ((rc = choose_index(it)))
+		goto fail;
 	if (f && f->after && (rc = parse_token(it, f->after)))
 		goto fail;
 	if ((rc = cvl_db_snapshot(db, &it->v)) || (rc = cvl_vcur_open(&it->v, it->table, &it->cur)))
@@ -168,6 +207,10 @@ static int matches(const convlog_conv_iter *it, const convlog_conv *c)
 		return 0;
 	if (f->has_parent && memcmp(c->parent_id.bytes, f->parent_id.bytes, 16) != 0)
 		return 0;
+	if (f->initiator_role && !str_eq(c->initiator_role, f->initiator_role))
+		return 0;
+	if (f->responder_role && !str_eq(c->responder_role, f->responder_role))
+		return 0;
 	if (f->tag) {
 		size_t i;
 		for (i = 0; i < c->n_tags; i++)
@@ -177,6 +220,28 @@ static int matches(const convlog_conv_iter *it, const convlog_conv *c)
 			return 0;
 	}
 	return 1;
+}
+
+/* Positions the cursor at the first entry of the listing. */
+static int start(convlog_conv_iter *it)
+{
+	uint8_t end[CVL_KEY_MAX + 40];
+	int rc;
+
+	if (it->reverse) {
+		if (it->rlen)
+			return cvl_vcur_seek_le(&it->cur, it->resume, it->rlen, 1);
+		/* past every key of the prefix: prefix + 0xff... */
+		memcpy(end, it->prefix, it->plen);
+		memset(end + it->plen, 0xff, 40);
+		return cvl_vcur_seek_le(&it->cur, end, it->plen + 40, 0);
+	}
+	if (!it->rlen)
+		return cvl_vcur_seek(&it->cur, it->prefix, it->plen);
+	rc = cvl_vcur_seek(&it->cur, it->resume, it->rlen);
+	if (!rc && it->cur.klen == it->rlen && memcmp(it->cur.key, it->resume, it->rlen) == 0)
+		rc = cvl_vcur_next(&it->cur);
+	return rc;
 }
 
 CONVLOG_API int convlog_conv_iter_next(convlog_conv_iter *it, const convlog_conv **conv)
@@ -194,16 +259,9 @@ CONVLOG_API int convlog_conv_iter_next(convlog_conv_iter *it, const convlog_conv
 	for (;;) {
 		if (!it->started) {
 			it->started = 1;
-			if (it->rlen) {
-				rc = cvl_vcur_seek(&it->cur, it->resume, it->rlen);
-				if (!rc && it->cur.klen == it->rlen &&
-				    memcmp(it->cur.key, it->resume, it->rlen) == 0)
-					rc = cvl_vcur_next(&it->cur);
-			} else {
-				rc = cvl_vcur_seek(&it->cur, it->prefix, it->plen);
-			}
+			rc = start(it);
 		} else {
-			rc = cvl_vcur_next(&it->cur);
+			rc = it->reverse ? cvl_vcur_prev(&it->cur) : cvl_vcur_next(&it->cur);
 		}
 		if (rc)
 			return rc;
@@ -246,8 +304,9 @@ CONVLOG_API int convlog_conv_iter_token(convlog_conv_iter *it, char **out)
 	if (!s)
 		return cvl_err(CONVLOG_ENOMEM, "out of memory for a token");
 	memcpy(s, TOKEN_PREFIX, pl);
-	s[pl] = hex[it->table >> 4];
-	s[pl + 1] = hex[it->table & 15];
+	uint8_t tb = (uint8_t)(it->table | (it->reverse ? 0x80 : 0));
+	s[pl] = hex[tb >> 4];
+	s[pl + 1] = hex[tb & 15];
 	for (size_t i = 0; i < it->last_len; i++) {
 		s[pl + 2 + 2 * i] = hex[it->last[i] >> 4];
 		s[pl + 3 + 2 * i] = hex[it->last[i] & 15];
@@ -268,6 +327,8 @@ CONVLOG_API void convlog_conv_iter_free(convlog_conv_iter *it)
 	cvl_free(it->org);
 	cvl_free(it->session);
 	cvl_free(it->tag);
+	cvl_free(it->irole);
+	cvl_free(it->rrole);
 	it->magic = CVL_DB_POISON;
 	cvl_free(it);
 }

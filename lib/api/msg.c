@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "engine/db.h"
+#include "engine/msgiter.h"
 #include "log/record.h"
 #include "model/conv.h"
 #include "os/os.h"
@@ -157,6 +158,9 @@ static int supersede_in(convlog_txn *t, const convlog_uuid *conv, uint32_t seq,
 		return rc;
 	if (seq == 0 || seq > cs->cur->message_count)
 		return cvl_err(CONVLOG_ENOTFOUND, "%s does not exist", w);
+	if (!convlog_uuid_is_nil(&cs->cur->parent_id) && seq <= cs->cur->fork_seq)
+		return cvl_err(CONVLOG_EINVAL, "%s is inherited from the parent conversation; supersede it there",
+			       w);
 	if ((rc = cvl_msg_prepare(w, f, mask, t->db->opts.max_content, &p, &pr)))
 		goto out;
 	if ((mask & CONVLOG_MSG_ROLE) && !p.role) {
@@ -195,25 +199,23 @@ CONVLOG_API int convlog_msg_supersede(convlog_db *db, convlog_txn *txn,
 
 /* ---- point reads ---- */
 
+/* Reads seq of conv's seq space: inherited seqs come from the fork chain. */
 static int get_in(convlog_db *db, cvl_view *v, const convlog_uuid *conv, uint32_t seq,
 		  convlog_msg **out)
 {
-	uint8_t k[20];
-	const uint8_t *val;
-	size_t vl;
-	cvl_msg_sum sum;
+	convlog_conv *c = NULL;
+	cvl_chain ch;
 	char s[CONVLOG_UUID_STRLEN];
-	int rc = cvl_view_get(v, CVL_T_MSG, k, cvl_key_msg(k, conv, seq), &val, &vl);
+	int rc = cvl_conv_load(v, conv, &c);
 
 	if (rc == CONVLOG_ENOTFOUND)
-		return cvl_err(rc, "message %u of conversation %s does not exist", seq,
-			       cvl_uuid_str(conv, s));
+		return cvl_err(rc, "conversation %s does not exist", cvl_uuid_str(conv, s));
 	if (rc)
 		return rc;
-	if (cvl_msg_sum_decode(val, vl, seq, &sum))
-		return cvl_err(CONVLOG_ECORRUPT, "message %u of conversation %s: summary is malformed",
-			       seq, cvl_uuid_str(conv, s));
-	return cvl_read_msg(db, &sum.loc, conv, seq, out);
+	if (!(rc = cvl_chain_load(v, c, &ch)))
+		rc = cvl_msg_read_at(db, v, cvl_chain_owner(&ch, seq), seq, out);
+	convlog_conv_free(c);
+	return rc;
 }
 
 CONVLOG_API int convlog_msg_get(convlog_db *db, const convlog_uuid *conv, uint32_t seq,
@@ -255,7 +257,7 @@ CONVLOG_API int convlog_msg_get_by_id(convlog_db *db, const convlog_uuid *id, co
 		rc = cvl_err(CONVLOG_ECORRUPT, "message id index entry is malformed");
 	if (!rc) {
 		memcpy(conv.bytes, val, 16);
-		rc = get_in(db, &v, &conv, cvl_get_u32be(val + 16), out);
+		rc = cvl_msg_read_at(db, &v, &conv, cvl_get_u32be(val + 16), out);
 	}
 	cvl_view_release(&v);
 	return rc;

@@ -21,7 +21,7 @@ typedef struct cagg {
 	cvl_hnode hn;
 	struct cagg *next;
 	convlog_uuid id;
-	uint64_t count, max_seq;
+	uint64_t count, max_seq, min_seq;
 	int64_t tokens, cost, content;
 } cagg;
 
@@ -35,7 +35,7 @@ typedef struct vctx {
 	cagg *all;
 	cvl_counters seen;
 	int ix_table; /* index being walked by on_ix */
-	uint64_t msgids;
+	uint64_t msgids, children;
 } vctx;
 
 static void problem(vctx *c, const char *where, const char *fmt, ...) CVL_PRINTF(3, 4);
@@ -230,6 +230,10 @@ static void check_one_msg(vctx *c, const convlog_uuid *conv, uint32_t seq, const
 	cvl_key_msg(mk, conv, seq);
 	if (rc || vl != 20 || memcmp(v, mk, 20) != 0)
 		problem(c, where, "the message-id index does not point back to it");
+	uint8_t ck[24];
+	if (cvl_view_get(&c->v, CVL_T_MSG_CHILDREN, ck, cvl_key_child(ck, conv, m->parent_seq, seq), &v,
+			 &vl) != 0)
+		problem(c, where, "missing from the children index");
 	convlog_msg_free(m);
 }
 
@@ -271,6 +275,8 @@ static int on_msg(vctx *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t
 	a->count++;
 	if (seq > a->max_seq)
 		a->max_seq = seq;
+	if (!a->min_seq || seq < a->min_seq)
+		a->min_seq = seq;
 	a->tokens += s.tokens > 0 ? s.tokens : 0;
 	a->cost += s.cost > 0 ? s.cost : 0;
 	a->content += (int64_t)s.content_len;
@@ -332,10 +338,20 @@ static int on_conv(vctx *c, const uint8_t *k, size_t kl, const uint8_t *v, size_
 	if (!cvl_status_valid(cv->status))
 		problem(c, where, "unknown status %d", cv->status);
 	cagg *a = (cagg *)cvl_htab_find(&c->aggs, agg_hash(&id), agg_eq, id.bytes);
-	uint64_t cnt = a ? a->count : 0, mx = a ? a->max_seq : 0;
-	if (cv->message_count != cnt || mx != cnt)
-		problem(c, where, "message_count %" PRIu64 " but %" PRIu64 " messages (highest seq %" PRIu64 ")",
-			cv->message_count, cnt, mx);
+	/* a fork's seqs 1..fork_seq are its parent's */
+	uint64_t base = convlog_uuid_is_nil(&cv->parent_id) ? 0 : cv->fork_seq;
+	uint64_t cnt = a ? a->count : 0, mx = a ? a->max_seq : base;
+	if (cv->message_count != base + cnt || mx != base + cnt || (a && a->min_seq <= base))
+		problem(c, where, "message_count %" PRIu64 " but %" PRIu64 " own messages after fork_seq %" PRIu64
+			" (highest seq %" PRIu64 ")", cv->message_count, cnt, base, mx);
+	if (base) {
+		convlog_conv *p = NULL;
+		if (cvl_conv_load(&c->v, &cv->parent_id, &p) != 0)
+			problem(c, where, "the parent of this fork does not exist");
+		else if (p->message_count < base || cv->depth != p->depth + 1)
+			problem(c, where, "fork_seq or depth disagree with the parent");
+		convlog_conv_free(p);
+	}
 	if (cv->token_total != (a ? a->tokens : 0) || cv->cost_total != (a ? a->cost : 0))
 		problem(c, where, "token_total/cost_total disagree with its messages");
 	if (cv->tip_seq > cv->message_count)
@@ -417,6 +433,27 @@ static int on_ix(vctx *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t 
 	return rc;
 }
 
+static int on_child(vctx *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	const uint8_t *mv;
+	size_t ml;
+	uint8_t mk[20];
+	cvl_msg_sum s;
+
+	c->children++;
+	if (kl != 24) {
+		problem(c, "table msg_children", "a key of %zu bytes (expected 24)", kl);
+		return 0;
+	}
+	memcpy(mk, k, 16);
+	memcpy(mk + 16, k + 20, 4);
+	if (cvl_view_get(&c->v, CVL_T_MSG, mk, 20, &mv, &ml) != 0 ||
+	    cvl_msg_sum_decode(mv, ml, cvl_get_u32be(k + 20), &s) ||
+	    s.parent_seq != cvl_get_u32be(k + 16))
+		problem(c, "table msg_children", "an entry names a message that does not exist or has another parent");
+	return 0;
+}
+
 static void check_leftovers(vctx *c)
 {
 	cvl_counters stored;
@@ -429,6 +466,9 @@ static void check_leftovers(vctx *c)
 		problem(c, where, "%" PRIu64 " messages belong to a conversation that does not exist",
 			a->count);
 	}
+	if (c->children != (uint64_t)c->seen.messages)
+		problem(c, "table msg_children", "%" PRIu64 " entries for %" PRId64 " messages",
+			c->children, c->seen.messages);
 	if (c->msgids != (uint64_t)c->seen.messages)
 		problem(c, "table msg_id", "%" PRIu64 " entries for %" PRId64 " messages", c->msgids,
 			c->seen.messages);
@@ -450,9 +490,10 @@ static int run(vctx *c)
 
 	if ((rc = check_log(c)) || (rc = each(c, CVL_T_MSG, on_msg)) ||
 	    (rc = each(c, CVL_T_MSGID, on_msgid)) || (rc = each(c, CVL_T_CONV, on_conv)) ||
-	    (rc = each(c, CVL_T_CSTAT, on_cstat)) || (rc = each(c, CVL_T_CEXT, on_ext)))
+	    (rc = each(c, CVL_T_CSTAT, on_cstat)) || (rc = each(c, CVL_T_CEXT, on_ext)) ||
+	    (rc = each(c, CVL_T_MSG_CHILDREN, on_child)))
 		return rc;
-	for (c->ix_table = CVL_T_IX_ACT; c->ix_table <= CVL_T_IX_RROLE; c->ix_table++)
+	for (c->ix_table = CVL_T_IX_FIRST; c->ix_table <= CVL_T_IX_LAST; c->ix_table++)
 		if ((rc = each(c, c->ix_table, on_ix)))
 			return rc;
 	check_leftovers(c);

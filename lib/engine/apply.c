@@ -235,6 +235,9 @@ static int apply_put(cvl_actx *a, const uint8_t *body, size_t len)
 		a->dcount.deleted += (nc->status == CONVLOG_STATUS_DELETED) -
 				     (cs->cur->status == CONVLOG_STATUS_DELETED);
 	} else {
+		/* a fork's seq space starts with its parent's 1..fork_seq */
+		nc->message_count = convlog_uuid_is_nil(&nc->parent_id) ? 0 : nc->fork_seq;
+		nc->token_total = nc->cost_total = 0;
 		a->dcount.conversations++;
 		a->dcount.deleted += nc->status == CONVLOG_STATUS_DELETED;
 	}
@@ -426,6 +429,11 @@ static int apply_append(cvl_actx *a, const uint8_t *body, size_t len, const cvl_
 		return rc;
 	cvl_key_msg(idv, &m.conv, m.seq);
 	rc = cvl_ws_put(&a->ws, CVL_T_MSGID, m.id.bytes, 16, idv, 20, NULL);
+	if (rc)
+		return rc;
+	uint8_t ck[24];
+	rc = cvl_ws_put(&a->ws, CVL_T_MSG_CHILDREN, ck, cvl_key_child(ck, &m.conv, m.parent_seq, m.seq),
+			NULL, 0, NULL);
 	if (rc)
 		return rc;
 	a->dcount.messages++;

@@ -220,6 +220,23 @@ int cvl_rotate_locked(convlog_db *db);
 /* Flushes every frozen memtable to LMDB. */
 int cvl_flush_frozen(convlog_db *db);
 
+/* ---- forks: who owns a seq of a conversation's seq space ---- */
+#define CVL_CHAIN_MAX 64
+typedef struct cvl_chain {
+	int n;
+	struct {
+		convlog_uuid id;
+		uint32_t fork_seq; /* 0 for a root */
+	} c[CVL_CHAIN_MAX];
+} cvl_chain;
+
+/* Loads the fork chain of conversation `c` (c itself first). */
+int cvl_chain_load(cvl_view *v, const convlog_conv *c, cvl_chain *ch);
+/* The conversation that owns `seq` in c[0]'s seq space. */
+const convlog_uuid *cvl_chain_owner(const cvl_chain *ch, uint32_t seq);
+/* The highest seq of c[i]'s own messages that c[0] sees. */
+uint32_t cvl_chain_limit(const cvl_chain *ch, int i);
+
 /* ---- open / recovery ---- */
 int cvl_recover(convlog_db *db);
 int cvl_refresh_readonly(convlog_db *db);

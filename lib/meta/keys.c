@@ -95,6 +95,15 @@ int cvl_conv_index_keys(const convlog_conv *c, cvl_ikeys *out)
 	for (size_t i = 0; i < c->n_tags; i++)
 		if ((rc = add_tt(out, CVL_T_IX_TAG, c->tags[i], act, &c->id)))
 			return rc;
+	if ((rc = add_tt(out, CVL_T_IX_CREATED, NULL, c->created_at, &c->id)))
+		return rc;
+	if (c->user_id && (rc = add_tt(out, CVL_T_IX_USER_CREATED, c->user_id, c->created_at, &c->id)))
+		return rc;
+	if (c->org_id && (rc = add_tt(out, CVL_T_IX_ORG_CREATED, c->org_id, c->created_at, &c->id)))
+		return rc;
+	if (c->session_id &&
+	    (rc = add_tt(out, CVL_T_IX_SESSION_CREATED, c->session_id, c->created_at, &c->id)))
+		return rc;
 	if (c->initiator_role &&
 	    (rc = add_tt(out, CVL_T_IX_IROLE, c->initiator_role, c->created_at, &c->id)))
 		return rc;
@@ -119,4 +128,12 @@ int cvl_conv_index_keys(const convlog_conv *c, cvl_ikeys *out)
 		k->len = 40;
 	}
 	return 0;
+}
+
+size_t cvl_key_child(uint8_t *out, const convlog_uuid *conv, uint32_t parent, uint32_t seq)
+{
+	memcpy(out, conv->bytes, 16);
+	cvl_put_u32be(out + 16, parent);
+	cvl_put_u32be(out + 20, seq);
+	return 24;
 }

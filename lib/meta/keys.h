@@ -37,4 +37,7 @@ void cvl_ikeys_free(cvl_ikeys *ks);
 /* Every secondary-index key of conversation `c` (NULL: none). */
 int cvl_conv_index_keys(const convlog_conv *c, cvl_ikeys *out);
 
+/* msg_children key: conv + parent seq + child seq (all big-endian). */
+size_t cvl_key_child(uint8_t *out, const convlog_uuid *conv, uint32_t parent, uint32_t seq);
+
 #endif

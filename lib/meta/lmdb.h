@@ -24,8 +24,17 @@ enum cvl_table {
 	CVL_T_IX_PARENT,
 	CVL_T_IX_IROLE,
 	CVL_T_IX_RROLE,
+	CVL_T_IX_CREATED,
+	CVL_T_IX_USER_CREATED,
+	CVL_T_IX_ORG_CREATED,
+	CVL_T_IX_SESSION_CREATED,
+	CVL_T_MSG_CHILDREN,
 	CVL_T_COUNT
 };
+
+/* Secondary indexes of conversations: CVL_T_IX_FIRST..CVL_T_IX_LAST. */
+#define CVL_T_IX_FIRST CVL_T_IX_ACT
+#define CVL_T_IX_LAST CVL_T_IX_SESSION_CREATED
 
 typedef struct cvl_lmdb {
 	MDB_env *env;

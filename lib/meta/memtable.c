@@ -299,6 +299,53 @@ void cvl_mt_iter_next(cvl_mt_iter *it)
 	it->node = (n && node_key(n)[0] == it->table) ? n : NULL;
 }
 
+/* The newest version <= snap of the greatest key < (or <=) kbuf[0..kl)
+ * in the iterator's table, walking back over keys with no visible version. */
+static cvl_mt_node *find_le(cvl_mt_iter *it, const uint8_t *kbuf, size_t kl, int strict)
+{
+	cvl_mt_node *prev[CVL_MT_HEIGHT], *n;
+	uint8_t cur[600];
+	size_t cl = kl;
+
+	memcpy(cur, kbuf, kl);
+	if (!strict) {
+		/* the visible version of the key itself, if any */
+		n = find_ge(it->mt, cur, cl, it->snap, NULL);
+		if (n && cmp_key(node_key(n), n->klen, cur, cl) == 0)
+			return n;
+	}
+	for (;;) {
+		/* prev[0]: the last node sorting before every version of cur */
+		find_ge(it->mt, cur, cl, UINT64_MAX, prev);
+		cvl_mt_node *p = prev[0];
+		if (p == it->mt->head || node_key(p)[0] != it->table)
+			return NULL;
+		n = find_ge(it->mt, node_key(p), p->klen, it->snap, NULL);
+		if (n && cmp_key(node_key(n), n->klen, node_key(p), p->klen) == 0)
+			return n;
+		cl = p->klen < sizeof(cur) ? p->klen : sizeof(cur);
+		memcpy(cur, node_key(p), cl);
+	}
+}
+
+void cvl_mt_iter_seek_le(cvl_mt_iter *it, const uint8_t *key, size_t klen, int strict)
+{
+	uint8_t kbuf[600];
+	size_t kl = klen + 1 < sizeof(kbuf) ? klen + 1 : sizeof(kbuf);
+
+	kbuf[0] = it->table;
+	if (kl > 1)
+		memcpy(kbuf + 1, key, kl - 1);
+	it->node = find_le(it, kbuf, kl, strict);
+}
+
+void cvl_mt_iter_prev(cvl_mt_iter *it)
+{
+	cvl_mt_node *cur = it->node;
+
+	it->node = find_le(it, node_key(cur), cur->klen, 1);
+}
+
 void cvl_mt_iter_entry(const cvl_mt_iter *it, const uint8_t **key, size_t *klen,
 		       const uint8_t **val, size_t *vlen)
 {

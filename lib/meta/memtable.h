@@ -66,6 +66,10 @@ void cvl_mt_iter_init(cvl_mt_iter *it, cvl_memtable *mt, uint8_t table, uint64_t
 void cvl_mt_iter_seek(cvl_mt_iter *it, const uint8_t *key, size_t klen);
 int cvl_mt_iter_valid(const cvl_mt_iter *it);
 void cvl_mt_iter_next(cvl_mt_iter *it);
+/* Positions at the greatest visible key <= key (< key when `strict`). */
+void cvl_mt_iter_seek_le(cvl_mt_iter *it, const uint8_t *key, size_t klen, int strict);
+/* Moves to the greatest visible key below the current one. */
+void cvl_mt_iter_prev(cvl_mt_iter *it);
 /* Key without the table byte; value or tombstone (vlen CVL_MT_TOMB). */
 void cvl_mt_iter_entry(const cvl_mt_iter *it, const uint8_t **key, size_t *klen,
 		       const uint8_t **val, size_t *vlen);

@@ -171,3 +171,104 @@ int cvl_vcur_next(cvl_vcur *c)
 		return rc;
 	return pick(c);
 }
+
+/* ---- backwards ---- */
+
+/* LMDB source at the greatest key <= key (< key when strict). */
+static int lmdb_seek_le(struct cvl_vsrc *s, const uint8_t *key, size_t klen, int strict)
+{
+	MDB_val k = {klen, (void *)key}, d;
+	int mrc = mdb_cursor_get(s->mc, &k, &d, MDB_SET_RANGE);
+
+	if (mrc == MDB_NOTFOUND)
+		return load_lmdb(s, mdb_cursor_get(s->mc, &k, &d, MDB_LAST), &k, &d);
+	if (mrc)
+		return cvl_lmdb_err(mrc, "cursor");
+	if (!strict && keycmp(k.mv_data, k.mv_size, key, klen) == 0)
+		return load_lmdb(s, 0, &k, &d);
+	return load_lmdb(s, mdb_cursor_get(s->mc, &k, &d, MDB_PREV), &k, &d);
+}
+
+static int retreat_before(cvl_vcur *c, const uint8_t *key, size_t klen);
+
+/* Picks the greatest current key; newest source wins; skips tombstones. */
+static int pick_back(cvl_vcur *c)
+{
+	for (;;) {
+		int best = -1, rc;
+		for (int i = 0; i < c->nsrc; i++) {
+			if (!c->src[i].valid)
+				continue;
+			if (best < 0 || keycmp(c->src[i].k, c->src[i].kl, c->src[best].k,
+					       c->src[best].kl) > 0)
+				best = i;
+		}
+		if (best < 0)
+			return CONVLOG_DONE;
+		struct cvl_vsrc *b = &c->src[best];
+		if (best < c->nsrc - 1 && b->vl == CVL_MT_TOMB) {
+			if ((rc = retreat_before(c, b->k, b->kl)))
+				return rc;
+			continue;
+		}
+		c->key = b->k;
+		c->klen = b->kl;
+		c->val = b->val;
+		c->vlen = b->vl;
+		return 0;
+	}
+}
+
+/* Moves every source holding `key` to its previous key. */
+static int retreat_before(cvl_vcur *c, const uint8_t *key, size_t klen)
+{
+	uint8_t kb[600];
+	size_t kl = klen < sizeof(kb) ? klen : sizeof(kb);
+	int rc;
+
+	memcpy(kb, key, kl);
+	for (int i = 0; i < c->nsrc; i++) {
+		struct cvl_vsrc *s = &c->src[i];
+		if (!s->valid || keycmp(s->k, s->kl, kb, kl) != 0)
+			continue;
+		if (i < c->nsrc - 1) {
+			cvl_mt_iter_prev(&s->mi);
+			load_mt(s);
+		} else {
+			MDB_val k, d;
+			if ((rc = load_lmdb(s, mdb_cursor_get(s->mc, &k, &d, MDB_PREV), &k, &d)))
+				return rc;
+		}
+	}
+	return 0;
+}
+
+int cvl_vcur_seek_le(cvl_vcur *c, const void *key, size_t klen, int strict)
+{
+	int rc;
+
+	for (int i = 0; i < c->nsrc - 1; i++) {
+		cvl_mt_iter_seek_le(&c->src[i].mi, key, klen, strict);
+		load_mt(&c->src[i]);
+	}
+	if ((rc = lmdb_seek_le(&c->src[c->nsrc - 1], key, klen, strict)))
+		return rc;
+	return pick_back(c);
+}
+
+int cvl_vcur_prev(cvl_vcur *c)
+{
+	uint8_t kb[600];
+	size_t kl = c->klen < sizeof(kb) ? c->klen : sizeof(kb);
+	int rc;
+
+	/* sources may sit on different keys after a forward walk: re-seek */
+	memcpy(kb, c->key, kl);
+	for (int i = 0; i < c->nsrc - 1; i++) {
+		cvl_mt_iter_seek_le(&c->src[i].mi, kb, kl, 1);
+		load_mt(&c->src[i]);
+	}
+	if ((rc = lmdb_seek_le(&c->src[c->nsrc - 1], kb, kl, 1)))
+		return rc;
+	return pick_back(c);
+}

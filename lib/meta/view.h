@@ -51,5 +51,9 @@ void cvl_vcur_close(cvl_vcur *c);
 int cvl_vcur_seek(cvl_vcur *c, const void *key, size_t klen);
 /* Advance.  0, CONVLOG_DONE, or error. */
 int cvl_vcur_next(cvl_vcur *c);
+/* Position at the last live key <= key (< key when `strict`). */
+int cvl_vcur_seek_le(cvl_vcur *c, const void *key, size_t klen, int strict);
+/* Step back to the previous live key.  0, CONVLOG_DONE, or error. */
+int cvl_vcur_prev(cvl_vcur *c);
 
 #endif

@@ -147,7 +147,7 @@ static void assert_key(const cvl_ikey *k, int table, const uint8_t *want, size_t
 	ck_assert_int_eq(memcmp(k->k, want, wlen), 0);
 }
 
-START_TEST(test_keys__minimal_conversation_has_activity_and_status_keys_only)
+START_TEST(test_keys__minimal_conversation_has_activity_created_and_status_keys_only)
 {
 	convlog_conv c;
 	cvl_ikeys ks = {0};
@@ -162,12 +162,13 @@ START_TEST(test_keys__minimal_conversation_has_activity_and_status_keys_only)
 	c.title = "title-not-indexed";
 	c.external_id = "ext-has-its-own-table";
 	CK_OK(cvl_conv_index_keys(&c, &ks));
-	ck_assert_uint_eq(ks.n, 2);
+	ck_assert_uint_eq(ks.n, 3);
 	assert_key(&ks.v[0], CVL_T_IX_ACT, want, tt_key(want, NULL, 1234, &c.id));
+	assert_key(&ks.v[1], CVL_T_IX_CREATED, want, tt_key(want, NULL, 10, &c.id));
 	want[0] = CONVLOG_STATUS_ACTIVE;
 	cvl_key_desc_time(want + 1, 1234);
 	memcpy(want + 9, c.id.bytes, 16);
-	assert_key(&ks.v[1], CVL_T_IX_STATUS, want, 25);
+	assert_key(&ks.v[2], CVL_T_IX_STATUS, want, 25);
 	cvl_ikeys_free(&ks);
 	ck_assert_ptr_null(ks.v);
 	ck_assert_uint_eq(ks.n, 0);
@@ -196,24 +197,28 @@ START_TEST(test_keys__full_conversation_produces_exactly_the_expected_tables)
 	c.last_activity_at = 777;
 	CK_OK(cvl_conv_index_keys(&c, &ks));
 
-	ck_assert_uint_eq(ks.n, 10);
+	ck_assert_uint_eq(ks.n, 14);
 	assert_key(&ks.v[0], CVL_T_IX_ACT, want, tt_key(want, NULL, 777, &c.id));
 	assert_key(&ks.v[1], CVL_T_IX_USER, want, tt_key(want, "u-1", 777, &c.id));
 	assert_key(&ks.v[2], CVL_T_IX_ORG, want, tt_key(want, "org-9", 777, &c.id));
 	assert_key(&ks.v[3], CVL_T_IX_SESSION, want, tt_key(want, "sess", 777, &c.id));
 	assert_key(&ks.v[4], CVL_T_IX_TAG, want, tt_key(want, "alpha", 777, &c.id));
 	assert_key(&ks.v[5], CVL_T_IX_TAG, want, tt_key(want, "beta", 777, &c.id));
-	/* agent roles are ordered by creation time, not activity */
-	assert_key(&ks.v[6], CVL_T_IX_IROLE, want, tt_key(want, "recruiter_twin", -50, &c.id));
-	assert_key(&ks.v[7], CVL_T_IX_RROLE, want, tt_key(want, "candidate_twin", -50, &c.id));
+	/* creation-ordered listings, and agent roles (by creation only) */
+	assert_key(&ks.v[6], CVL_T_IX_CREATED, want, tt_key(want, NULL, -50, &c.id));
+	assert_key(&ks.v[7], CVL_T_IX_USER_CREATED, want, tt_key(want, "u-1", -50, &c.id));
+	assert_key(&ks.v[8], CVL_T_IX_ORG_CREATED, want, tt_key(want, "org-9", -50, &c.id));
+	assert_key(&ks.v[9], CVL_T_IX_SESSION_CREATED, want, tt_key(want, "sess", -50, &c.id));
+	assert_key(&ks.v[10], CVL_T_IX_IROLE, want, tt_key(want, "recruiter_twin", -50, &c.id));
+	assert_key(&ks.v[11], CVL_T_IX_RROLE, want, tt_key(want, "candidate_twin", -50, &c.id));
 	want[0] = CONVLOG_STATUS_ARCHIVED;
 	cvl_key_desc_time(want + 1, 777);
 	memcpy(want + 9, c.id.bytes, 16);
-	assert_key(&ks.v[8], CVL_T_IX_STATUS, want, 25);
+	assert_key(&ks.v[12], CVL_T_IX_STATUS, want, 25);
 	memcpy(want, c.parent_id.bytes, 16);
 	cvl_key_desc_time(want + 16, 777);
 	memcpy(want + 24, c.id.bytes, 16);
-	assert_key(&ks.v[9], CVL_T_IX_PARENT, want, 40);
+	assert_key(&ks.v[13], CVL_T_IX_PARENT, want, 40);
 
 	/* reusing the list replaces its contents */
 	convlog_conv m;
@@ -221,7 +226,7 @@ START_TEST(test_keys__full_conversation_produces_exactly_the_expected_tables)
 	m.id = c.id;
 	m.status = CONVLOG_STATUS_ACTIVE;
 	CK_OK(cvl_conv_index_keys(&m, &ks));
-	ck_assert_uint_eq(ks.n, 2);
+	ck_assert_uint_eq(ks.n, 3);
 	cvl_ikeys_free(&ks);
 }
 END_TEST
@@ -248,7 +253,8 @@ START_TEST(test_keys__many_tags_and_long_texts_fit_their_keys)
 	c.tags = tags;
 	c.n_tags = CONVLOG_MAX_TAGS;
 	CK_OK(cvl_conv_index_keys(&c, &ks));
-	ck_assert_uint_eq(ks.n, 1 + 1 + CONVLOG_MAX_TAGS + 1);
+	/* activity, user, tags, created, user created, status */
+	ck_assert_uint_eq(ks.n, 1 + 1 + CONVLOG_MAX_TAGS + 2 + 1);
 	ck_assert_int_eq(ks.v[1].table, CVL_T_IX_USER);
 	ck_assert_uint_eq(ks.v[1].len, 17 + 24); /* hashed */
 	for (unsigned i = 0; i < CONVLOG_MAX_TAGS; i++) {
@@ -271,7 +277,7 @@ int main(void)
 	tcase_add_test(tc, test_keys__desc_time_round_trips);
 	tcase_add_test(tc, test_keys__desc_time_sorts_newest_first_including_negative);
 	tcase_add_test(tc, test_keys__msg_key_is_conv_then_big_endian_seq);
-	tcase_add_test(tc, test_keys__minimal_conversation_has_activity_and_status_keys_only);
+	tcase_add_test(tc, test_keys__minimal_conversation_has_activity_created_and_status_keys_only);
 	tcase_add_test(tc, test_keys__full_conversation_produces_exactly_the_expected_tables);
 	tcase_add_test(tc, test_keys__many_tags_and_long_texts_fit_their_keys);
 	suite_add_tcase(s, tc);
