@@ -291,6 +291,8 @@ typedef struct convlog_conv {
 	uint64_t message_count;     /* (derived) */
 	int64_t token_total;        /* (derived) sum of known token counts */
 	int64_t cost_total;         /* (derived) micro-USD, sum of known costs */
+	int64_t last_message_at;    /* (derived) latest created_at of its own
+	                               messages; 0 = none */
 } convlog_conv;
 
 /** Sets `c` to an empty input record: version, status active, all absent. */
@@ -566,7 +568,9 @@ CONVLOG_API int convlog_conv_create(convlog_db *db, convlog_txn *txn,
  * Creates or replaces conversation in->id with exactly the given fields,
  * timestamps and status included, bypassing lifecycle rules: the
  * primitive behind import and restore from backups.  Aggregates stay
- * derived from the messages.  tip_seq may not exceed the message count.
+ * derived from the messages, and last_activity_at never goes below the
+ * conversation's latest message.  tip_seq may not exceed the message
+ * count; an existing conversation's parent_id and fork_seq cannot change.
  * Extra errors: CONVLOG_EEXIST (external_id used by another conversation).
  */
 CONVLOG_API int convlog_conv_put(convlog_db *db, convlog_txn *txn,
@@ -944,8 +948,17 @@ CONVLOG_API void convlog_usage_query_init(convlog_usage_query *q);
  * and errors, optionally grouped and scoped, over messages whose created_at
  * falls in the range.  Answered from the per-message summaries kept in
  * LMDB; message content is never read.  Scoped queries walk the scope's
- * index; unscoped ones read every summary.  *out: convlog_usage_free().
- * Thread-safe.  Errors: CONVLOG_EINVAL (group, range), CONVLOG_ENOMEM.
+ * index (newest activity first, stopping at conversations idle since
+ * before `since`); unscoped ones read every summary.  A fork's inherited
+ * messages are counted once, with the conversation that owns them.
+ * Percentiles use the nearest-rank rule (the value at rank ceil(q * n)).
+ * GROUP_NONE always returns one row; other groupings only groups with
+ * messages.  An unknown user, org, session or conversation gives an empty
+ * report.  *out: convlog_usage_free().  Thread-safe.
+ * Errors: CONVLOG_EINVAL (NULL query, version, group, since > until, nil
+ * conv_id with has_conv), CONVLOG_ERANGE (a sum overflows), CONVLOG_ETOOBIG
+ * (over 2^26 known latencies in one group), CONVLOG_ECORRUPT,
+ * CONVLOG_ENOMEM.
  */
 CONVLOG_API int convlog_usage_get(convlog_db *db, const convlog_usage_query *q,
 				  convlog_usage **out);

@@ -34,7 +34,8 @@ static const char usage_text[] =
 	"A conversation or message that already exists is updated, so importing\n"
 	"an export into an empty store reproduces it, and importing the same file\n"
 	"twice changes nothing the second time.  Derived fields (message_count,\n"
-	"token_total, cost_total) are ignored.  A fork must come after its parent.\n"
+	"token_total, cost_total) are ignored.  A fork must come after its parent;\n"
+	"its message lines are its own messages, from seq fork_seq + 1 on.\n"
 	"\n"
 	"On bad input the error names the line and the conversation, and that\n"
 	"conversation is not imported.  Without --keep-going import stops there\n"
@@ -60,7 +61,9 @@ typedef struct group {
 	int skipping;         /* the group failed: skip its message lines */
 	int activated;        /* the "active, tip 0" put was written */
 	int writes;           /* records written into txn */
+	uint32_t base;        /* a fork's fork_seq: its own messages follow it */
 	uint32_t last_seq;
+	int64_t last_msg_at;  /* latest created_at of the group's messages */
 	unsigned long appended, superseded; /* counted into importer on commit */
 } group;
 
@@ -183,12 +186,16 @@ static int conv_strings_eq(const convlog_conv *a, const convlog_conv *b)
 	       str_eq(a->metadata, b->metadata);
 }
 
-/* 1 when the stored conversation already equals the file's. */
-static int conv_eq(const convlog_conv *old, jsonl_conv_in *in)
+/* 1 when the stored conversation already equals what putting the file's
+ * would store (last_activity_at never goes below the latest message). */
+static int conv_eq(const convlog_conv *old, jsonl_conv_in *in, int64_t last_msg_at)
 {
 	const convlog_conv *c = &in->c;
 	int64_t upd = c->updated_at ? c->updated_at : c->created_at;
 	int64_t act = c->last_activity_at ? c->last_activity_at : c->created_at;
+
+	if (act < last_msg_at)
+		act = last_msg_at;
 
 	return conv_strings_eq(old, c) && old->status == c->status &&
 	       old->prev_status == c->prev_status && old->rating == c->rating &&
@@ -315,14 +322,26 @@ static int message_line(importer *im, const json_t *obj, long line)
 			  mi.m.seq, g->last_seq);
 		goto out;
 	}
-	if (!g->last_seq && !g->old && mi.m.seq != 1) {
-		st = fail(im, line, "message seq %u: a new conversation starts at seq 1",
-			  mi.m.seq);
+	if (mi.m.seq <= g->base) {
+		st = fail(im, line, "message seq %u: seqs up to fork_seq %u are the parent's; the "
+			  "fork's own messages start at seq %u", mi.m.seq, g->base, g->base + 1);
+		goto out;
+	}
+	if (!g->last_seq && !g->old && mi.m.seq != g->base + 1) {
+		if (g->base)
+			st = fail(im, line, "message seq %u: a new fork at fork_seq %u starts at "
+				  "seq %u", mi.m.seq, g->base, g->base + 1);
+		else
+			st = fail(im, line, "message seq %u: a new conversation starts at seq 1",
+				  mi.m.seq);
 		goto out;
 	}
 	st = apply_msg(im, &mi, line);
-	if (!st)
+	if (!st) {
 		g->last_seq = mi.m.seq;
+		if (mi.m.created_at > g->last_msg_at)
+			g->last_msg_at = mi.m.created_at;
+	}
 out:
 	jsonl_msg_clear(&mi);
 	return st;
@@ -339,7 +358,7 @@ static int finish(importer *im)
 		group_clear(g);
 		return TOOL_OK;
 	}
-	if (g->activated || !g->old || !conv_eq(g->old, &g->in)) {
+	if (g->activated || !g->old || !conv_eq(g->old, &g->in, g->last_msg_at)) {
 		if (convlog_conv_put(im->db, g->txn, &g->in.c))
 			return fail_lib(im, g->line);
 		g->writes++;
@@ -384,6 +403,8 @@ static int begin(importer *im, json_t *obj, long line)
 	if (jsonl_conv_parse(obj, &g->in, err, sizeof(err)))
 		return fail(im, line, "%s", err);
 	tool_uuid_str(&g->in.c.id, g->id);
+	if (!convlog_uuid_is_nil(&g->in.c.parent_id))
+		g->base = g->in.c.fork_seq;
 	rc = convlog_conv_get(im->db, &g->in.c.id, &g->old);
 	if (rc && rc != CONVLOG_ENOTFOUND)
 		return fail_lib(im, line);

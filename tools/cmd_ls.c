@@ -5,6 +5,7 @@
 
 #include "cmds.h"
 #include "jsonl.h"
+#include "text.h"
 #include "util.h"
 
 static const char usage_text[] =
@@ -15,7 +16,13 @@ static const char usage_text[] =
 	"--json, as conversation lines of the JSONL format.  Soft-deleted\n"
 	"conversations are left out unless --all or --status deleted is given.\n"
 	"The table abbreviates the inactive_* statuses (timeout, user-ended,\n"
-	"sys-ended).\n"
+	"sys-ended).  Listed in creation order (--order newest or oldest, or a\n"
+	"role filter alone), the table shows created_at instead of last activity.\n"
+	"Each listing walks one index and checks the other filters: in activity\n"
+	"order a role filter needs --parent, --session, --tag, --user, --org or\n"
+	"--status beside it; in creation order --tag, --status and --parent need\n"
+	"--session, --initiator-role, --responder-role, --user or --org beside\n"
+	"them.  Other combinations fail (exit 1).\n"
 	"\n"
 	"When --limit stops the listing and more conversations may follow, the\n"
 	"table output ends with 'next: TOKEN' on stderr; pass the token to\n"
@@ -26,75 +33,41 @@ static const char usage_text[] =
 	"  --org O         only conversations of org_id O\n"
 	"  --session S     only conversations of session_id S\n"
 	"  --tag T         only conversations tagged T\n"
+	"  --initiator-role R  only conversations whose initiator_role is R\n"
+	"  --responder-role R  only conversations whose responder_role is R\n"
+	"  --parent CONV   only the forks of conversation CONV (UUID or\n"
+	"                  external_id)\n"
 	"  --status NAME   only conversations in status NAME (active, completed,\n"
 	"                  inactive_timeout, inactive_user_terminated,\n"
 	"                  inactive_system_terminated, archived, deleted)\n"
 	"  -a, --all       include soft-deleted conversations\n"
+	"  --order ORDER   activity (newest activity first), newest (newest\n"
+	"                  created first) or oldest (oldest created first);\n"
+	"                  default: activity, or newest for a role filter alone\n"
 	"  -n, --limit N   list at most N conversations\n"
 	"  --after TOKEN   continue a listing after its 'next:' token\n"
 	"  --json          write JSONL conversation lines instead of a table\n"
 	"  -h, --help      show this help\n";
 
-#define COL_ID 36
-#define COL_TIME 16
-#define COL_MSGS 6
-#define COL_STATUS 10
-#define WIDTH 100
-
 typedef struct ls_opts {
 	convlog_conv_filter f;
 	uint32_t limit;
 	int json;
+	int created;        /* the listing is in created order */
+	const char *parent; /* --parent CONV, resolved after opening */
 } ls_opts;
-
-static const char *short_status(int st)
-{
-	switch (st) {
-	case CONVLOG_STATUS_INACTIVE_TIMEOUT: return "timeout";
-	case CONVLOG_STATUS_INACTIVE_USER_TERMINATED: return "user-ended";
-	case CONVLOG_STATUS_INACTIVE_SYSTEM_TERMINATED: return "sys-ended";
-	default: {
-		const char *s = convlog_status_name(st);
-		return s ? s : "?";
-	}
-	}
-}
-
-static void header(void)
-{
-	printf("%-*s %-*s %*s %-*s %s\n", COL_ID, "ID", COL_TIME, "LAST ACTIVITY", COL_MSGS,
-	       "MSGS", COL_STATUS, "STATUS", "TITLE");
-}
-
-static void row(const convlog_conv *c)
-{
-	char id[CONVLOG_UUID_STRLEN], t[TOOL_TIME_STRLEN];
-	const char *title = c->title ? c->title : c->topic ? c->topic : "";
-
-	tool_time_short(c->last_activity_at, t);
-	printf("%-*s %-*s %*llu %-*s ", COL_ID, tool_uuid_str(&c->id, id), COL_TIME, t, COL_MSGS,
-	       (unsigned long long)c->message_count, COL_STATUS, short_status(c->status));
-	tool_fit(stdout, title, WIDTH - (COL_ID + COL_TIME + COL_MSGS + COL_STATUS + 4));
-	putchar('\n');
-}
 
 static int print_one(const ls_opts *o, const convlog_conv *c)
 {
-	json_t *j;
-	int rc;
-
 	if (!o->json) {
-		row(c);
+		text_table_row(c, o->created);
 		return 0;
 	}
-	j = jsonl_conv_json(c);
-	if (!j) {
-		tool_err("ls", "cannot convert a conversation to JSON");
+	if (jsonl_print_conv(stdout, c)) {
+		tool_err("ls", "cannot write a conversation as JSON");
 		return -1;
 	}
-	rc = jsonl_print(stdout, j);
-	json_decref(j);
-	return rc;
+	return 0;
 }
 
 /* After `limit` rows: prints the resume token if another row exists. */
@@ -125,7 +98,7 @@ static int list(convlog_db *db, const ls_opts *o)
 	if ((rc = convlog_conv_list(db, &o->f, &it)))
 		return tool_lib_err("ls", rc, NULL);
 	if (!o->json)
-		header();
+		text_table_header(o->created);
 	while ((!o->limit || n < o->limit) && (rc = convlog_conv_iter_next(it, &c)) == 0) {
 		if (print_one(o, c)) {
 			st = TOOL_FAIL;
@@ -146,11 +119,40 @@ out:
 	return st;
 }
 
+static int parse_order(ls_opts *o, const char *name)
+{
+	if (!strcmp(name, "activity"))
+		o->f.order = CONVLOG_ORDER_ACTIVITY;
+	else if (!strcmp(name, "newest"))
+		o->f.order = CONVLOG_ORDER_CREATED_DESC;
+	else if (!strcmp(name, "oldest"))
+		o->f.order = CONVLOG_ORDER_CREATED_ASC;
+	else
+		return tool_usage("ls", "--order is activity, newest or oldest, not '%s'", name);
+	return TOOL_OK;
+}
+
+/* Whether the listing comes in created order (convlog.h, conv_filter). */
+static int created_order(const convlog_conv_filter *f)
+{
+	int roles = f->initiator_role || f->responder_role;
+	int other = f->user_id || f->org_id || f->session_id || f->tag || f->status ||
+		    f->has_parent;
+
+	if (f->order == CONVLOG_ORDER_DEFAULT)
+		return roles && !other;
+	return f->order != CONVLOG_ORDER_ACTIVITY;
+}
+
 static int parse_opt(ls_opts *o, int c, char **argv)
 {
 	uint64_t v;
 
 	switch (c) {
+	case 'I': o->f.initiator_role = optarg; break;
+	case 'R': o->f.responder_role = optarg; break;
+	case 'P': o->parent = optarg; break;
+	case 'o': return parse_order(o, optarg);
 	case 'u': o->f.user_id = optarg; break;
 	case 'O': o->f.org_id = optarg; break;
 	case 's': o->f.session_id = optarg; break;
@@ -172,6 +174,20 @@ static int parse_opt(ls_opts *o, int c, char **argv)
 	return TOOL_OK;
 }
 
+/* --parent CONV: the forks of that conversation. */
+static int set_parent(convlog_db *db, ls_opts *o)
+{
+	convlog_conv *c = NULL;
+	int st = tool_conv_lookup("ls", db, o->parent, &c);
+
+	if (!st) {
+		o->f.has_parent = 1;
+		o->f.parent_id = c->id;
+	}
+	convlog_conv_free(c);
+	return st;
+}
+
 int cmd_ls(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -179,6 +195,10 @@ int cmd_ls(int argc, char **argv)
 		{"org", required_argument, NULL, 'O'},
 		{"session", required_argument, NULL, 's'},
 		{"tag", required_argument, NULL, 't'},
+		{"initiator-role", required_argument, NULL, 'I'},
+		{"responder-role", required_argument, NULL, 'R'},
+		{"parent", required_argument, NULL, 'P'},
+		{"order", required_argument, NULL, 'o'},
 		{"status", required_argument, NULL, 'S'},
 		{"all", no_argument, NULL, 'a'},
 		{"limit", required_argument, NULL, 'n'},
@@ -205,9 +225,15 @@ int cmd_ls(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return tool_usage("ls", argc == optind ? "STORE is missing" : "too many arguments");
+	o.f.has_parent = o.parent != NULL; /* known before the lookup */
+	o.created = created_order(&o.f);
 	if (tool_open("ls", argv[optind], CONVLOG_OPEN_READONLY, CONVLOG_DURABILITY_FULL, &db))
 		return TOOL_FAIL;
-	st = list(db, &o);
+	st = TOOL_OK;
+	if (o.parent)
+		st = set_parent(db, &o);
+	if (!st)
+		st = list(db, &o);
 	convlog_close(db);
 	return st;
 }

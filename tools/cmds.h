@@ -14,5 +14,11 @@ int cmd_ls(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_fork(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+int cmd_thread(int argc, char **argv);
+int cmd_children(int argc, char **argv);
+int cmd_tip(int argc, char **argv);
+int cmd_session(int argc, char **argv);
 
 #endif

@@ -218,6 +218,24 @@ int jsonl_print(FILE *f, const json_t *obj)
 	return fputc('\n', f) == EOF ? -1 : 0;
 }
 
+int jsonl_print_conv(FILE *f, const convlog_conv *c)
+{
+	json_t *o = jsonl_conv_json(c);
+	int rc = o ? jsonl_print(f, o) : -1;
+
+	json_decref(o);
+	return rc;
+}
+
+int jsonl_print_msg(FILE *f, const convlog_msg *m)
+{
+	json_t *o = jsonl_msg_json(m);
+	int rc = o ? jsonl_print(f, o) : -1;
+
+	json_decref(o);
+	return rc;
+}
+
 char *jsonl_reformat(const char *text)
 {
 	json_error_t e;

@@ -32,6 +32,11 @@ json_t *jsonl_msg_json(const convlog_msg *m);
 /* Writes `obj` compactly plus "\n".  Returns 0, or -1 on a write error. */
 int jsonl_print(FILE *f, const json_t *obj);
 
+/* jsonl_conv_json()/jsonl_msg_json() then jsonl_print().  Returns 0, or
+ * -1 when the object cannot be built or written. */
+int jsonl_print_conv(FILE *f, const convlog_conv *c);
+int jsonl_print_msg(FILE *f, const convlog_msg *m);
+
 /* Stored JSON text re-serialised compactly with short reals (malloc'd;
  * free()).  NULL on failure. */
 char *jsonl_reformat(const char *text);

@@ -20,8 +20,14 @@ static const command commands[] = {
 	{"export", cmd_export, "write every conversation and message as JSONL"},
 	{"ls", cmd_ls, "list conversations"},
 	{"show", cmd_show, "print one conversation and its messages"},
+	{"thread", cmd_thread, "print the thread from the root to a message"},
+	{"children", cmd_children, "print the children (alternatives) of a message"},
+	{"tip", cmd_tip, "make a message the tip (active branch) of a conversation"},
+	{"fork", cmd_fork, "fork a conversation at a message"},
+	{"replay", cmd_replay, "fork before the first message; print the user turns"},
+	{"session", cmd_session, "summarise a session and list its conversations"},
 	{"verify", cmd_verify, "check a store for corruption and inconsistencies"},
-	{"stats", cmd_stats, "print store statistics"},
+	{"stats", cmd_stats, "print store statistics or usage analytics"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

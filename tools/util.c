@@ -271,6 +271,45 @@ int tool_parse_u64(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+const char *tool_cost_format(int64_t micro, char out[TOOL_COST_STRLEN])
+{
+	uint64_t m = micro < 0 ? (uint64_t)0 - (uint64_t)micro : (uint64_t)micro;
+
+	snprintf(out, TOOL_COST_STRLEN, "%s%llu.%06llu", micro < 0 ? "-" : "",
+		 (unsigned long long)(m / 1000000), (unsigned long long)(m % 1000000));
+	return out;
+}
+
+int tool_conv_lookup(const char *cmd, convlog_db *db, const char *arg, convlog_conv **out)
+{
+	convlog_uuid id;
+	int rc;
+
+	*out = NULL;
+	if (convlog_uuid_parse(arg, &id) == 0) {
+		rc = convlog_conv_get(db, &id, out);
+		if (rc != CONVLOG_ENOTFOUND)
+			return rc ? tool_lib_err(cmd, rc, NULL) : TOOL_OK;
+	}
+	rc = convlog_conv_get_by_external(db, arg, out);
+	if (rc == CONVLOG_ENOTFOUND) {
+		tool_err(cmd, "no conversation has the id or external_id '%s'", arg);
+		return TOOL_FAIL;
+	}
+	return rc ? tool_lib_err(cmd, rc, NULL) : TOOL_OK;
+}
+
+int tool_parse_seq(const char *cmd, const char *what, const char *s, int min1, uint32_t *out)
+{
+	uint64_t v;
+
+	if (tool_parse_u64(s, CONVLOG_MAX_SEQ, &v) || (min1 && v == 0))
+		return tool_usage(cmd, "%s needs a number from %d to %u", what, min1 ? 1 : 0,
+				  CONVLOG_MAX_SEQ);
+	*out = (uint32_t)v;
+	return 0;
+}
+
 void tool_human_size(uint64_t bytes, char *out, size_t n)
 {
 	static const char *units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
@@ -297,17 +336,26 @@ static int cp_width(utf8proc_int32_t cp)
 	return w < 0 ? 1 : w;
 }
 
+int tool_width(const char *s)
+{
+	const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+	utf8proc_ssize_t len = (utf8proc_ssize_t)strlen(s), i, k;
+	utf8proc_int32_t cp;
+	int total = 0;
+
+	for (i = 0; i < len; i += k > 0 ? k : 1) {
+		k = utf8proc_iterate(p + i, len - i, &cp);
+		total += k > 0 ? cp_width(cp) : 1;
+	}
+	return total;
+}
+
 int tool_fit(FILE *f, const char *s, int width)
 {
 	const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
 	utf8proc_ssize_t len = (utf8proc_ssize_t)strlen(s), i = 0, k;
 	utf8proc_int32_t cp;
-	int total = 0, used = 0;
-
-	for (i = 0; i < len; i += k > 0 ? k : 1) { /* full width of s */
-		k = utf8proc_iterate(p + i, len - i, &cp);
-		total += k > 0 ? cp_width(cp) : 1;
-	}
+	int total = tool_width(s), used = 0;
 	int room = total <= width ? width : width - 3;
 	for (i = 0; i < len; i += k) {
 		k = utf8proc_iterate(p + i, len - i, &cp);

@@ -75,8 +75,32 @@ const char *tool_uuid_str(const convlog_uuid *id, char out[CONVLOG_UUID_STRLEN])
  */
 int tool_parse_u64(const char *s, uint64_t max, uint64_t *out);
 
+/* Buffer size for tool_cost_format(): sign, 13 digits, ".", 6 digits, NUL. */
+#define TOOL_COST_STRLEN 24
+
+/* Integer micro-USD as USD with 6 decimals ("0.001815").  Returns out. */
+const char *tool_cost_format(int64_t micro, char out[TOOL_COST_STRLEN]);
+
+/*
+ * Finds conversation `arg` of `db` by UUID, then by external_id, like
+ * every command's CONV operand.  Reports errors for `cmd` ("no
+ * conversation has the id or external_id 'x'").  *out: convlog_conv_free().
+ * Returns TOOL_OK or TOOL_FAIL.
+ */
+int tool_conv_lookup(const char *cmd, convlog_db *db, const char *arg, convlog_conv **out);
+
+/*
+ * Parses a message seq operand or option value, 0..CONVLOG_MAX_SEQ
+ * (1.. when `min1`).  Returns 0, or TOOL_USAGE after reporting "WHAT
+ * needs a number from M to N" for `cmd`.
+ */
+int tool_parse_seq(const char *cmd, const char *what, const char *s, int min1, uint32_t *out);
+
 /* "512 B", "1.5 KiB", "3.2 MiB", ... */
 void tool_human_size(uint64_t bytes, char *out, size_t n);
+
+/* Display columns of the UTF-8 string `s` as tool_fit() counts them. */
+int tool_width(const char *s);
 
 /*
  * Writes at most `width` display columns of the UTF-8 string `s` to `f`,

@@ -131,23 +131,24 @@ static int create_in(convlog_txn *t, const convlog_conv *in, convlog_uuid *out_i
 	who(w, sizeof(w), &in->id);
 	if ((rc = cvl_conv_prepare(w, in, CONVLOG_CONV_ALL, &c, &pr)))
 		goto out;
-	if (convlog_uuid_is_nil(&c.id) && (rc = cvl_uuid_v7(&c.id, now)))
-		goto out;
-	who(w, sizeof(w), &c.id);
 	if (c.status == 0)
 		c.status = CONVLOG_STATUS_ACTIVE;
 	if (!cvl_status_valid(c.status) || c.status == CONVLOG_STATUS_DELETED) {
 		rc = cvl_err(CONVLOG_ESTATUS, "%s: status %d cannot start a conversation", w, c.status);
 		goto out;
 	}
-	rc = cvl_actx_conv(&t->a, &c.id, &cs);
-	if (rc == 0) {
-		rc = cvl_err(CONVLOG_EEXIST, "%s already exists", w);
-		goto out;
+	if (!convlog_uuid_is_nil(&c.id)) {
+		rc = cvl_actx_conv(&t->a, &c.id, &cs);
+		if (rc == 0) {
+			rc = cvl_err(CONVLOG_EEXIST, "%s already exists", w);
+			goto out;
+		}
+		if (rc != CONVLOG_ENOTFOUND)
+			goto out;
 	}
-	if (rc != CONVLOG_ENOTFOUND)
-		goto out;
 	if ((rc = ext_free(t, c.external_id, &c.id, w)) || (rc = fork_point(t, &c, w, 0)))
+		goto out;
+	if (convlog_uuid_is_nil(&c.id) && (rc = cvl_uuid_v7(&c.id, now)))
 		goto out;
 	if (!c.created_at)
 		c.created_at = now;
@@ -224,6 +225,10 @@ static int put_in(convlog_txn *t, const convlog_conv *in)
 		c.updated_at = c.created_at;
 	if (!c.last_activity_at)
 		c.last_activity_at = c.created_at;
+	/* activity never goes back before the latest message: readers (usage
+	 * analytics) rely on last_activity_at >= every message's created_at */
+	if (cs->cur && cs->cur->last_message_at && c.last_activity_at < cs->cur->last_message_at)
+		c.last_activity_at = cs->cur->last_message_at;
 	if (c.status != CONVLOG_STATUS_DELETED) {
 		c.deleted_at = 0;
 		c.prev_status = 0;

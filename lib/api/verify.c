@@ -22,6 +22,7 @@ typedef struct cagg {
 	struct cagg *next;
 	convlog_uuid id;
 	uint64_t count, max_seq, min_seq;
+	int64_t last_created;
 	int64_t tokens, cost, content;
 } cagg;
 
@@ -277,6 +278,8 @@ static int on_msg(vctx *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t
 		a->max_seq = seq;
 	if (!a->min_seq || seq < a->min_seq)
 		a->min_seq = seq;
+	if (a->count == 1 || s.created_at > a->last_created)
+		a->last_created = s.created_at;
 	a->tokens += s.tokens > 0 ? s.tokens : 0;
 	a->cost += s.cost > 0 ? s.cost : 0;
 	a->content += (int64_t)s.content_len;
@@ -356,6 +359,10 @@ static int on_conv(vctx *c, const uint8_t *k, size_t kl, const uint8_t *v, size_
 		problem(c, where, "token_total/cost_total disagree with its messages");
 	if (cv->tip_seq > cv->message_count)
 		problem(c, where, "tip_seq %u is beyond message_count", cv->tip_seq);
+	if (cv->last_message_at != (a ? a->last_created : 0))
+		problem(c, where, "last_message_at disagrees with its messages");
+	if (a && cv->last_activity_at < a->last_created)
+		problem(c, where, "last_activity_at is older than its latest message");
 	if (a)
 		a->count = UINT64_MAX; /* seen */
 	if ((rc = cvl_conv_index_keys(cv, &keys)))

@@ -232,12 +232,13 @@ static int apply_put(cvl_actx *a, const uint8_t *body, size_t len)
 		nc->message_count = cs->cur->message_count;
 		nc->token_total = cs->cur->token_total;
 		nc->cost_total = cs->cur->cost_total;
+		nc->last_message_at = cs->cur->last_message_at;
 		a->dcount.deleted += (nc->status == CONVLOG_STATUS_DELETED) -
 				     (cs->cur->status == CONVLOG_STATUS_DELETED);
 	} else {
 		/* a fork's seq space starts with its parent's 1..fork_seq */
 		nc->message_count = convlog_uuid_is_nil(&nc->parent_id) ? 0 : nc->fork_seq;
-		nc->token_total = nc->cost_total = 0;
+		nc->token_total = nc->cost_total = nc->last_message_at = 0;
 		a->dcount.conversations++;
 		a->dcount.deleted += nc->status == CONVLOG_STATUS_DELETED;
 	}
@@ -419,6 +420,8 @@ static int apply_append(cvl_actx *a, const uint8_t *body, size_t len, const cvl_
 	c->tip_seq = m.seq;
 	c->last_activity_at = max64(c->last_activity_at, m.created_at);
 	c->updated_at = max64(c->updated_at, m.created_at);
+	c->last_message_at = c->message_count == 1 || !c->last_message_at
+				     ? m.created_at : max64(c->last_message_at, m.created_at);
 	if (is_inactive(c->status)) {
 		c->status = CONVLOG_STATUS_ACTIVE;
 		cs->dirty_static = 1;

@@ -155,6 +155,7 @@ int cvl_conv_encode(const convlog_conv *c, unsigned groups, cvl_buf *b)
 		TRY(put_nz_u(b, CF_MSG_COUNT, c->message_count));
 		TRY(put_nz_i(b, CF_TOKENS, c->token_total));
 		TRY(put_nz_i(b, CF_COST, c->cost_total));
+		TRY(put_nz_i(b, CF_LAST_MSG, c->last_message_at));
 	}
 	return 0;
 }
@@ -198,6 +199,7 @@ static int number_field(convlog_conv *c, const cvl_tlv_item *it)
 	case CF_MSG_COUNT: c->message_count = v; break;
 	case CF_TOKENS: c->token_total = cvl_unzigzag(v); break;
 	case CF_COST: c->cost_total = cvl_unzigzag(v); break;
+	case CF_LAST_MSG: c->last_message_at = cvl_unzigzag(v); break;
 	case CF_MASK: case CF_AT: break;
 	default: return -1;
 	}

@@ -14,7 +14,7 @@ enum {
 	CF_RATING = 15, CF_PARENT = 16, CF_FORK_SEQ = 17, CF_DEPTH = 18, CF_TIP = 19,
 	CF_CURSOR = 20, CF_METADATA = 21, CF_CREATED = 22, CF_UPDATED = 23,
 	CF_ACTIVITY = 24, CF_ARCHIVED = 25, CF_DELETED = 26, CF_MSG_COUNT = 27,
-	CF_TOKENS = 28, CF_COST = 29,
+	CF_TOKENS = 28, CF_COST = 29, CF_LAST_MSG = 30,
 	CF_MASK = 60, /* patch records: CONVLOG_CONV_* bits */
 	CF_AT = 61    /* patch/status records: time of the change */
 };
@@ -22,7 +22,7 @@ enum {
 /* Field groups for cvl_conv_encode. */
 #define CVL_CG_STATIC 1 /* descriptive fields, status, archived/deleted times */
 #define CVL_CG_HOT 2    /* tip_seq, updated_at, last_activity_at */
-#define CVL_CG_AGG 4    /* message_count, token_total, cost_total */
+#define CVL_CG_AGG 4    /* message_count, token_total, cost_total, last_message_at */
 
 int cvl_conv_encode(const convlog_conv *c, unsigned groups, cvl_buf *out);
 

@@ -80,6 +80,7 @@ check dupid "$data/bad_dupid.jsonl" 6 "conversation $B: .*0190aaaa-0000-7000-800
 check metastring "$data/bad_metastring.jsonl" 4 "field 'metadata': expected a JSON object, got a string"
 check unknown "$data/bad_unknown.jsonl" 5 "unknown field 'mood'"
 check otherconv "$data/bad_otherconv.jsonl" 7 "belongs to conversation $C"
+check forkseq "$data/bad_forkseq.jsonl" 5 "conversation $B: message seq 1: seqs up to fork_seq 1 are the parent's"
 
 # Content over the 16 MiB default limit (generated: too big to check in).
 {

@@ -71,6 +71,38 @@ count() {
 [ "$(count --user user-alpha-123 --tag c)" = 1 ] || fail "ls --user --tag"
 [ "$(count --user nobody)" = 0 ] || fail "ls --user nobody"
 
+# ---- ls orders, role filters and forks ----
+ids() {
+	"$CONVLOG" ls --json "$@" "$S" | sed -n 's/^{"type":"conversation","id":"\([^"]*\)".*/\1/p'
+}
+"$CONVLOG" ls --order oldest "$S" | golden ls_oldest.txt
+[ "$(ids --order newest)" = "$(ids --order oldest | tac)" ] || fail "ls --order newest"
+[ "$(ids --order activity)" = "$(ids)" ] || fail "ls --order activity is the default"
+[ "$(ids --order oldest --all | head -n 1)" = 0194853a-a280-7007-8ed9-5eed00077de2 ] ||
+	fail "ls --order oldest --all"
+[ "$(ids --user user-alpha-123 --order newest)" = "$(printf '%s\n' \
+	0198c26e-d460-700a-8d36-5eed000b3cd3 019744ae-dd00-7003-835d-5eed00024bbd)" ] ||
+	fail "ls --user --order newest"
+[ "$(ids --initiator-role recruiter_twin)" = 01958583-4ed0-7001-811f-5eed00001eef ] ||
+	fail "ls --initiator-role"
+[ "$(ids --responder-role recruiter_twin)" = 01958979-8f40-7002-8c3e-5eed00017334 ] ||
+	fail "ls --responder-role"
+[ "$(ids --initiator-role recruiter_twin --responder-role bench_sales_twin --order oldest)" = \
+	01958583-4ed0-7001-811f-5eed00001eef ] || fail "ls with both roles"
+[ -z "$(ids --initiator-role recruiter_twin --responder-role recruiter_twin)" ] ||
+	fail "ls with roles that do not match"
+[ "$(ids --initiator-role recruiter_twin --status completed --order activity)" = \
+	01958583-4ed0-7001-811f-5eed00001eef ] || fail "ls role and status by activity"
+"$CONVLOG" ls --responder-role recruiter_twin "$S" | head -n 1 | grep -q '^ID  *CREATED ' ||
+	fail "a role-only listing shows the creation time"
+[ "$(ids --parent 0196ce10-a700-7005-8e9b-5eed00058ef2)" = 0196ce41-2ce0-7006-87ba-5eed0006a559 ] ||
+	fail "ls --parent"
+[ -z "$(ids --parent ac_7f3k9q2mzx81)" ] || fail "ls --parent of a conversation without forks"
+"$CONVLOG" ls --order oldest --limit 4 "$S" >"$tmp/o1" 2>"$tmp/o1.err"
+tok=$(sed -n 's/^next: //p' "$tmp/o1.err")
+"$CONVLOG" ls --order oldest --limit 20 --after "$tok" "$S" | sed 1d >>"$tmp/o1"
+"$CONVLOG" ls --order oldest "$S" | cmp -s - "$tmp/o1" || fail "paging in creation order"
+
 # ---- paging: two pages of --limit 6 give the whole listing ----
 "$CONVLOG" ls --limit 6 "$S" >"$tmp/p1" 2>"$tmp/p1.err"
 tok=$(sed -n 's/^next: //p' "$tmp/p1.err")
@@ -90,7 +122,7 @@ status 0 help
 status 2
 status 2 frobnicate
 status 2 help frobnicate
-for cmd in init import export ls show verify stats; do
+for cmd in init import export ls show verify stats fork replay thread children tip session; do
 	status 0 "$cmd" --help
 	grep -q "^usage: convlog $cmd" "$tmp/stdout" || fail "$cmd --help has no usage line"
 	status 0 help "$cmd"
@@ -105,6 +137,15 @@ status 2 ls
 status 2 ls --limit
 status 2 ls --limit zero "$S"
 status 2 ls --status paused "$S"
+status 2 ls --order sideways "$S"
+grep -q "^convlog ls: --order is activity, newest or oldest, not 'sideways'" "$tmp/stderr" ||
+	fail "ls --order sideways message"
+status 2 ls --parent
+status 1 ls --order newest --tag python "$S"
+status 1 ls --order activity --initiator-role recruiter_twin "$S"
+status 1 ls --parent no-such-conversation "$S"
+grep -q "^convlog ls: no conversation has the id or external_id 'no-such-conversation'" \
+	"$tmp/stderr" || fail "ls --parent of an unknown conversation"
 status 2 show "$S"
 status 2 show --last -1 "$S" ac_7f3k9q2mzx81
 status 2 verify
