@@ -17,9 +17,10 @@ TEST_TIMEOUT ?= 900
 
 PKGS := lmdb libzstd libxxhash jansson libutf8proc
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
-CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
-CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
+# libstemmer ships no pkg-config file
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lstemmer -lm -lpthread
+CHECK_CFLAGS = $(shell pkg-config --cflags check sqlite3 2>/dev/null)
+CHECK_LIBS   = $(shell pkg-config --libs check sqlite3 2>/dev/null)
 
 WARN   := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-format-truncation $(WERROR)
 CFLAGS ?=
@@ -68,7 +69,7 @@ $(TOOL): $(TOOL_OBJ) $(STATIC)
 
 $(BUILD)/convlog.pc: Makefile
 	@mkdir -p $(BUILD)
-	printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: convlog\nDescription: Embedded storage engine for AI conversation history\nVersion: %s\nRequires.private: %s\nLibs: -L$${libdir} -lconvlog\nLibs.private: -lpthread\nCflags: -I$${includedir}\n' \
+	printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: convlog\nDescription: Embedded storage engine for AI conversation history\nVersion: %s\nRequires.private: %s\nLibs: -L$${libdir} -lconvlog\nLibs.private: -lstemmer -lm -lpthread\nCflags: -I$${includedir}\n' \
 		'$(PREFIX)' '$(LIBDIR)' '$(INCDIR)' \
 		"$$(sed -n 's/^#define CONVLOG_VERSION_STRING "\(.*\)"/\1/p' include/convlog.h)" \
 		'$(PKGS)' > $@

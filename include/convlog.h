@@ -462,6 +462,18 @@ CONVLOG_API int convlog_options_set_max_content(convlog_options *opts,
 /** LMDB map size (address space reserved, not disk), 1 MiB .. 16 TiB. */
 CONVLOG_API int convlog_options_set_map_size(convlog_options *opts,
 					     uint64_t bytes);
+/**
+ * Stemming of the full-text index, chosen when a store is created:
+ * "none" (the default; NULL means the same) or a Snowball language known
+ * to libstemmer ("english", "french", "german", "spanish", "russian", ...).
+ * With stemming, "running" and "runs" both match a search for "run";
+ * prefix queries are never stemmed.  A store keeps the language it was
+ * created with: opening an existing store with a different explicit
+ * setting fails with CONVLOG_EINVAL (convlog reindex --stemming changes
+ * it).  CONVLOG_EINVAL for an unknown language.
+ */
+CONVLOG_API int convlog_options_set_stemming(convlog_options *opts,
+					     const char *language);
 /** Diagnostics callback; NULL to disable. */
 CONVLOG_API int convlog_options_set_log(convlog_options *opts,
 					convlog_log_fn fn, void *ud);
@@ -963,6 +975,108 @@ CONVLOG_API void convlog_usage_query_init(convlog_usage_query *q);
 CONVLOG_API int convlog_usage_get(convlog_db *db, const convlog_usage_query *q,
 				  convlog_usage **out);
 CONVLOG_API void convlog_usage_free(convlog_usage *u);
+
+/* ---------------------------------------------------------------------- */
+/* Full-text search                                                       */
+/*                                                                        */
+/* Every message version is indexed at commit and searchable as soon as    */
+/* the commit returns.  A superseded version stops matching at once; its   */
+/* replacement matches instead.  Text is normalised (NFKC, case and        */
+/* diacritics folded), split at Unicode word boundaries, identifiers also  */
+/* into their parts (get_user.emailAddress: get, user, email, address and  */
+/* the whole), CJK into overlapping bigrams, and optionally stemmed        */
+/* (convlog_options_set_stemming).                                         */
+/*                                                                        */
+/* Query language (format-spec.md §10.4):                                 */
+/*   words            all must occur (AND is implicit; "AND" also works)  */
+/*   a OR b           either                                              */
+/*   -word, NOT word  must not occur                                      */
+/*   "exact phrase"   consecutive words                                   */
+/*   prefix*          any word starting with prefix                       */
+/*   ( ... )          grouping                                            */
+/*   role:user  model:gpt-4o  user:ID  session:ID  tag:TAG  conv:ID       */
+/*   after:2026-01-31  before:2026-02-01T12:00:00Z   (UTC; after: is       */
+/*                    inclusive, before: exclusive)                       */
+/* Filter values are exact (role:User does not match "user"); quote a     */
+/* value with spaces: tag:"code review".  conv: takes a conversation id   */
+/* or external id and matches the messages written in that conversation   */
+/* (a fork's inherited messages are found under the conversation that     */
+/* wrote them).                                                            */
+/*                                                                        */
+/* Ranking is BM25 (k1 = 1.2, b = 0.75) over the whole store, optionally   */
+/* multiplied by 1 + recency_weight * 2^(-age / half-life).                */
+/* ---------------------------------------------------------------------- */
+
+#define CONVLOG_SEARCH_VERSION 1
+
+/* Result orders (convlog_search_query.order). */
+#define CONVLOG_SEARCH_RELEVANCE 0 /* best score first (ties: newest first) */
+#define CONVLOG_SEARCH_NEWEST 1    /* newest created_at first, all matches */
+
+#define CONVLOG_SEARCH_MAX_LIMIT 1000
+
+typedef struct convlog_search_query {
+	unsigned int version;      /* CONVLOG_SEARCH_VERSION */
+	const char *query;         /* UTF-8, at most 4096 bytes */
+	uint32_t limit;            /* hits per page, 1..1000; 0 = 20 */
+	int order;                 /* CONVLOG_SEARCH_* */
+	int group_by_conv;         /* at most one hit (the best) per conversation */
+	double recency_weight;     /* >= 0; 0 = pure BM25 */
+	uint32_t recency_halflife_days; /* 0 = 30 */
+	int include_deleted;       /* also match soft-deleted conversations */
+	const char *after;         /* page token from a previous result's next */
+	uint32_t snippet_words;    /* words of context in a snippet; 0 = 24 */
+	const char *hl_open;       /* highlight markers; NULL = "[" and "]" */
+	const char *hl_close;
+} convlog_search_query;
+
+typedef struct convlog_search_hit {
+	convlog_uuid conv_id;      /* the conversation that wrote the message */
+	uint32_t seq;
+	double score;              /* BM25 x recency factor; 0 ordering by NEWEST */
+	int64_t created_at;
+	const char *role;          /* borrowed from the result; "" if none */
+	const char *snippet;       /* borrowed: the best passage, matches marked */
+} convlog_search_hit;
+
+typedef struct convlog_search_result {
+	unsigned int version;      /* CONVLOG_SEARCH_VERSION */
+	size_t n_hits;
+	convlog_search_hit *hits;
+	const char *next;          /* page token for the next page; NULL at the end */
+	uint64_t candidates;       /* documents the search scored */
+} convlog_search_result;
+
+/** Sets `q` to defaults: version set, 20 hits by relevance, no query. */
+CONVLOG_API void convlog_search_query_init(convlog_search_query *q);
+
+/**
+ * Searches message content.  The result reflects every commit that
+ * returned before the call.  Paging: pass a result's `next` as `after`
+ * with the same query, order and grouping; pages do not overlap while the
+ * store is unchanged (a commit in between may shift a hit across a page
+ * boundary).  Grouped pages cost more the deeper they go.
+ * Snippets are cut from the message at around snippet_words words with
+ * the best concentration of query words; runs of white space become one
+ * space and cut ends get "...".  *out: convlog_search_result_free().
+ * Thread-safe; searches run in parallel with each other and with writes.
+ * Errors: CONVLOG_EINVAL (malformed query: the message names the problem
+ * and its byte offset, as from convlog_search_check; a query with no
+ * searchable words; a bad limit, version, weight or page token),
+ * CONVLOG_EUTF8, CONVLOG_ETOOBIG (query over 4096 bytes or nested over 64
+ * deep, a prefix matching over 65536 words), CONVLOG_ECORRUPT (a damaged
+ * index segment: convlog reindex rebuilds the index), CONVLOG_ENOMEM.
+ */
+CONVLOG_API int convlog_search(convlog_db *db, const convlog_search_query *q,
+			       convlog_search_result **out);
+CONVLOG_API void convlog_search_result_free(convlog_search_result *r);
+
+/**
+ * Checks a query's syntax without running it.  Returns 0, or the error
+ * convlog_search would give with *err_at (optional) set to the byte
+ * offset of the problem.  Needs no store; thread-safe.
+ */
+CONVLOG_API int convlog_search_check(const char *query, uint32_t *err_at);
 
 /* ---------------------------------------------------------------------- */
 /* Statistics and verification                                            */

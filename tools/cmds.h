@@ -20,5 +20,6 @@ int cmd_thread(int argc, char **argv);
 int cmd_children(int argc, char **argv);
 int cmd_tip(int argc, char **argv);
 int cmd_session(int argc, char **argv);
+int cmd_search(int argc, char **argv);
 
 #endif

@@ -5,9 +5,9 @@
 set -eu
 
 PKGS="build-essential pkg-config liblmdb-dev libzstd-dev libxxhash-dev \
-libjansson-dev libutf8proc-dev check"
-# `install-deps.sh bench` adds what the benchmark compares against.
-[ "${1:-}" = bench ] && PKGS="$PKGS libsqlite3-dev"
+libjansson-dev libutf8proc-dev libstemmer-dev check libsqlite3-dev"
+# (SQLite: the tests check search results against FTS5 and the benchmark
+# compares against it; the library itself does not link it.)
 
 missing=""
 for p in $PKGS; do

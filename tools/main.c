@@ -26,6 +26,7 @@ static const command commands[] = {
 	{"fork", cmd_fork, "fork a conversation at a message"},
 	{"replay", cmd_replay, "fork before the first message; print the user turns"},
 	{"session", cmd_session, "summarise a session and list its conversations"},
+	{"search", cmd_search, "full-text search of message content"},
 	{"verify", cmd_verify, "check a store for corruption and inconsistencies"},
 	{"stats", cmd_stats, "print store statistics or usage analytics"},
 };

@@ -1,7 +1,10 @@
 /* Options and version. */
 #include <string.h>
 
+#include <stdio.h>
+
 #include "engine/db.h"
+#include "index/analyze.h"
 #include "util/alloc.h"
 #include "util/err.h"
 
@@ -120,6 +123,25 @@ CONVLOG_API int convlog_options_set_compression_level(convlog_options *o, int le
 		return cvl_err(CONVLOG_EINVAL, "options_set_compression_level: %d is outside 1..19",
 			       level);
 	o->level = level;
+	return 0;
+}
+
+CONVLOG_API int convlog_options_set_stemming(convlog_options *o, const char *language)
+{
+	cvl_analyzer *an;
+	int rc = check(o, "options_set_stemming");
+
+	if (rc)
+		return rc;
+	if (!language || !strcmp(language, "none"))
+		language = "";
+	if (strlen(language) >= sizeof(o->stem))
+		return cvl_err(CONVLOG_EINVAL, "options_set_stemming: unknown language '%s'", language);
+	if ((rc = cvl_analyzer_new(language, &an)))
+		return cvl_err(rc, "options_set_stemming: unknown language '%s'", language);
+	cvl_analyzer_free(an);
+	snprintf(o->stem, sizeof(o->stem), "%s", language);
+	o->stem_set = 1;
 	return 0;
 }
 

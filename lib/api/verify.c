@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "engine/db.h"
+#include "index/iseg.h"
+#include "index/memidx.h"
 #include "log/block.h"
 #include "log/record.h"
 #include "log/segment.h"
@@ -491,6 +493,37 @@ static void check_leftovers(vctx *c)
 			c->seen.conversations, c->seen.deleted, c->seen.messages, c->seen.content_bytes);
 }
 
+/* The text index: segment checksums, and one live document per message. */
+static int check_text(vctx *c)
+{
+	cvl_tsnap ts;
+	uint64_t live = 0;
+	char where[64];
+	int rc = cvl_text_snapshot(c->db, &ts);
+
+	if (rc)
+		return rc;
+	for (int i = 0; i < ts.nsegs; i++) {
+		cvl_iseg *s = ts.segs[i];
+		snprintf(where, sizeof(where), "index segment %016" PRIx64, s->id);
+		if (cvl_iseg_verify(s))
+			problem(c, where, "%s", cvl_err_msg());
+		live += s->ndocs - cvl_iseg_ndead(s);
+	}
+	for (int i = 0; i < ts.nmt; i++) {
+		cvl_memidx *mi = ts.mt[i]->aux;
+		uint32_t n = mi ? atomic_load(&mi->ndocs) : 0;
+		for (uint32_t d = 0; d < n; d++)
+			live += !cvl_mi_dead(mi, d) && cvl_mi_doc(mi, d)->docid <= ts.snap;
+	}
+	/* comparable only when nothing was committed between the snapshots */
+	if (ts.snap == c->v.snap && live != (uint64_t)c->seen.messages)
+		problem(c, "text index", "%" PRIu64 " searchable message versions for %" PRId64 " messages",
+			live, c->seen.messages);
+	cvl_text_snapshot_release(&ts);
+	return 0;
+}
+
 static int run(vctx *c)
 {
 	int rc;
@@ -504,7 +537,7 @@ static int run(vctx *c)
 		if ((rc = each(c, c->ix_table, on_ix)))
 			return rc;
 	check_leftovers(c);
-	return 0;
+	return check_text(c);
 }
 
 CONVLOG_API int convlog_verify(convlog_db *db, convlog_problem_fn fn, void *ud, uint64_t *n_problems)

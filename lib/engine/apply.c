@@ -33,6 +33,8 @@ int cvl_actx_init(cvl_actx *a, convlog_db *db)
 
 	memset(a, 0, sizeof(*a));
 	a->db = db;
+	cvl_buf_init(&a->text.tok, 0);
+	cvl_buf_init(&a->text.terms, 0);
 	rc = cvl_ws_init(&a->ws);
 	if (rc)
 		return rc;
@@ -62,11 +64,13 @@ void cvl_actx_reset(cvl_actx *a)
 		a->convs.count = 0;
 	}
 	memset(&a->dcount, 0, sizeof(a->dcount));
+	cvl_text_reset(a);
 }
 
 void cvl_actx_free(cvl_actx *a)
 {
 	cvl_actx_reset(a);
+	cvl_text_free(a);
 	cvl_htab_free(&a->convs);
 	cvl_ws_free(&a->ws);
 	cvl_view_release(&a->view);
@@ -441,7 +445,7 @@ static int apply_append(cvl_actx *a, const uint8_t *body, size_t len, const cvl_
 		return rc;
 	a->dcount.messages++;
 	a->dcount.content_bytes += (int64_t)m.content_len;
-	return 0;
+	return cvl_text_add(a, &m, loc);
 }
 
 static int apply_supersede(cvl_actx *a, const uint8_t *body, size_t len, const cvl_loc *loc)
@@ -472,6 +476,8 @@ static int apply_supersede(cvl_actx *a, const uint8_t *body, size_t len, const c
 	c->updated_at = max64(c->updated_at, m.edited_at ? m.edited_at : m.created_at);
 	cs->dirty_hot = 1;
 	a->dcount.content_bytes += (int64_t)m.content_len - (int64_t)old.content_len;
+	if ((rc = cvl_text_kill(a, &old.loc)) || (rc = cvl_text_add(a, &m, loc)))
+		return rc;
 	return put_msg(a, &m, loc);
 }
 

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "engine/db.h"
+#include "index/iseg.h"
 #include "os/os.h"
 #include "util/codec.h"
 #include "util/err.h"
@@ -105,6 +106,8 @@ static int flush_one(convlog_db *db, int *did)
 {
 	struct flush_ctx fc = {.db = db};
 	cvl_memtable *mt;
+	cvl_iseg *seg = NULL;
+	uint64_t seg_id = 0;
 	int rc, mrc;
 
 	*did = 0;
@@ -116,12 +119,20 @@ static int flush_one(convlog_db *db, int *did)
 	if (!mt)
 		return 0;
 	rc = cvl_sync_to(db, mt->max_lsn);
+	/* the text index goes to its own file first: a crash before the
+	 * LMDB commit below leaves an orphan that the next open removes */
+	if (!rc)
+		rc = cvl_text_flush_write(db, mt, &seg_id);
+	if (!rc && seg_id && !(rc = cvl_iseg_open(db->idx_dir, seg_id, &seg)))
+		rc = cvl_text_seg_room(db);
 	if (!rc)
 		rc = cvl_lmdb_wtxn(&db->lm, &fc.txn);
 	if (!rc)
 		rc = cvl_mt_each_latest(mt, flush_entry, &fc);
 	if (!rc)
 		rc = write_progress(fc.txn, db, mt);
+	if (!rc)
+		rc = cvl_text_flush_meta(db, fc.txn, seg_id);
 	if (!rc) {
 		mrc = mdb_txn_commit(fc.txn);
 		fc.txn = NULL;
@@ -134,6 +145,10 @@ static int flush_one(convlog_db *db, int *did)
 	if (!rc) {
 		memmove(db->frozen, db->frozen + 1, (size_t)(db->nfrozen - 1) * sizeof(db->frozen[0]));
 		db->nfrozen--;
+		if (seg) {
+			cvl_text_register_locked(db, seg, mt);
+			seg = NULL;
+		}
 		db->flushed_lsn = mt->max_lsn;
 		db->flush_error = 0;
 		cvl_mt_unref(mt); /* the list's reference */
@@ -144,6 +159,8 @@ static int flush_one(convlog_db *db, int *did)
 	}
 	pthread_cond_broadcast(&db->mtcond);
 	pthread_mutex_unlock(&db->mtmu);
+	if (seg) /* not recorded: the file is an orphan, removed at next open */
+		cvl_iseg_unref(seg);
 	cvl_mt_unref(mt);
 	if (rc)
 		cvl_db_log(db, CONVLOG_LOG_WARN, "memtable flush failed: %s", cvl_err_msg());

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/db.h"
+#include "index/analyze.h"
 #include "log/segment.h"
 #include "os/os.h"
 #include "util/alloc.h"
@@ -227,6 +228,11 @@ static int init_or_load_identity(convlog_db *db, int may_create)
 	cvl_put_u64le(b, (uint64_t)cvl_os_now_ms());
 	if (!rc)
 		rc = put_meta(txn, db, "created_at", b, 8);
+	if (!rc)
+		rc = put_meta(txn, db, "text_stem", db->opts.stem, strlen(db->opts.stem));
+	cvl_put_u32le(b, CVL_ANALYZER_VERSION);
+	if (!rc)
+		rc = put_meta(txn, db, "text_analyzer", b, 4);
 	if (rc) {
 		mdb_txn_abort(txn);
 		return rc;
@@ -270,8 +276,58 @@ static int prepare_dirs(convlog_db *db, int *may_create)
 	return cvl_os_fsync_dir(db->path);
 }
 
+/* The store's analysis settings (meta/text_stem) and its analyzer. */
+static int open_text(convlog_db *db)
+{
+	MDB_txn *txn;
+	const uint8_t *v;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = cvl_lmdb_rtxn(&db->lm, &txn)))
+		return rc;
+	rc = cvl_lmdb_get(&db->lm, txn, CVL_T_META, "text_stem", 9, &v, &n);
+	if (rc == 0 && n < sizeof(db->stem)) {
+		memcpy(db->stem, v, n);
+		db->stem[n] = 0;
+	} else if (rc == 0) {
+		rc = cvl_err(CONVLOG_ECORRUPT, "%s: meta/text_stem is malformed", db->path);
+	} else if (rc == CONVLOG_ENOTFOUND) {
+		rc = cvl_err(CONVLOG_ECORRUPT, "%s: meta/text_stem is missing", db->path);
+	}
+	if (!rc) {
+		rc = cvl_lmdb_get(&db->lm, txn, CVL_T_META, "text_analyzer", 13, &v, &n);
+		uint32_t ver = rc == 0 && n == 4 ? cvl_get_u32le(v) : 0;
+		if (rc == 0 && ver != CVL_ANALYZER_VERSION)
+			rc = cvl_err(CONVLOG_EVERSION,
+				     "%s: the text index was built by analyzer version %u; this library "
+				     "has version %u",
+				     db->path, ver, CVL_ANALYZER_VERSION);
+		else if (rc == CONVLOG_ENOTFOUND)
+			rc = cvl_err(CONVLOG_ECORRUPT, "%s: meta/text_analyzer is missing", db->path);
+	}
+	mdb_txn_abort(txn);
+	if (rc)
+		return rc;
+	if (db->opts.stem_set && strcmp(db->opts.stem, db->stem))
+		return cvl_err(CONVLOG_EINVAL,
+			       "%s: the store indexes text with stemming '%s', not '%s' (convlog reindex "
+			       "--stemming changes it)",
+			       db->path, *db->stem ? db->stem : "none",
+			       *db->opts.stem ? db->opts.stem : "none");
+	if ((rc = cvl_analyzer_new(db->stem, &db->an)))
+		return cvl_err(rc == CONVLOG_EINVAL ? CONVLOG_ECORRUPT : rc,
+			       "%s: the store's stemming language '%s' is unknown to this library",
+			       db->path, db->stem);
+	return 0;
+}
+
 static void db_free(convlog_db *db)
 {
+	cvl_text_close(db);
+	cvl_analyzer_free(db->an);
+	for (int i = 0; i < db->nan_pool; i++)
+		cvl_analyzer_free(db->an_pool[i]);
 	cvl_segs_close(db);
 	cvl_lmdb_close(&db->lm);
 	if (db->active)
@@ -320,6 +376,7 @@ static int db_alloc(const char *path, const convlog_options *opts, convlog_db **
 	db->active_fd = -1;
 	snprintf(db->path, sizeof(db->path), "%s", path);
 	snprintf(db->seg_dir, sizeof(db->seg_dir), "%s/segments", path);
+	snprintf(db->idx_dir, sizeof(db->idx_dir), "%s/index", path);
 	pthread_rwlock_init(&db->seg_lock, NULL);
 	pthread_mutex_init(&db->wmu, NULL);
 	pthread_mutex_init(&db->mtmu, NULL);
@@ -363,7 +420,7 @@ CONVLOG_API int convlog_open(const char *path, const convlog_options *opts, conv
 	snprintf(p, sizeof(p), "%s/meta", path);
 	if ((rc = cvl_lmdb_open(&db->lm, p, db->opts.map_size, db->readonly, CVL_FORMAT_VERSION)))
 		goto fail;
-	if ((rc = init_or_load_identity(db, may_create)))
+	if ((rc = init_or_load_identity(db, may_create)) || (rc = open_text(db)))
 		goto fail;
 	if ((rc = cvl_mt_new(&db->active)) || (rc = cvl_cache_new(db->opts.cache_size, &db->cache)))
 		goto fail;

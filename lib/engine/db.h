@@ -17,6 +17,10 @@
 #include "util/buf.h"
 #include "util/htab.h"
 
+struct cvl_analyzer;
+struct cvl_iseg;
+struct cvl_memidx;
+
 #define CVL_DB_MAGIC 0x43564c44u   /* "CVLD" */
 #define CVL_DB_POISON 0xdeadbeefu
 #define CVL_FORMAT_VERSION 1
@@ -38,6 +42,8 @@ struct convlog_options {
 	uint64_t map_size;
 	convlog_log_fn log;
 	void *log_ud;
+	char stem[32]; /* stemming language for a new store; "" = none */
+	int stem_set;  /* set explicitly: must match an existing store */
 };
 
 #define CVL_OPTS_MAGIC 0x4356504fu
@@ -111,6 +117,16 @@ struct convlog_db {
 	ZSTD_DCtx *dctx_pool[8];
 	int ndctx;
 
+	/* full-text index */
+	struct cvl_analyzer *an; /* writer and replay only */
+	char stem[32];           /* stemming language, "" for none */
+	char idx_dir[CVL_PATH_MAX];
+	struct cvl_iseg **isegs; /* registered index segments (under mtmu) */
+	int nisegs, isegcap;
+	uint64_t iseg_next;      /* next segment id (under flushmu) */
+	struct cvl_analyzer *an_pool[4]; /* for searches (under dctx_mu) */
+	int nan_pool;
+
 	/* stats */
 	_Atomic uint64_t n_commits, n_syncs, n_flushes;
 	uint64_t recovered_blocks, truncated_bytes;
@@ -133,6 +149,8 @@ void cvl_segs_close(convlog_db *db);
 /* ---- reading records ---- */
 ZSTD_DCtx *cvl_dctx_get(convlog_db *db);
 void cvl_dctx_put(convlog_db *db, ZSTD_DCtx *d);
+/* The frame at loc, from the cache or the segment (cvl_cache_release). */
+int cvl_frame_get(convlog_db *db, const cvl_loc *loc, cvl_frame **out);
 /* Reads and decodes the message version at `loc`; checks it is
  * (conv, seq). */
 int cvl_read_msg(convlog_db *db, const cvl_loc *loc, const convlog_uuid *conv,
@@ -149,6 +167,33 @@ typedef struct cvl_cstate {
 	int dirty_static, dirty_hot;
 } cvl_cstate;
 
+/* Text-index work of an apply context, published with its records. */
+typedef struct cvl_tdoc {
+	uint64_t docid;   /* 0 while pending: rec names the record */
+	int64_t rec;
+	convlog_uuid conv;
+	uint32_t seq, len;
+	int64_t created_at;
+	uint64_t role_h, model_h;
+	size_t tok_off, ntok; /* into tok */
+} cvl_tdoc;
+
+typedef struct cvl_tkill {
+	uint64_t docid;   /* 0 while pending: rec names the record */
+	int64_t rec;
+} cvl_tkill;
+
+typedef struct cvl_text {
+	cvl_tdoc *docs;
+	size_t ndocs, dcap;
+	cvl_tkill *kills;
+	size_t nkills, kcap;
+	cvl_buf tok;   /* struct {uint32 term_off; uint16 len; uint32 pos} packed */
+	cvl_buf terms; /* term bytes */
+	struct cvl_mi_tok *scratch; /* publish's token list (cvl_text_reserve) */
+	size_t scap;
+} cvl_text;
+
 /* Applies records to a write-set (transactions and recovery share it). */
 typedef struct cvl_actx {
 	convlog_db *db;
@@ -158,6 +203,8 @@ typedef struct cvl_actx {
 	cvl_cstate *conv_list;
 	cvl_counters dcount; /* counter deltas since the last settle */
 	int failed;          /* an apply ran out of memory half-way */
+	cvl_text text;       /* documents to index, versions to unindex */
+	uint64_t lsn;        /* LSN of the record being applied; 0 = pending */
 } cvl_actx;
 
 int cvl_actx_init(cvl_actx *a, convlog_db *db);
@@ -215,6 +262,8 @@ int cvl_sync_to(convlog_db *db, uint64_t lsn);
 int cvl_bg_start(convlog_db *db);
 void cvl_bg_stop(convlog_db *db);
 void cvl_bg_kick(convlog_db *db);
+/* Memtable bytes including its text index. */
+size_t cvl_mt_total_bytes(cvl_memtable *mt);
 /* Freezes the active memtable (wmu held). */
 int cvl_rotate_locked(convlog_db *db);
 /* Flushes every frozen memtable to LMDB. */
@@ -236,6 +285,65 @@ int cvl_chain_load(cvl_view *v, const convlog_conv *c, cvl_chain *ch);
 const convlog_uuid *cvl_chain_owner(const cvl_chain *ch, uint32_t seq);
 /* The highest seq of c[i]'s own messages that c[0] sees. */
 uint32_t cvl_chain_limit(const cvl_chain *ch, int i);
+
+/* ---- full-text index (engine side) ---- */
+/* Queues message version `m` (of the record being applied) for indexing. */
+int cvl_text_add(cvl_actx *a, const cvl_msg_peek *m, const cvl_loc *loc);
+/* Queues the removal of the version stored at `old` from the index. */
+int cvl_text_kill(cvl_actx *a, const cvl_loc *old);
+/* Resolves pending LSNs (rec_lsn[i]: final LSN of record i; NULL when all
+ * are known) and records the removals in the write-set (text_deleted). */
+int cvl_text_settle(cvl_actx *a, const uint64_t *rec_lsn);
+/* Memidx bytes the queued documents need. */
+size_t cvl_text_cost(const cvl_actx *a);
+/* Adds the queued documents to mt's text index and applies the removals
+ * to every index; never fails after cvl_text_reserve. */
+int cvl_text_reserve(cvl_actx *a, cvl_memtable *mt);
+void cvl_text_publish(cvl_actx *a, cvl_memtable *mt);
+void cvl_text_reset(cvl_actx *a);
+void cvl_text_free(cvl_actx *a);
+/* The text index of a memtable (created on first use). */
+struct cvl_memidx *cvl_mt_text(cvl_memtable *mt);
+/* Reads the segment list (and the next id) of meta through txn. */
+int cvl_text_open_list(convlog_db *db, MDB_txn *txn, uint64_t **ids, size_t *n);
+/* Removes index files the segment list does not name (writer open). */
+int cvl_text_remove_orphans(convlog_db *db, const uint64_t *ids, size_t n);
+/* Opens the listed segments (reusing registered ones) and marks the
+ * versions text_deleted records as removed, reading it through memtable
+ * mt over a fresh LMDB snapshot. */
+int cvl_text_load(convlog_db *db, const uint64_t *ids, size_t n, cvl_memtable *mt,
+		  struct cvl_iseg ***out, int *nout);
+/* Replaces the registered segments by segs (taken over; mtmu held). */
+void cvl_text_install_locked(convlog_db *db, struct cvl_iseg **segs, int n);
+void cvl_text_close(convlog_db *db);
+/* Writes frozen memtable mt's text index as a segment before its flush;
+ * *seg_id = 0 when it had no documents (flushmu held). */
+int cvl_text_flush_write(convlog_db *db, cvl_memtable *mt, uint64_t *seg_id);
+/* In the flush's LMDB txn: records the segment list with seg_id added. */
+int cvl_text_flush_meta(convlog_db *db, MDB_txn *txn, uint64_t seg_id);
+/* Makes room to register one more segment. */
+int cvl_text_seg_room(convlog_db *db);
+/* Registers segment s written from frozen memtable mt (mtmu held; after
+ * cvl_text_seg_room; cannot fail). */
+void cvl_text_register_locked(convlog_db *db, struct cvl_iseg *s, cvl_memtable *mt);
+/* The registered segments, referenced (mtmu held). */
+int cvl_text_segs_locked(convlog_db *db, struct cvl_iseg ***out, int *n);
+void cvl_text_segs_release(struct cvl_iseg **v, int n);
+
+/* What a search reads: the registered segments and memtables, taken
+ * together (under one mtmu hold) so no document is seen twice or missed. */
+typedef struct cvl_tsnap {
+	struct cvl_iseg **segs;
+	int nsegs;
+	cvl_memtable *mt[CVL_FROZEN_MAX + 1]; /* oldest first */
+	int nmt;
+	uint64_t snap;                        /* visible LSN */
+} cvl_tsnap;
+int cvl_text_snapshot(convlog_db *db, cvl_tsnap *s);
+void cvl_text_snapshot_release(cvl_tsnap *s);
+/* An analyzer for a search (pooled); put it back after. */
+int cvl_text_analyzer_get(convlog_db *db, struct cvl_analyzer **out);
+void cvl_text_analyzer_put(convlog_db *db, struct cvl_analyzer *an);
 
 /* ---- open / recovery ---- */
 int cvl_recover(convlog_db *db);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/db.h"
+#include "index/iseg.h"
 #include "log/block.h"
 #include "log/record.h"
 #include "log/segment.h"
@@ -129,9 +130,11 @@ static int publish(replay *r)
 
 	if (!r->pending_lsn)
 		return 0;
-	if ((rc = cvl_actx_settle(&r->a)) || (rc = cvl_mt_reserve(r->mt, r->a.ws.mt_cost)))
+	if ((rc = cvl_actx_settle(&r->a)) || (rc = cvl_text_settle(&r->a, NULL)) ||
+	    (rc = cvl_mt_reserve(r->mt, r->a.ws.mt_cost)) || (rc = cvl_text_reserve(&r->a, r->mt)))
 		return rc;
 	cvl_actx_publish(&r->a, r->mt, r->pending_lsn);
+	cvl_text_publish(&r->a, r->mt);
 	cvl_actx_reset(&r->a);
 	r->pending_lsn = 0;
 	return 0;
@@ -176,6 +179,7 @@ static int replay_block(replay *r, uint32_t seg, uint64_t off, const cvl_block_h
 			cvl_loc loc = {.seg = seg, .frame_off = off + pos,
 				       .frame_len = CVL_FRAME_HEADER + fh.stored_len,
 				       .rec_idx = (uint16_t)ri};
+			r->a.lsn = rec.lsn;
 			if ((rc = cvl_apply(&r->a, rec.type, rec.body, rec.body_len, &loc))) {
 				/* a checksummed record that does not fit the state */
 				if (rc == CONVLOG_ENOTFOUND)
@@ -195,7 +199,7 @@ static int replay_block(replay *r, uint32_t seg, uint64_t off, const cvl_block_h
 		return bad(path, off, "block LSN range does not match its records");
 	r->expect_lsn = lsn;
 	r->pending_lsn = h->max_lsn;
-	if (r->a.ws.mt_cost >= REPLAY_BATCH)
+	if (r->a.ws.mt_cost + cvl_text_cost(&r->a) >= REPLAY_BATCH)
 		return publish(r);
 	return 0;
 }
@@ -374,20 +378,43 @@ static int read_progress(convlog_db *db, MDB_txn *txn, uint64_t *flushed, uint64
 	return 0;
 }
 
+/* Opens the text index the flushed state names, marks its removed
+ * versions (after replay: through memtable mt) and registers it. */
+static int load_text(convlog_db *db, const uint64_t *tids, size_t n, cvl_memtable *mt)
+{
+	cvl_iseg **segs;
+	int nsegs, rc;
+
+	if (!db->readonly && (rc = cvl_text_remove_orphans(db, tids, n)))
+		return rc;
+	if ((rc = cvl_text_load(db, tids, n, mt, &segs, &nsegs)))
+		return rc;
+	pthread_mutex_lock(&db->mtmu);
+	cvl_text_install_locked(db, segs, nsegs);
+	pthread_mutex_unlock(&db->mtmu);
+	return 0;
+}
+
 int cvl_recover(convlog_db *db)
 {
-	uint64_t flushed, start_seg, start_off, end;
+	uint64_t flushed, start_seg, start_off, end, *tids = NULL;
+	size_t ntids = 0;
 	MDB_txn *txn;
 	int rc;
 
 	if ((rc = open_segments(db)) || (rc = cvl_lmdb_rtxn(&db->lm, &txn)))
 		return rc;
-	if ((rc = read_progress(db, txn, &flushed, &start_seg, &start_off))) {
+	if ((rc = read_progress(db, txn, &flushed, &start_seg, &start_off)) ||
+	    (rc = cvl_text_open_list(db, txn, &tids, &ntids))) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
 	db->flushed_lsn = flushed;
-	if ((rc = replay_log(db, db->active, txn, start_seg, start_off, flushed, &end)))
+	rc = replay_log(db, db->active, txn, start_seg, start_off, flushed, &end);
+	if (!rc)
+		rc = load_text(db, tids, ntids, db->active);
+	cvl_free(tids);
+	if (rc)
 		return rc;
 	db->next_lsn = end + 1;
 	db->written_lsn = db->synced_lsn = end;
@@ -424,15 +451,19 @@ int cvl_recover(convlog_db *db)
  */
 int cvl_refresh_readonly(convlog_db *db)
 {
-	uint64_t flushed, start_seg, start_off, end;
+	uint64_t flushed, start_seg, start_off, end, *tids = NULL;
+	size_t ntids = 0;
 	cvl_memtable *mt = NULL, *old;
+	cvl_iseg **segs = NULL;
+	int nsegs = 0;
 	MDB_txn *txn;
 	int rc;
 
 	pthread_mutex_lock(&db->wmu); /* read-only handles never write: refresh lock */
 	if ((rc = open_segments(db)) || (rc = cvl_lmdb_rtxn(&db->lm, &txn)))
 		goto out;
-	if ((rc = read_progress(db, txn, &flushed, &start_seg, &start_off))) {
+	if ((rc = read_progress(db, txn, &flushed, &start_seg, &start_off)) ||
+	    (rc = cvl_text_open_list(db, txn, &tids, &ntids))) {
 		mdb_txn_abort(txn);
 		goto out;
 	}
@@ -447,17 +478,20 @@ int cvl_refresh_readonly(convlog_db *db)
 		mdb_txn_abort(txn);
 		goto out;
 	}
-	if ((rc = replay_log(db, mt, txn, start_seg, start_off, flushed, &end)))
+	if ((rc = replay_log(db, mt, txn, start_seg, start_off, flushed, &end)) ||
+	    (rc = cvl_text_load(db, tids, ntids, mt, &segs, &nsegs)))
 		goto out;
 	pthread_mutex_lock(&db->mtmu);
 	old = db->active;
 	db->active = mt;
+	cvl_text_install_locked(db, segs, nsegs);
 	db->flushed_lsn = flushed;
 	atomic_store(&db->visible_lsn, end);
 	pthread_mutex_unlock(&db->mtmu);
 	cvl_mt_unref(old);
 	mt = NULL;
 out:
+	cvl_free(tids);
 	cvl_mt_unref(mt);
 	pthread_mutex_unlock(&db->wmu);
 	return rc;

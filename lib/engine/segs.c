@@ -94,6 +94,14 @@ void cvl_dctx_put(convlog_db *db, ZSTD_DCtx *d)
 }
 
 /* Reads, checks and decompresses the frame at loc; returns it referenced. */
+static int load_frame(convlog_db *db, const cvl_loc *loc, cvl_frame **out);
+
+int cvl_frame_get(convlog_db *db, const cvl_loc *loc, cvl_frame **out)
+{
+	*out = cvl_cache_get(db->cache, loc->seg, loc->frame_off);
+	return *out ? 0 : load_frame(db, loc, out);
+}
+
 static int load_frame(convlog_db *db, const cvl_loc *loc, cvl_frame **out)
 {
 	char path[CVL_PATH_MAX];

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "engine/db.h"
+#include "index/memidx.h"
 #include "log/block.h"
 #include "log/record.h"
 #include "log/segment.h"
@@ -153,6 +154,12 @@ int cvl_txn_read_msg(convlog_txn *t, const convlog_uuid *conv, uint32_t seq, con
 
 /* ---- commit ---- */
 
+size_t cvl_mt_total_bytes(cvl_memtable *mt)
+{
+	return atomic_load(&mt->bytes) +
+	       (mt->aux ? atomic_load(&((cvl_memidx *)mt->aux)->bytes) : 0);
+}
+
 static int rollover(convlog_db *db)
 {
 	uint64_t id = db->active_seg + 1;
@@ -218,6 +225,8 @@ static void fix_locators(convlog_txn *t, const cvl_frame_loc *locs, const size_t
 		e->pend_rec = -1;
 	}
 }
+
+_Static_assert(sizeof(size_t) == sizeof(uint64_t), "LSN scratch reuses size_t arrays");
 
 struct gnode {
 	cvl_hnode hn;
@@ -345,7 +354,12 @@ static int commit_locked(convlog_txn *t, uint64_t *lsn)
 		goto out;
 	off = db->active_end;
 	fix_locators(t, locs, grouped.len ? pos : NULL, off);
-	if ((rc = cvl_mt_reserve(db->active, t->a.ws.mt_cost)))
+	/* final LSNs (grouping may have renumbered records), for the index */
+	for (size_t i = 0; i < t->nrec; i++)
+		grp[i] = t->first_lsn + (grouped.len ? pos[i] : i);
+	if ((rc = cvl_text_settle(&t->a, (const uint64_t *)grp)) ||
+	    (rc = cvl_mt_reserve(db->active, t->a.ws.mt_cost)) ||
+	    (rc = cvl_text_reserve(&t->a, db->active)))
 		goto out;
 	cvl_seg_path(path, sizeof(path), db->seg_dir, db->active_seg);
 	rc = cvl_os_pwrite(db->active_fd, db->blockbuf.p, db->blockbuf.len, off, path);
@@ -358,6 +372,7 @@ static int commit_locked(convlog_txn *t, uint64_t *lsn)
 	db->active_end = off + db->blockbuf.len;
 	set_seg_size(db, db->active_seg, db->active_end);
 	cvl_actx_publish(&t->a, db->active, last);
+	cvl_text_publish(&t->a, db->active);
 	db->active->end_seg = db->active_seg;
 	db->active->end_off = db->active_end;
 	db->next_lsn = last + 1;
@@ -368,7 +383,7 @@ static int commit_locked(convlog_txn *t, uint64_t *lsn)
 		atomic_store(&db->visible_lsn, last);
 	atomic_fetch_add(&db->n_commits, 1);
 	*lsn = last;
-	if (atomic_load(&db->active->bytes) >= db->opts.memtable_size)
+	if (cvl_mt_total_bytes(db->active) >= db->opts.memtable_size)
 		rc = cvl_rotate_locked(db);
 out:
 	cvl_buf_free(&grouped);

@@ -12,7 +12,7 @@ static const char *table_names[CVL_T_COUNT] = {
 	"meta", "segments", "conv", "conv_stats", "conv_external", "msg", "msg_id",
 	"ix_activity", "ix_user", "ix_org", "ix_session", "ix_status", "ix_tag",
 	"ix_parent", "ix_initiator_role", "ix_responder_role", "ix_created", "ix_user_created",
-	"ix_org_created", "ix_session_created", "msg_children",
+	"ix_org_created", "ix_session_created", "msg_children", "text_deleted",
 };
 
 const char *cvl_table_name(int t)

@@ -114,6 +114,8 @@ void cvl_mt_unref(cvl_memtable *mt)
 {
 	if (!mt || atomic_fetch_sub(&mt->refs, 1) != 1)
 		return;
+	if (mt->aux_free)
+		mt->aux_free(mt->aux);
 	cvl_mt_chunk *c = mt->chunks;
 	while (c) {
 		cvl_mt_chunk *p = c->prev;

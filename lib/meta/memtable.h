@@ -32,6 +32,8 @@ typedef struct cvl_memtable {
 	uint64_t end_seg, end_off;
 	uint64_t born_ns;   /* monotonic time of the first insert */
 	uint64_t rng;
+	void *aux;          /* the text index of the documents applied to it */
+	void (*aux_free)(void *);
 } cvl_memtable;
 
 int cvl_mt_new(cvl_memtable **out);

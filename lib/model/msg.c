@@ -333,6 +333,7 @@ int cvl_msg_peek_body(const uint8_t *p, size_t n, cvl_msg_peek *m)
 			m->model_len = it.len;
 			break;
 		case MF_CONTENT:
+			m->content = (const char *)it.data;
 			m->content_len = it.len;
 			break;
 		case MF_NAME: case MF_TOOL_CALLS: case MF_TOOL_CALL_ID: case MF_ERROR:

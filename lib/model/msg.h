@@ -62,7 +62,7 @@ typedef struct cvl_msg_sum {
 typedef struct cvl_msg_peek {
 	convlog_uuid id, conv;
 	uint32_t seq, parent_seq;
-	const char *role, *model;
+	const char *role, *model, *content;
 	size_t role_len, model_len;
 	int64_t tokens, cost, latency;
 	int status, feedback;

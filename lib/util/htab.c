@@ -84,7 +84,10 @@ void cvl_htab_remove(cvl_htab *h, cvl_hnode *node)
 
 void cvl_htab_each(const cvl_htab *h, void (*fn)(cvl_hnode *, void *), void *ud)
 {
-	for (size_t i = 0; i < h->nslots; i++)
-		for (cvl_hnode *n = h->slots[i]; n; n = n->next)
+	for (size_t i = 0; i < h->nslots; i++) {
+		for (cvl_hnode *n = h->slots[i], *next; n; n = next) {
+			next = n->next; /* fn may free n */
 			fn(n, ud);
+		}
+	}
 }

@@ -27,7 +27,8 @@ cvl_hnode *cvl_htab_find(const cvl_htab *h, uint64_t hash, cvl_hnode_eq eq,
 void cvl_htab_insert(cvl_htab *h, cvl_hnode *node);
 void cvl_htab_remove(cvl_htab *h, cvl_hnode *node);
 
-/* Calls fn on every node (fn may not modify the table). */
+/* Calls fn on every node; fn may free the node but not otherwise change
+ * the table. */
 void cvl_htab_each(const cvl_htab *h, void (*fn)(cvl_hnode *, void *), void *ud);
 
 #endif

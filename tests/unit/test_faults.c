@@ -138,8 +138,17 @@ START_TEST(test_faults__failed_segment_creation_keeps_the_old_segment)
 {
 	char big[3000];
 	uint64_t r = 5;
-	convlog_uuid id = tu_conv(db, NULL, "rollover");
+	convlog_options *o = opts();
 	int failed = 0;
+
+	/* no memtable flush (which opens index files) while the fault waits
+	 * for the roll-over's open */
+	CK_OK(convlog_options_set_memtable_size(o, 256u << 20));
+	CK_OK(convlog_options_set_flush_interval_ms(o, 3600000));
+	convlog_close(db);
+	db = tu_open(path, o);
+	convlog_options_free(o);
+	convlog_uuid id = tu_conv(db, NULL, "rollover");
 
 	for (int i = 0; i < 600 && !failed; i++) { /* 1 MiB segments */
 		for (size_t k = 0; k < sizeof(big) - 1; k++)

@@ -1,0 +1,240 @@
+#include <string.h>
+#include <xxhash.h>
+
+#include "index/memidx.h"
+#include "util/alloc.h"
+#include "util/err.h"
+
+struct cvl_mi_arena {
+	struct cvl_mi_arena *prev;
+	size_t size, used;
+	uint8_t mem[];
+};
+
+#define ARENA_MIN (1u << 20)
+#define FIRST_CHUNK 4u
+#define MAX_CHUNK 1024u
+
+static int arena_grow(cvl_memidx *mi, size_t need)
+{
+	size_t size = need < ARENA_MIN ? ARENA_MIN : need;
+	cvl_mi_arena *a = cvl_malloc(sizeof(*a) + size);
+
+	if (!a)
+		return cvl_err(CONVLOG_ENOMEM, "out of memory growing the text index");
+	a->prev = mi->arena;
+	a->size = size;
+	a->used = 0;
+	mi->arena = a;
+	return 0;
+}
+
+static void *take(cvl_memidx *mi, size_t n)
+{
+	n = (n + 7) & ~(size_t)7;
+	if ((!mi->arena || mi->arena->size - mi->arena->used < n) && arena_grow(mi, n))
+		return NULL;
+	void *p = mi->arena->mem + mi->arena->used;
+	mi->arena->used += n;
+	atomic_fetch_add_explicit(&mi->bytes, n, memory_order_relaxed);
+	return p;
+}
+
+int cvl_mi_new(cvl_memidx **out)
+{
+	cvl_memidx *mi = cvl_calloc(1, sizeof(*mi));
+
+	if (!mi)
+		return cvl_err(CONVLOG_ENOMEM, "out of memory for the text index");
+	*out = mi;
+	return 0;
+}
+
+void cvl_mi_free(cvl_memidx *mi)
+{
+	if (!mi)
+		return;
+	for (cvl_mi_arena *a = mi->arena; a;) {
+		cvl_mi_arena *p = a->prev;
+		cvl_free(a);
+		a = p;
+	}
+	for (uint32_t i = 0; i < CVL_MI_MAX_CHUNKS; i++) {
+		cvl_free(atomic_load(&mi->docs[i]));
+		cvl_free((void *)atomic_load(&mi->dead[i]));
+		cvl_free(atomic_load(&mi->pos[i]));
+	}
+	cvl_free(mi);
+}
+
+size_t cvl_mi_cost(size_t ndocs, size_t ntokens, size_t nterms)
+{
+	size_t term = sizeof(cvl_mi_term) + 64 + 8 + sizeof(cvl_mi_chunk) +
+		      FIRST_CHUNK * sizeof(cvl_mi_post) + 8;
+	/* a posting may open a chunk; chunks double, so postings cost < 2x */
+	return nterms * term + ntokens * (2 * sizeof(cvl_mi_post) + 16) + ndocs * 64 + 4096;
+}
+
+/* Doc, dead-flag and position chunks come from the heap: they are the
+ * only structures that grow by whole chunks. */
+static int ensure_chunk(_Atomic(void *) *slot, size_t bytes)
+{
+	if (atomic_load_explicit(slot, memory_order_relaxed))
+		return 0;
+	void *c = cvl_calloc(1, bytes);
+	if (!c)
+		return cvl_err(CONVLOG_ENOMEM, "out of memory for the text index");
+	atomic_store_explicit(slot, c, memory_order_release);
+	return 0;
+}
+
+int cvl_mi_reserve(cvl_memidx *mi, size_t bytes, size_t ndocs, size_t ntokens)
+{
+	uint32_t d0 = atomic_load_explicit(&mi->ndocs, memory_order_relaxed);
+	int rc;
+
+	if ((!mi->arena || mi->arena->size - mi->arena->used < bytes) && (rc = arena_grow(mi, bytes)))
+		return rc;
+	for (size_t c = d0 / CVL_MI_DOC_CHUNK; c <= (d0 + ndocs) / CVL_MI_DOC_CHUNK; c++) {
+		if (c >= CVL_MI_MAX_CHUNKS)
+			return cvl_err(CONVLOG_ETOOBIG, "the in-memory text index is full");
+		if ((rc = ensure_chunk((_Atomic(void *) *)&mi->docs[c], CVL_MI_DOC_CHUNK * sizeof(cvl_idoc))) ||
+		    (rc = ensure_chunk((_Atomic(void *) *)&mi->dead[c], CVL_MI_DOC_CHUNK)))
+			return rc;
+	}
+	for (size_t c = mi->npos / CVL_MI_POS_CHUNK; c <= (mi->npos + ntokens) / CVL_MI_POS_CHUNK; c++) {
+		if (c >= CVL_MI_MAX_CHUNKS)
+			return cvl_err(CONVLOG_ETOOBIG, "the in-memory text index is full");
+		if ((rc = ensure_chunk((_Atomic(void *) *)&mi->pos[c], CVL_MI_POS_CHUNK * sizeof(uint32_t))))
+			return rc;
+	}
+	return 0;
+}
+
+static cvl_mi_term *find_h(cvl_memidx *mi, const char *text, size_t len, uint64_t h)
+{
+	cvl_mi_term *t = atomic_load_explicit(&mi->buckets[h & (CVL_MI_BUCKETS - 1)],
+					      memory_order_acquire);
+
+	for (; t; t = atomic_load_explicit(&t->next, memory_order_acquire))
+		if (t->hash == h && t->len == len && memcmp(t->text, text, len) == 0)
+			return t;
+	return NULL;
+}
+
+cvl_mi_term *cvl_mi_find(cvl_memidx *mi, const char *text, size_t len)
+{
+	return find_h(mi, text, len, XXH3_64bits(text, len));
+}
+
+static cvl_mi_term *new_term(cvl_memidx *mi, const char *text, size_t len, uint64_t h)
+{
+	cvl_mi_term *t = take(mi, sizeof(*t) + len);
+	cvl_mi_chunk *c = take(mi, sizeof(*c) + FIRST_CHUNK * sizeof(cvl_mi_post));
+
+	if (!t || !c)
+		return NULL;
+	memset(t, 0, sizeof(*t));
+	memcpy(t->text, text, len);
+	t->len = (uint16_t)len;
+	t->hash = h;
+	atomic_init(&c->next, NULL);
+	c->cap = FIRST_CHUNK;
+	t->first = t->last = c;
+	_Atomic(cvl_mi_term *) *b = &mi->buckets[h & (CVL_MI_BUCKETS - 1)];
+	atomic_init(&t->next, atomic_load_explicit(b, memory_order_relaxed));
+	atomic_store_explicit(b, t, memory_order_release);
+	atomic_fetch_add_explicit(&mi->nterms, 1, memory_order_relaxed);
+	return t;
+}
+
+static int add_posting(cvl_memidx *mi, cvl_mi_term *t, const cvl_mi_post *p)
+{
+	if (t->last_used == t->last->cap) {
+		uint32_t cap = t->last->cap * 2 > MAX_CHUNK ? MAX_CHUNK : t->last->cap * 2;
+		cvl_mi_chunk *c = take(mi, sizeof(*c) + cap * sizeof(cvl_mi_post));
+		if (!c)
+			return CONVLOG_ENOMEM;
+		atomic_init(&c->next, NULL);
+		c->cap = cap;
+		atomic_store_explicit(&t->last->next, c, memory_order_release);
+		t->last = c;
+		t->last_used = 0;
+	}
+	t->last->p[t->last_used++] = *p;
+	if (p->tf > atomic_load_explicit(&t->max_tf, memory_order_relaxed))
+		atomic_store_explicit(&t->max_tf, p->tf, memory_order_relaxed);
+	atomic_fetch_add_explicit(&t->count, 1, memory_order_release);
+	return 0;
+}
+
+static int put_pos(cvl_memidx *mi, uint32_t v)
+{
+	uint32_t chunk = mi->npos / CVL_MI_POS_CHUNK;
+
+	if (chunk >= CVL_MI_MAX_CHUNKS ||
+	    ensure_chunk((_Atomic(void *) *)&mi->pos[chunk], CVL_MI_POS_CHUNK * sizeof(uint32_t)))
+		return CONVLOG_ENOMEM;
+	atomic_load_explicit(&mi->pos[chunk], memory_order_relaxed)[mi->npos % CVL_MI_POS_CHUNK] = v;
+	mi->npos++;
+	return 0;
+}
+
+uint32_t cvl_mi_add(cvl_memidx *mi, const cvl_idoc *d, const cvl_mi_tok *toks, size_t n)
+{
+	uint32_t doc = atomic_load_explicit(&mi->ndocs, memory_order_relaxed);
+	uint32_t chunk = doc / CVL_MI_DOC_CHUNK;
+
+	if (chunk >= CVL_MI_MAX_CHUNKS ||
+	    ensure_chunk((_Atomic(void *) *)&mi->docs[chunk], CVL_MI_DOC_CHUNK * sizeof(cvl_idoc)) ||
+	    ensure_chunk((_Atomic(void *) *)&mi->dead[chunk], CVL_MI_DOC_CHUNK))
+		return UINT32_MAX;
+	atomic_load_explicit(&mi->docs[chunk], memory_order_relaxed)[doc % CVL_MI_DOC_CHUNK] = *d;
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n && toks[j].len == toks[i].len &&
+		       memcmp(toks[j].text, toks[i].text, toks[i].len) == 0)
+			j++;
+		uint64_t h = XXH3_64bits(toks[i].text, toks[i].len);
+		cvl_mi_term *t = find_h(mi, toks[i].text, toks[i].len, h);
+		if (!t && !(t = new_term(mi, toks[i].text, toks[i].len, h)))
+			return UINT32_MAX;
+		cvl_mi_post p = {doc, (uint32_t)(j - i), mi->npos};
+		for (size_t k = i; k < j; k++)
+			if (put_pos(mi, toks[k].pos))
+				return UINT32_MAX;
+		if (add_posting(mi, t, &p))
+			return UINT32_MAX;
+		i = j;
+	}
+	atomic_fetch_add_explicit(&mi->total_len, d->len, memory_order_relaxed);
+	atomic_store_explicit(&mi->ndocs, doc + 1, memory_order_release);
+	return doc;
+}
+
+void cvl_mi_kill(cvl_memidx *mi, uint32_t doc)
+{
+	_Atomic uint8_t *c = atomic_load_explicit(&mi->dead[doc / CVL_MI_DOC_CHUNK],
+						  memory_order_relaxed);
+
+	atomic_store_explicit(&c[doc % CVL_MI_DOC_CHUNK], 1, memory_order_release);
+}
+
+int cvl_mi_lookup(cvl_memidx *mi, uint64_t docid, uint32_t *doc)
+{
+	uint32_t lo = 0, hi = atomic_load_explicit(&mi->ndocs, memory_order_acquire);
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (cvl_mi_doc(mi, mid)->docid < docid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < atomic_load_explicit(&mi->ndocs, memory_order_acquire) &&
+	    cvl_mi_doc(mi, lo)->docid == docid) {
+		*doc = lo;
+		return 0;
+	}
+	return CONVLOG_ENOTFOUND;
+}
