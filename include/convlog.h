@@ -1078,6 +1078,39 @@ CONVLOG_API void convlog_search_result_free(convlog_search_result *r);
  */
 CONVLOG_API int convlog_search_check(const char *query, uint32_t *err_at);
 
+/* Flags for convlog_index_merge(). */
+#define CONVLOG_MERGE_ALL 0x1 /* everything into one segment */
+
+/**
+ * Merges text index segments and drops the documents of superseded
+ * versions for good.  Without flags, follows the tiered policy: 8
+ * segments of the same size tier (tiers grow 8x from 1 MiB) are merged
+ * into one, and a segment over a third dead is rewritten; repeated until
+ * nothing qualifies.  A background thread runs the same policy after
+ * memtable flushes, so calling this is only needed to force a full merge
+ * (CONVLOG_MERGE_ALL, e.g. before a backup) or from a compactor.
+ * Searches and writes continue while it runs; crash-safe (a merge is
+ * either recorded or its output is removed at the next open).
+ * Errors: CONVLOG_EREADONLY, CONVLOG_EINVAL (unknown flags, or the store
+ * closing), CONVLOG_EIO, CONVLOG_ENOSPC, CONVLOG_ECORRUPT, CONVLOG_ENOMEM.
+ */
+CONVLOG_API int convlog_index_merge(convlog_db *db, unsigned flags);
+
+/**
+ * Rebuilds the text index from the stored messages, optionally with
+ * another stemming language (`stemming`: NULL keeps the store's, "none"
+ * turns stemming off, or a libstemmer language).  Flushes pending state,
+ * then reads every current message version in log order; memory stays
+ * within about one memtable.  Writers wait until it finishes (about the
+ * time of a bulk import of the same messages); searches keep using the old
+ * index until the new one replaces it atomically.  Use it after damage to
+ * an index segment (convlog_verify reports it) or to change stemming.
+ * Errors: CONVLOG_EREADONLY, CONVLOG_EINVAL (unknown language),
+ * CONVLOG_ECORRUPT (a damaged log record), CONVLOG_EIO, CONVLOG_ENOSPC,
+ * CONVLOG_ENOMEM; on error the old index stays in place.
+ */
+CONVLOG_API int convlog_reindex(convlog_db *db, const char *stemming);
+
 /* ---------------------------------------------------------------------- */
 /* Statistics and verification                                            */
 /* ---------------------------------------------------------------------- */
@@ -1102,6 +1135,8 @@ typedef struct convlog_stats {
 	uint64_t commits;              /* since open */
 	uint64_t syncs;                /* log syncs since open */
 	uint64_t flushes;              /* memtable flushes since open */
+	uint64_t index_segments;       /* text index segment files */
+	uint64_t index_bytes;          /* their size */
 } convlog_stats;
 
 /**

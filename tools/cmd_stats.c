@@ -15,7 +15,7 @@ static const char usage_text[] =
 	"\n"
 	"Without --by, prints the statistics of STORE: conversations (and how many\n"
 	"are soft-deleted), messages, content bytes, segments and their size, the\n"
-	"LMDB file size, bytes on disk against content bytes, log sequence\n"
+	"LMDB file size, the text index, bytes on disk against content bytes, log sequence\n"
 	"numbers and unflushed memtable bytes.  With --json the same figures come\n"
 	"as one JSON object (sizes in bytes, disk_ratio = disk_bytes /\n"
 	"content_bytes, 0 without content).\n"
@@ -56,7 +56,7 @@ typedef struct stats_opts {
 
 static double ratio(const convlog_stats *s)
 {
-	uint64_t disk = s->segment_bytes + s->meta_bytes;
+	uint64_t disk = s->segment_bytes + s->meta_bytes + s->index_bytes;
 
 	return s->content_bytes ? (double)disk / (double)s->content_bytes : 0.0;
 }
@@ -78,7 +78,9 @@ static void text(const convlog_stats *s)
 	printf("%-18s %llu\n", "segments", (unsigned long long)s->segments);
 	size_line("segment files", s->segment_bytes);
 	size_line("lmdb", s->meta_bytes);
-	size_line("on disk", s->segment_bytes + s->meta_bytes);
+	printf("%-18s %llu\n", "index segments", (unsigned long long)s->index_segments);
+	size_line("text index", s->index_bytes);
+	size_line("on disk", s->segment_bytes + s->meta_bytes + s->index_bytes);
 	if (s->content_bytes)
 		printf("%-18s %.2f x content\n", "disk / content", ratio(s));
 	printf("%-18s %llu (flushed to lmdb: %llu)\n", "last lsn",
@@ -100,9 +102,11 @@ static int json_out(const convlog_stats *s)
 		return -1;
 	rc = SETU(o, s, conversations) || SETU(o, s, deleted_conversations) ||
 	     SETU(o, s, messages) || SETU(o, s, content_bytes) || SETU(o, s, segments) ||
-	     SETU(o, s, segment_bytes) || SETU(o, s, meta_bytes) ||
+	     SETU(o, s, segment_bytes) || SETU(o, s, meta_bytes) || SETU(o, s, index_segments) ||
+	     SETU(o, s, index_bytes) ||
 	     json_object_set_new(o, "disk_bytes",
-				 json_integer((json_int_t)(s->segment_bytes + s->meta_bytes))) ||
+				 json_integer((json_int_t)(s->segment_bytes + s->meta_bytes +
+							   s->index_bytes))) ||
 	     json_object_set_new(o, "disk_ratio", json_real(ratio(s))) ||
 	     SETU(o, s, last_lsn) || SETU(o, s, flushed_lsn) || SETU(o, s, memtable_bytes) ||
 	     SETU(o, s, cache_bytes) || SETU(o, s, recovered_blocks) ||

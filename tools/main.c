@@ -27,6 +27,7 @@ static const command commands[] = {
 	{"replay", cmd_replay, "fork before the first message; print the user turns"},
 	{"session", cmd_session, "summarise a session and list its conversations"},
 	{"search", cmd_search, "full-text search of message content"},
+	{"reindex", cmd_reindex, "rebuild the full-text index (e.g. with another stemming)"},
 	{"verify", cmd_verify, "check a store for corruption and inconsistencies"},
 	{"stats", cmd_stats, "print store statistics or usage analytics"},
 };

@@ -690,3 +690,35 @@ CONVLOG_API int convlog_search(convlog_db *db, const convlog_search_query *q,
 	sstate_free(&s);
 	return rc;
 }
+
+/* ---- maintenance ---- */
+
+CONVLOG_API int convlog_index_merge(convlog_db *db, unsigned flags)
+{
+	int rc, did = 1;
+
+	cvl_err_clear();
+	if ((rc = cvl_db_check_write(db)))
+		return rc;
+	if (flags & ~(unsigned)CONVLOG_MERGE_ALL)
+		return cvl_err(CONVLOG_EINVAL, "index_merge: unknown flags 0x%x", flags);
+	if (flags & CONVLOG_MERGE_ALL)
+		return cvl_text_merge(db, 1, &did);
+	while (did && !rc)
+		rc = cvl_text_merge(db, 0, &did);
+	return rc;
+}
+
+CONVLOG_API int convlog_reindex(convlog_db *db, const char *stemming)
+{
+	int rc;
+
+	cvl_err_clear();
+	if ((rc = cvl_db_check_write(db)))
+		return rc;
+	if (stemming && !strcmp(stemming, "none"))
+		stemming = "";
+	if (stemming && strlen(stemming) > 31)
+		return cvl_err(CONVLOG_EINVAL, "reindex: unknown stemming language '%s'", stemming);
+	return cvl_text_reindex(db, stemming);
+}

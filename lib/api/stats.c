@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "engine/db.h"
+#include "index/iseg.h"
 #include "os/os.h"
 #include "util/err.h"
 
@@ -52,5 +53,10 @@ CONVLOG_API int convlog_stats_get(convlog_db *db, convlog_stats *out)
 	out->commits = atomic_load(&db->n_commits);
 	out->syncs = atomic_load(&db->n_syncs);
 	out->flushes = atomic_load(&db->n_flushes);
+	pthread_mutex_lock(&db->mtmu);
+	out->index_segments = (uint64_t)db->nisegs;
+	for (int i = 0; i < db->nisegs; i++)
+		out->index_bytes += db->isegs[i]->file_size;
+	pthread_mutex_unlock(&db->mtmu);
 	return 0;
 }

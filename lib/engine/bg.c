@@ -154,6 +154,8 @@ static int flush_one(convlog_db *db, int *did)
 		cvl_mt_unref(mt); /* the list's reference */
 		atomic_fetch_add(&db->n_flushes, 1);
 		*did = 1;
+		if (seg_id)
+			cvl_mg_kick(db);
 	} else {
 		db->flush_error = rc;
 	}

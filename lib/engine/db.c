@@ -349,6 +349,8 @@ static void db_free(convlog_db *db)
 	pthread_cond_destroy(&db->synccond);
 	pthread_mutex_destroy(&db->bgmu);
 	pthread_mutex_destroy(&db->dctx_mu);
+	pthread_mutex_destroy(&db->mergemu);
+	pthread_mutex_destroy(&db->mgmu);
 	db->magic = CVL_DB_POISON;
 	cvl_free(db);
 }
@@ -386,6 +388,8 @@ static int db_alloc(const char *path, const convlog_options *opts, convlog_db **
 	pthread_cond_init(&db->synccond, NULL);
 	pthread_mutex_init(&db->bgmu, NULL);
 	pthread_mutex_init(&db->dctx_mu, NULL);
+	pthread_mutex_init(&db->mergemu, NULL);
+	pthread_mutex_init(&db->mgmu, NULL);
 	cvl_buf_init(&db->blockbuf, 0);
 	db->magic = CVL_DB_MAGIC;
 	*out = db;
@@ -432,12 +436,17 @@ CONVLOG_API int convlog_open(const char *path, const convlog_options *opts, conv
 		goto fail;
 	if (!db->readonly && (rc = cvl_bg_start(db)))
 		goto fail;
+	if (!db->readonly && (rc = cvl_mg_start(db))) {
+		cvl_bg_stop(db);
+		goto fail;
+	}
 	if (!db->readonly && atomic_load(&db->active->bytes) >= db->opts.memtable_size) {
 		/* a long replayed tail goes to LMDB in the background */
 		pthread_mutex_lock(&db->wmu);
 		rc = cvl_rotate_locked(db);
 		pthread_mutex_unlock(&db->wmu);
 		if (rc) {
+			cvl_mg_stop(db);
 			cvl_bg_stop(db);
 			goto fail;
 		}
@@ -454,6 +463,7 @@ CONVLOG_API void convlog_close(convlog_db *db)
 {
 	if (!db || db->magic != CVL_DB_MAGIC)
 		return;
+	cvl_mg_stop(db);
 	cvl_bg_stop(db);
 	if (!db->readonly && !atomic_load(&db->failed)) {
 		pthread_mutex_lock(&db->wmu);

@@ -123,7 +123,14 @@ struct convlog_db {
 	char idx_dir[CVL_PATH_MAX];
 	struct cvl_iseg **isegs; /* registered index segments (under mtmu) */
 	int nisegs, isegcap;
-	uint64_t iseg_next;      /* next segment id (under flushmu) */
+	_Atomic uint64_t iseg_next; /* next segment id */
+	pthread_mutex_t mergemu; /* one merge or reindex at a time */
+	pthread_t mg;            /* the merge thread (writer) */
+	int mg_started;
+	_Atomic int mg_stop;
+	pthread_mutex_t mgmu;
+	pthread_cond_t mgcond;
+	int mg_kicked;
 	struct cvl_analyzer *an_pool[4]; /* for searches (under dctx_mu) */
 	int nan_pool;
 
@@ -192,6 +199,7 @@ typedef struct cvl_text {
 	cvl_buf terms; /* term bytes */
 	struct cvl_mi_tok *scratch; /* publish's token list (cvl_text_reserve) */
 	size_t scap;
+	struct cvl_analyzer *an;    /* NULL: the store's (db->an) */
 } cvl_text;
 
 /* Applies records to a write-set (transactions and recovery share it). */
@@ -329,6 +337,17 @@ void cvl_text_register_locked(convlog_db *db, struct cvl_iseg *s, cvl_memtable *
 /* The registered segments, referenced (mtmu held). */
 int cvl_text_segs_locked(convlog_db *db, struct cvl_iseg ***out, int *n);
 void cvl_text_segs_release(struct cvl_iseg **v, int n);
+/* Merges segments: by the tiered policy, or all into one; *did tells
+ * whether anything was merged.  Takes mergemu. */
+int cvl_text_merge(convlog_db *db, int all, int *did);
+/* Rebuilds the index from the messages with stemming `stem` (NULL: the
+ * store's); takes wmu. */
+int cvl_text_reindex(convlog_db *db, const char *stem);
+/* The merge thread: started with the background thread, kicked after
+ * flushes. */
+int cvl_mg_start(convlog_db *db);
+void cvl_mg_stop(convlog_db *db);
+void cvl_mg_kick(convlog_db *db);
 
 /* What a search reads: the registered segments and memtables, taken
  * together (under one mtmu hold) so no document is seen twice or missed. */

@@ -68,7 +68,9 @@ int cvl_text_add(cvl_actx *a, const cvl_msg_peek *m, const cvl_loc *loc)
 	size_t first = t->tok.len / sizeof(qtok);
 	int rc;
 
-	if (!a->db->an)
+	cvl_analyzer *an = t->an ? t->an : a->db->an;
+
+	if (!an)
 		return 0;
 	if (t->ndocs == t->dcap) {
 		size_t nc = t->dcap ? t->dcap * 2 : 64;
@@ -78,7 +80,7 @@ int cvl_text_add(cvl_actx *a, const cvl_msg_peek *m, const cvl_loc *loc)
 		t->docs = nd;
 		t->dcap = nc;
 	}
-	rc = cvl_analyze(a->db->an, m->content, m->content_len, on_token, &c);
+	rc = cvl_analyze(an, m->content, m->content_len, on_token, &c);
 	if (rc || c.rc)
 		return rc ? rc : c.rc;
 	size_t n = t->tok.len / sizeof(qtok) - first;
@@ -401,10 +403,10 @@ int cvl_text_open_list(convlog_db *db, MDB_txn *txn, uint64_t **ids, size_t *n)
 	if (rc)
 		return rc;
 	rc = meta_get(txn, db, "text_next", &v, &vl);
-	if (rc == 0 && vl == 8 && cvl_get_u64le(v) > db->iseg_next)
-		db->iseg_next = cvl_get_u64le(v);
-	if (db->iseg_next == 0)
-		db->iseg_next = 1;
+	if (rc == 0 && vl == 8 && cvl_get_u64le(v) > atomic_load(&db->iseg_next))
+		atomic_store(&db->iseg_next, cvl_get_u64le(v));
+	if (atomic_load(&db->iseg_next) == 0)
+		atomic_store(&db->iseg_next, 1);
 	return rc == CONVLOG_ENOTFOUND ? 0 : rc;
 }
 
@@ -480,11 +482,11 @@ int cvl_text_flush_write(convlog_db *db, cvl_memtable *mt, uint64_t *seg_id)
 	*seg_id = 0;
 	if (!mt->aux || !atomic_load(&((cvl_memidx *)mt->aux)->ndocs))
 		return 0;
-	if ((rc = cvl_os_mkdir(db->idx_dir)) ||
-	    (rc = cvl_mi_write(mt->aux, db->idx_dir, db->iseg_next, &n, &bytes)))
+	uint64_t id = atomic_fetch_add(&db->iseg_next, 1);
+	if ((rc = cvl_os_mkdir(db->idx_dir)) || (rc = cvl_mi_write(mt->aux, db->idx_dir, id, &n, &bytes)))
 		return rc;
 	if (n)
-		*seg_id = db->iseg_next++;
+		*seg_id = id;
 	return 0;
 }
 
@@ -506,7 +508,7 @@ int cvl_text_flush_meta(convlog_db *db, MDB_txn *txn, uint64_t seg_id)
 		rc = cvl_buf_put_varint(&b, ids[i]);
 	if (!rc)
 		rc = cvl_buf_put_varint(&b, seg_id);
-	cvl_put_u64le(next, db->iseg_next);
+	cvl_put_u64le(next, atomic_load(&db->iseg_next));
 	MDB_val k1 = {9, "text_segs"}, v1 = {b.len, b.p}, k2 = {9, "text_next"}, v2 = {8, next};
 	int mrc = 0;
 	if (!rc && !(mrc = mdb_put(txn, db->lm.dbi[CVL_T_META], &k1, &v1, 0)))

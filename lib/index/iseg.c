@@ -59,7 +59,14 @@ struct cvl_iseg_writer {
 	size_t tn, tcap;
 	uint32_t last_doc;
 	XXH3_state_t *post_hash; /* of the postings section as it streams out */
+	/* positions beyond cvl_iseg_spill bytes go to <id>.pos.tmp until finish */
+	char ptmp[4096];
+	int pfd;
+	uint64_t pos_spilled;
+	XXH3_state_t *pos_hash;
 };
+
+size_t cvl_iseg_spill = 8u << 20;
 
 static int w_flush(cvl_iseg_writer *w)
 {
@@ -79,10 +86,12 @@ int cvl_iseg_begin(const char *dir, uint64_t id, cvl_iseg_writer **out)
 	if (!w)
 		return cvl_err(CONVLOG_ENOMEM, "out of memory writing an index segment");
 	w->fd = -1;
+	w->pfd = -1;
 	w->id = id;
 	snprintf(w->dir, sizeof(w->dir), "%s", dir);
 	snprintf(w->path, sizeof(w->path), "%s/%016" PRIx64 ".idx", dir, id);
 	snprintf(w->tmp, sizeof(w->tmp), "%s/%016" PRIx64 ".idx.tmp", dir, id);
+	snprintf(w->ptmp, sizeof(w->ptmp), "%s/%016" PRIx64 ".pos.tmp", dir, id);
 	cvl_buf_init(&w->out, 0);
 	cvl_buf_init(&w->pos, 0);
 	cvl_buf_init(&w->docs, 0);
@@ -93,11 +102,12 @@ int cvl_iseg_begin(const char *dir, uint64_t id, cvl_iseg_writer **out)
 	cvl_buf_init(&w->idxkeys, 0);
 	if ((rc = cvl_htab_init(&w->strh, 64)) || (rc = cvl_htab_init(&w->convh, 1024)))
 		goto fail;
-	if (!(w->post_hash = XXH3_createState())) {
+	if (!(w->post_hash = XXH3_createState()) || !(w->pos_hash = XXH3_createState())) {
 		rc = cvl_err(CONVLOG_ENOMEM, "out of memory writing an index segment");
 		goto fail;
 	}
 	XXH3_64bits_reset(w->post_hash);
+	XXH3_64bits_reset(w->pos_hash);
 	cvl_os_unlink(w->tmp);
 	if ((rc = cvl_os_open(w->tmp, CVL_O_RDWR | CVL_O_CREATE | CVL_O_EXCL, &w->fd)))
 		goto fail;
@@ -123,6 +133,10 @@ void cvl_iseg_abort(cvl_iseg_writer *w)
 		cvl_os_close(w->fd);
 		cvl_os_unlink(w->tmp);
 	}
+	if (w->pfd >= 0) {
+		cvl_os_close(w->pfd);
+		cvl_os_unlink(w->ptmp);
+	}
 	if (w->strh.slots)
 		cvl_htab_each(&w->strh, free_node, NULL);
 	if (w->convh.slots)
@@ -142,6 +156,8 @@ void cvl_iseg_abort(cvl_iseg_writer *w)
 	cvl_free(w->tpos);
 	if (w->post_hash)
 		XXH3_freeState(w->post_hash);
+	if (w->pos_hash)
+		XXH3_freeState(w->pos_hash);
 	cvl_free(w);
 }
 
@@ -335,6 +351,60 @@ int cvl_iseg_term(cvl_iseg_writer *w, const char *text, size_t len)
 	return 0;
 }
 
+/* Moves the buffered positions to the side file (bounded memory). */
+static int spill_pos(cvl_iseg_writer *w)
+{
+	int rc;
+
+	if (w->pfd < 0) {
+		cvl_os_unlink(w->ptmp);
+		if ((rc = cvl_os_open(w->ptmp, CVL_O_RDWR | CVL_O_CREATE | CVL_O_EXCL, &w->pfd)))
+			return rc;
+	}
+	if ((rc = cvl_os_pwrite(w->pfd, w->pos.p, w->pos.len, w->pos_spilled, w->ptmp)))
+		return rc;
+	XXH3_64bits_update(w->pos_hash, w->pos.p, w->pos.len);
+	w->pos_spilled += w->pos.len;
+	w->pos.len = 0;
+	return 0;
+}
+
+/* Writes the positions section: the side file's bytes, then the buffer. */
+static int put_pos(cvl_iseg_writer *w, uint8_t *foot)
+{
+	uint64_t off = w->off;
+	int rc = 0;
+
+	if (w->pfd >= 0) {
+		uint8_t *chunk = cvl_malloc(1u << 20);
+		if (!chunk)
+			return cvl_err(CONVLOG_ENOMEM, "out of memory writing an index segment");
+		for (uint64_t at = 0; at < w->pos_spilled && !rc;) {
+			size_t want = w->pos_spilled - at < (1u << 20) ? (size_t)(w->pos_spilled - at) : (1u << 20), got = 0;
+			if (!(rc = cvl_os_pread(w->pfd, chunk, want, at, &got, w->ptmp)) && got != want)
+				rc = cvl_err(CONVLOG_EIO, "%s: short read", w->ptmp);
+			if (!rc)
+				rc = cvl_os_pwrite(w->fd, chunk, want, w->off, w->tmp);
+			w->off += want;
+			at += want;
+		}
+		cvl_free(chunk);
+		cvl_os_close(w->pfd);
+		w->pfd = -1;
+		cvl_os_unlink(w->ptmp);
+		if (rc)
+			return rc;
+	}
+	XXH3_64bits_update(w->pos_hash, w->pos.p, w->pos.len);
+	if ((rc = cvl_os_pwrite(w->fd, w->pos.p, w->pos.len, w->off, w->tmp)))
+		return rc;
+	w->off += w->pos.len;
+	cvl_put_u64le(foot + S_POS * 24, off);
+	cvl_put_u64le(foot + S_POS * 24 + 8, w->off - off);
+	cvl_put_u64le(foot + S_POS * 24 + 16, XXH3_64bits_digest(w->pos_hash));
+	return 0;
+}
+
 int cvl_iseg_posting(cvl_iseg_writer *w, uint32_t doc, uint32_t tf, const uint32_t *pos)
 {
 	uint32_t prev = 0;
@@ -357,13 +427,13 @@ int cvl_iseg_posting(cvl_iseg_writer *w, uint32_t doc, uint32_t tf, const uint32
 	}
 	w->tdocs[w->tn] = doc;
 	w->ttfs[w->tn] = tf;
-	w->tpos[w->tn++] = w->pos.len;
+	w->tpos[w->tn++] = w->pos_spilled + w->pos.len;
 	for (uint32_t i = 0; i < tf; i++) {
 		if ((rc = cvl_buf_put_varint(&w->pos, pos[i] - prev)))
 			return rc;
 		prev = pos[i];
 	}
-	return 0;
+	return w->pos.len >= cvl_iseg_spill ? spill_pos(w) : 0;
 }
 
 static int put_section(cvl_iseg_writer *w, const cvl_buf *b, uint8_t *foot, int k)
@@ -389,7 +459,7 @@ static int write_tail(cvl_iseg_writer *w, uint8_t *foot, uint64_t post_start)
 	    (rc = cvl_buf_append(&nidx, w->idx.p, w->idx.len)) ||
 	    (rc = cvl_buf_append(&nidx, w->idxkeys.p, w->idxkeys.len)))
 		goto out;
-	if ((rc = put_section(w, &w->pos, foot, S_POS)) || (rc = put_section(w, &w->docs, foot, S_DOCS)) ||
+	if ((rc = put_pos(w, foot)) || (rc = put_section(w, &w->docs, foot, S_DOCS)) ||
 	    (rc = put_section(w, &w->convs, foot, S_CONVS)) ||
 	    (rc = put_section(w, &w->strs, foot, S_STRS)) || (rc = put_section(w, &w->dict, foot, S_DICT)))
 		goto out;
@@ -639,18 +709,19 @@ int cvl_iseg_find_doc(const cvl_iseg *s, uint64_t docid, uint32_t *doc)
 
 void cvl_iseg_kill(cvl_iseg *s, uint32_t doc)
 {
-	if (doc < s->ndocs)
-		atomic_fetch_or_explicit(&s->dead[doc / 64], UINT64_C(1) << (doc % 64),
-					 memory_order_relaxed);
+	uint64_t bit = UINT64_C(1) << (doc % 64);
+
+	if (doc >= s->ndocs)
+		return;
+	if (!(atomic_fetch_or_explicit(&s->dead[doc / 64], bit, memory_order_relaxed) & bit)) {
+		atomic_fetch_add_explicit(&s->dead_len, cvl_iseg_doclen(s, doc), memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->ndead, 1, memory_order_relaxed);
+	}
 }
 
 uint32_t cvl_iseg_ndead(const cvl_iseg *s)
 {
-	uint32_t n = 0;
-
-	for (uint32_t i = 0; i < (s->ndocs + 63) / 64; i++)
-		n += (uint32_t)__builtin_popcountll(atomic_load(&s->dead[i]));
-	return n;
+	return atomic_load_explicit(&s->ndead, memory_order_relaxed);
 }
 
 /* ---- dictionary ---- */

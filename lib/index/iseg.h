@@ -21,6 +21,10 @@
 
 /* ---- writing ---- */
 
+/* Positions a writer buffers before moving them to a side file (tests
+ * lower it). */
+extern size_t cvl_iseg_spill;
+
 typedef struct cvl_iseg_writer cvl_iseg_writer;
 
 /* Starts segment `id` in directory `dir` (written to a temporary name). */
@@ -49,6 +53,8 @@ typedef struct cvl_iseg {
 	uint64_t post_len, pos_len, dict_len, dictidx_len, strs_len;
 	uint64_t *str_hash; /* nstrs role/model hashes */
 	_Atomic uint64_t *dead; /* one bit per document */
+	_Atomic uint32_t ndead;    /* bits set */
+	_Atomic uint64_t dead_len; /* their lengths, for live statistics */
 	char path[4096];
 } cvl_iseg;
 

@@ -217,7 +217,10 @@ void cvl_mi_kill(cvl_memidx *mi, uint32_t doc)
 	_Atomic uint8_t *c = atomic_load_explicit(&mi->dead[doc / CVL_MI_DOC_CHUNK],
 						  memory_order_relaxed);
 
-	atomic_store_explicit(&c[doc % CVL_MI_DOC_CHUNK], 1, memory_order_release);
+	if (!atomic_exchange_explicit(&c[doc % CVL_MI_DOC_CHUNK], 1, memory_order_acq_rel)) {
+		atomic_fetch_add_explicit(&mi->dead_len, cvl_mi_doc(mi, doc)->len, memory_order_relaxed);
+		atomic_fetch_add_explicit(&mi->ndead, 1, memory_order_relaxed);
+	}
 }
 
 int cvl_mi_lookup(cvl_memidx *mi, uint64_t docid, uint32_t *doc)

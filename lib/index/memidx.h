@@ -67,6 +67,8 @@ typedef struct cvl_memidx {
 	uint32_t npos;                    /* writer only */
 	_Atomic uint32_t nterms;
 	_Atomic uint64_t total_len;       /* sum of document lengths */
+	_Atomic uint32_t ndead;           /* documents marked dead */
+	_Atomic uint64_t dead_len;        /* their lengths */
 } cvl_memidx;
 
 int cvl_mi_new(cvl_memidx **out);

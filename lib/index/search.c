@@ -382,17 +382,52 @@ static uint32_t src_ndocs(const cvl_ssrc *s)
 	return s->seg ? s->seg->ndocs : atomic_load_explicit(&s->mi->ndocs, memory_order_acquire);
 }
 
+/*
+ * Statistics count live documents only, so that flushes and merges, which
+ * drop dead documents, do not change scores (page tokens stay valid while
+ * nothing is committed).  A term's live df subtracts its dead postings,
+ * counted only in sources that have dead documents.
+ */
+static uint64_t seg_live_df(cvl_iseg *seg, const cvl_iterm *t)
+{
+	cvl_pit it;
+	uint64_t n = 0;
+
+	if (!cvl_iseg_ndead(seg))
+		return t->df;
+	cvl_pit_init(&it, seg, t);
+	for (uint32_t d = cvl_pit_advance(&it, 0); d != END; d = cvl_pit_next(&it))
+		n += d < seg->ndocs && !cvl_iseg_dead(seg, d);
+	return n;
+}
+
+static uint64_t mi_live_df(cvl_memidx *mi, cvl_mi_term *t)
+{
+	cvl_mi_iter it;
+	const cvl_mi_post *p;
+	uint32_t nd = atomic_load_explicit(&mi->ndocs, memory_order_acquire);
+	uint64_t n = 0;
+
+	cvl_mi_iter_init(&it, t);
+	if (!atomic_load_explicit(&mi->ndead, memory_order_relaxed))
+		return it.left;
+	while ((p = cvl_mi_iter_next(&it)))
+		n += p->doc < nd && !cvl_mi_dead(mi, p->doc);
+	return n;
+}
+
 static uint64_t term_df(const cvl_ssrc *s, const char *t, size_t len)
 {
 	if (s->seg) {
 		cvl_iterm it;
-		return cvl_iseg_lookup(s->seg, t, len, &it) == 0 ? it.df : 0;
+		return cvl_iseg_lookup(s->seg, t, len, &it) == 0 ? seg_live_df(s->seg, &it) : 0;
 	}
 	cvl_mi_term *mt = cvl_mi_find(s->mi, t, len);
-	return mt ? atomic_load_explicit(&mt->count, memory_order_acquire) : 0;
+	return mt ? mi_live_df(s->mi, mt) : 0;
 }
 
 struct pfx_walk {
+	cvl_iseg *seg;
 	const char *p;
 	size_t plen;
 	uint64_t df;
@@ -409,7 +444,7 @@ static int pfx_cb(void *ud, const char *text, size_t len, const cvl_iterm *t)
 		return 1; /* past the prefix */
 	if (++w->n > CVL_PREFIX_MAX_TERMS)
 		return 2;
-	w->df += t->df;
+	w->df += w->each ? t->df : seg_live_df(w->seg, t);
 	return w->each ? w->each(w->ud, text, len, t) : 0;
 }
 
@@ -429,6 +464,7 @@ static int mi_prefix(cvl_memidx *mi, const char *p, size_t plen,
 }
 
 struct mi_count {
+	cvl_memidx *mi;
 	uint64_t df;
 	size_t n;
 };
@@ -437,7 +473,7 @@ static int mi_count_cb(void *ud, cvl_mi_term *t)
 {
 	struct mi_count *c = ud;
 
-	c->df += atomic_load_explicit(&t->count, memory_order_acquire);
+	c->df += mi_live_df(c->mi, t);
 	return ++c->n > CVL_PREFIX_MAX_TERMS ? 2 : 0;
 }
 
@@ -477,7 +513,7 @@ static int gather(exec *x, cnode *n)
 		uint64_t df = 0;
 		for (size_t s = 0; s < r->nsrc; s++) {
 			if (r->src[s].seg) {
-				struct pfx_walk w = {p->text, p->len, 0, 0, NULL, NULL};
+				struct pfx_walk w = {r->src[s].seg, p->text, p->len, 0, 0, NULL, NULL};
 				rc = cvl_iseg_terms(r->src[s].seg, p->text, p->len, pfx_cb, &w);
 				if (rc < 0)
 					return rc;
@@ -485,7 +521,7 @@ static int gather(exec *x, cnode *n)
 					return too_many(p);
 				df += w.df;
 			} else {
-				struct mi_count c = {0, 0};
+				struct mi_count c = {r->src[s].mi, 0, 0};
 				if (mi_prefix(r->src[s].mi, p->text, p->len, mi_count_cb, &c))
 					return too_many(p);
 				df += c.df;
@@ -1042,7 +1078,7 @@ static it *build_prefix(src *S, const cnode *n)
 		return NULL;
 	}
 	if (S->seg) {
-		struct pfx_walk w = {p->text, p->len, 0, 0, dense_seg_cb, &f};
+		struct pfx_walk w = {S->seg, p->text, p->len, 0, 0, dense_seg_cb, &f};
 		rc = cvl_iseg_terms(S->seg, p->text, p->len, pfx_cb, &w);
 		if (rc == 3 || rc == CONVLOG_ENOMEM)
 			S->x->err = CONVLOG_ENOMEM;
@@ -1387,9 +1423,14 @@ int cvl_search_run(const cvl_sreq *r, cvl_sresult *out)
 		goto out;
 	}
 	for (size_t s = 0; s < r->nsrc; s++) {
-		N += src_ndocs(&r->src[s]);
-		total_len += r->src[s].seg ? r->src[s].seg->total_len
-					   : atomic_load(&r->src[s].mi->total_len);
+		const cvl_ssrc *so = &r->src[s];
+		if (so->seg) {
+			N += so->seg->ndocs - cvl_iseg_ndead(so->seg);
+			total_len += so->seg->total_len - atomic_load(&so->seg->dead_len);
+		} else {
+			N += (double)src_ndocs(so) - atomic_load(&so->mi->ndead);
+			total_len += atomic_load(&so->mi->total_len) - atomic_load(&so->mi->dead_len);
+		}
 	}
 	x.N = N;
 	x.avgdl = N > 0 && total_len ? (double)total_len / N : 1.0;

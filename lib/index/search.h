@@ -1,7 +1,8 @@
 /*
  * Query execution over the text index (format-spec.md §10.5): the parsed
  * query is compiled once (terms analysed, filters resolved, global BM25
- * statistics gathered over every source), then run source by source with
+ * statistics of the live documents gathered over every source), then run
+ * source by source with
  * document-at-a-time iterators and block-max pruning against one shared
  * top-k heap.
  *

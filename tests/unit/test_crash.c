@@ -133,6 +133,22 @@ static void check_conv(convlog_db *db, uint64_t c, uint64_t k)
 	convlog_msg_iter_free(it);
 }
 
+/* The text index finds commit i's message j exactly once. */
+static void check_search(convlog_db *db, uint64_t i, int j)
+{
+	convlog_search_query q;
+	convlog_search_result *r;
+	char text[96];
+
+	snprintf(text, sizeof(text), "\"commit %llu message %d\"", (unsigned long long)i, j);
+	convlog_search_query_init(&q);
+	q.query = text;
+	q.limit = 5;
+	CK_OK(convlog_search(db, &q, &r));
+	ck_assert_msg(r->n_hits == 1, "search %s: %zu hits", text, r->n_hits);
+	convlog_search_result_free(r);
+}
+
 /* Reopens after a crash; returns the number of commits in the store. */
 static uint64_t check_store(uint64_t acked_until)
 {
@@ -154,6 +170,12 @@ static uint64_t check_store(uint64_t acked_until)
 	ck_assert_uint_eq(s.conversations, k ? (k - 1) / PER_CONV + 1 : 0);
 	for (uint64_t c = 0; c * PER_CONV < k; c++)
 		check_conv(db, c, k);
+	/* the newest commits (replayed into the memtable index) and a spread
+	 * of older ones (index segments, possibly merged) */
+	for (uint64_t i = k > 12 ? k - 12 : 0; i < k; i++)
+		check_search(db, i, msgs_in_commit(i) - 1);
+	for (uint64_t i = 0; i < k; i += 1 + k / 16)
+		check_search(db, i, 0);
 	tu_verify_clean(db);
 	convlog_close(db);
 	return k;

@@ -109,6 +109,7 @@ static int model_postings(mdoc *md, int n, int t, int skip_dead, uint32_t *docs,
 
 START_TEST(test_index__segment_round_trips_postings_and_positions)
 {
+	cvl_iseg_spill = _i ? 100 : (8u << 20); /* 1: positions spill to a side file */
 	enum { N = 1500 };
 	static mdoc md[N];
 	static uint32_t docs[N], tfs[N], pos[400];
@@ -267,7 +268,7 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_index__segment_round_trips_postings_and_positions);
+	tcase_add_loop_test(tc, test_index__segment_round_trips_postings_and_positions, 0, 2);
 	tcase_add_test(tc, test_index__terms_walk_from_a_prefix);
 	tcase_add_test(tc, test_index__damaged_segment_is_refused);
 	suite_add_tcase(s, tc);

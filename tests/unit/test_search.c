@@ -543,6 +543,10 @@ START_TEST(test_search__random_operations_match_the_model)
 			CK_OK(convlog_checkpoint(db));
 		} else if (op < 87) {
 			reopen();
+		} else if (op == 87) {
+			CK_OK(convlog_index_merge(db, tu_rand(&r) % 2 ? CONVLOG_MERGE_ALL : 0));
+		} else if (op == 88 && tu_rand(&r) % 4 == 0) {
+			CK_OK(convlog_reindex(db, NULL));
 		} else if (m.ndocs) {
 			check_query(&m, rand_query(&r, &m), &r);
 		}
@@ -1078,6 +1082,64 @@ START_TEST(test_search__stemming_is_chosen_per_store)
 }
 END_TEST
 
+static uint64_t index_segments(void)
+{
+	convlog_stats st = {.version = CONVLOG_STATS_VERSION};
+
+	CK_OK(convlog_stats_get(db, &st));
+	return st.index_segments;
+}
+
+START_TEST(test_search__merges_and_reindex_keep_every_result)
+{
+	convlog_uuid c = mkconv(NULL, NULL, NULL, 0);
+	static hitref before[400], after[400];
+	char text[64];
+	size_t nb, na;
+
+	for (int i = 0; i < 300; i++) {
+		snprintf(text, sizeof(text), "entry %d of batch b%d common", i, i / 10);
+		put(&c, "user", NULL, text, T0 + i);
+		if (i % 10 == 9)
+			CK_OK(convlog_checkpoint(db)); /* a segment per batch */
+	}
+	for (uint32_t s = 1; s <= 300; s += 7)
+		edit(&c, s, "edited common");
+	CK_OK(convlog_checkpoint(db));
+	nb = search_all("common", 0, 0, 0, 1000, before, 400);
+	ck_assert_uint_eq(nb, 300);
+	CK_OK(convlog_index_merge(db, CONVLOG_MERGE_ALL));
+	ck_assert_uint_eq(index_segments(), 1);
+	na = search_all("common", 0, 0, 0, 1000, after, 400);
+	ck_assert_uint_eq(na, nb);
+	for (size_t i = 0; i < na; i++)
+		ck_assert(!cmp_ref(&before[i], &after[i]));
+	ck_assert_int_eq(search_count("edited"), 43);
+	ck_assert_int_eq(search_count("b0"), 8); /* 10 minus the edited 1 and 8 */
+	tu_verify_clean(db);
+	reopen();
+	ck_assert_int_eq(search_count("edited"), 43);
+	/* the dropped versions' text_deleted entries went with them */
+	edit(&c, 2, "again common");
+	ck_assert_int_eq(search_count("b0"), 7);
+	CK_OK(convlog_reindex(db, NULL));
+	ck_assert_int_eq(search_count("b0"), 7);
+	ck_assert_int_eq(search_count("again"), 1);
+	ck_assert_int_eq(search_count("common"), 300);
+	tu_verify_clean(db);
+	reopen();
+	ck_assert_int_eq(search_count("common"), 300);
+	/* reindex with stemming switches the store's language */
+	CK_OK(convlog_reindex(db, "english"));
+	ck_assert_int_eq(search_count("entries"), 300 - 44);
+	CK_ERR(convlog_reindex(db, "klingon"), CONVLOG_EINVAL);
+	ck_assert_int_eq(search_count("entries"), 300 - 44);
+	reopen();
+	ck_assert_int_eq(search_count("entries"), 300 - 44);
+	tu_verify_clean(db);
+}
+END_TEST
+
 START_TEST(test_search__read_only_handles_see_the_writers_index)
 {
 	convlog_uuid c = mkconv(NULL, NULL, NULL, 0);
@@ -1119,6 +1181,7 @@ int main(void)
 	tcase_add_test(tc, test_search__bad_queries_are_refused_with_a_position);
 	tcase_add_test(tc, test_search__stemming_is_chosen_per_store);
 	tcase_add_test(tc, test_search__read_only_handles_see_the_writers_index);
+	tcase_add_test(tc, test_search__merges_and_reindex_keep_every_result);
 	suite_add_tcase(s, tc);
 	return tu_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

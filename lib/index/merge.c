@@ -1,0 +1,305 @@
+/* Merging index segments (see merge.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/merge.h"
+#include "util/alloc.h"
+#include "util/err.h"
+
+/* One input's dictionary, read into memory. */
+typedef struct dict {
+	char *text;          /* all terms, back to back */
+	size_t tlen, tcap;
+	uint32_t *off;       /* term i: text + off[i], length len[i] */
+	uint8_t *len;
+	cvl_iterm *t;
+	size_t n, cap;
+	size_t at;           /* merge cursor */
+} dict;
+
+static int dict_cb(void *ud, const char *text, size_t len, const cvl_iterm *t)
+{
+	dict *d = ud;
+
+	if (d->n == d->cap) {
+		size_t nc = d->cap ? d->cap * 2 : 1024;
+		uint32_t *no = cvl_realloc(d->off, nc * sizeof(*no));
+		if (no)
+			d->off = no;
+		uint8_t *nl = cvl_realloc(d->len, nc);
+		if (nl)
+			d->len = nl;
+		cvl_iterm *nt = cvl_realloc(d->t, nc * sizeof(*nt));
+		if (nt)
+			d->t = nt;
+		if (!no || !nl || !nt)
+			return 3;
+		d->cap = nc;
+	}
+	if (d->tlen + len > d->tcap) {
+		size_t nc = (d->tlen + len) * 2 + 4096;
+		char *ntx = cvl_realloc(d->text, nc);
+		if (!ntx)
+			return 3;
+		d->text = ntx;
+		d->tcap = nc;
+	}
+	memcpy(d->text + d->tlen, text, len);
+	d->off[d->n] = (uint32_t)d->tlen;
+	d->len[d->n] = (uint8_t)len;
+	d->t[d->n++] = *t;
+	d->tlen += len;
+	return d->tlen > UINT32_MAX ? 3 : 0;
+}
+
+static void dict_free(dict *d)
+{
+	cvl_free(d->text);
+	cvl_free(d->off);
+	cvl_free(d->len);
+	cvl_free(d->t);
+}
+
+static int term_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+	size_t n = al < bl ? al : bl;
+	int c = memcmp(a, b, n);
+
+	return c ? c : (al < bl ? -1 : al > bl);
+}
+
+/* A posting gathered for the term being merged. */
+typedef struct gpost {
+	uint32_t doc, tf;
+	size_t pos; /* into the positions scratch */
+} gpost;
+
+typedef struct mstate {
+	cvl_iseg *const *in;
+	int n;
+	uint32_t **map;      /* per input: local doc -> output doc, UINT32_MAX dropped */
+	int overlap;         /* inputs' docid ranges overlap: postings need sorting */
+	dict *d;
+	gpost *g;
+	size_t ng, gcap;
+	uint32_t *pos;
+	size_t npos, poscap;
+	cvl_iseg_writer *w;
+} mstate;
+
+static int cmp_gpost(const void *a, const void *b)
+{
+	const gpost *x = a, *y = b;
+
+	return x->doc < y->doc ? -1 : x->doc > y->doc;
+}
+
+static int oom(void)
+{
+	return cvl_err(CONVLOG_ENOMEM, "out of memory merging index segments");
+}
+
+/* Gathers the live postings of input k's term t. */
+static int gather(mstate *m, int k, const cvl_iterm *t)
+{
+	cvl_pit *it = cvl_malloc(sizeof(*it));
+	int rc = 0;
+
+	if (!it)
+		return oom();
+	cvl_pit_init(it, m->in[k], t);
+	for (uint32_t d = cvl_pit_advance(it, 0); d != UINT32_MAX; d = cvl_pit_next(it)) {
+		if (d >= m->in[k]->ndocs) {
+			it->corrupt = 1;
+			break;
+		}
+		uint32_t nd = m->map[k][d], tf = cvl_pit_tf(it);
+		if (nd == UINT32_MAX)
+			continue;
+		if (m->ng == m->gcap) {
+			size_t nc = m->gcap ? m->gcap * 2 : 4096;
+			gpost *ngp = cvl_realloc(m->g, nc * sizeof(*ngp));
+			if (!ngp) {
+				rc = oom();
+				break;
+			}
+			m->g = ngp;
+			m->gcap = nc;
+		}
+		if (m->npos + tf > m->poscap) {
+			size_t nc = (m->npos + tf) * 2 + 4096;
+			uint32_t *np = cvl_realloc(m->pos, nc * sizeof(*np));
+			if (!np) {
+				rc = oom();
+				break;
+			}
+			m->pos = np;
+			m->poscap = nc;
+		}
+		if (cvl_pit_positions(it, m->pos + m->npos)) {
+			it->corrupt = 1;
+			break;
+		}
+		m->g[m->ng++] = (gpost){nd, tf, m->npos};
+		m->npos += tf;
+	}
+	if (!rc && it->corrupt)
+		rc = cvl_err(CONVLOG_ECORRUPT, "%s: postings are damaged", m->in[k]->path);
+	cvl_free(it);
+	return rc;
+}
+
+/* Writes the next term (the smallest under the inputs' cursors). */
+static int merge_term(mstate *m)
+{
+	const char *best = NULL;
+	size_t blen = 0;
+	int rc;
+
+	for (int k = 0; k < m->n; k++) {
+		dict *d = &m->d[k];
+		if (d->at == d->n)
+			continue;
+		const char *t = d->text + d->off[d->at];
+		if (!best || term_cmp(t, d->len[d->at], best, blen) < 0) {
+			best = t;
+			blen = d->len[d->at];
+		}
+	}
+	if (!best)
+		return 1;
+	m->ng = m->npos = 0;
+	char term[256];
+	memcpy(term, best, blen);
+	for (int k = 0; k < m->n; k++) {
+		dict *d = &m->d[k];
+		if (d->at < d->n && !term_cmp(d->text + d->off[d->at], d->len[d->at], term, blen)) {
+			if ((rc = gather(m, k, &d->t[d->at])))
+				return rc;
+			d->at++;
+		}
+	}
+	if (!m->ng)
+		return 0; /* every posting was dead */
+	if (m->overlap)
+		qsort(m->g, m->ng, sizeof(*m->g), cmp_gpost);
+	if ((rc = cvl_iseg_term(m->w, term, blen)))
+		return rc;
+	for (size_t i = 0; i < m->ng; i++)
+		if ((rc = cvl_iseg_posting(m->w, m->g[i].doc, m->g[i].tf, m->pos + m->g[i].pos)))
+			return rc;
+	return 0;
+}
+
+/* Numbers the live documents in docid order; collects the dropped ones. */
+static int number_docs(mstate *m, cvl_merge_out *out, uint32_t *live)
+{
+	uint32_t *cur = cvl_calloc((size_t)m->n, sizeof(*cur));
+	size_t cap = 0;
+	int rc = 0;
+
+	*live = 0;
+	if (!cur)
+		return oom();
+	for (;;) {
+		int best = -1;
+		uint64_t bid = 0;
+		for (int k = 0; k < m->n; k++)
+			if (cur[k] < m->in[k]->ndocs) {
+				uint64_t id = cvl_iseg_docid(m->in[k], cur[k]);
+				if (best < 0 || id < bid) {
+					best = k;
+					bid = id;
+				}
+			}
+		if (best < 0)
+			break;
+		uint32_t d = cur[best]++;
+		if (!cvl_iseg_dead(m->in[best], d)) {
+			cvl_idoc doc;
+			cvl_iseg_doc(m->in[best], d, &doc);
+			m->map[best][d] = (*live)++;
+			if ((rc = cvl_iseg_add_doc(m->w, &doc)))
+				break;
+			continue;
+		}
+		m->map[best][d] = UINT32_MAX;
+		if (out->ndropped == cap) {
+			size_t nc = cap ? cap * 2 : 256;
+			uint64_t *nv = cvl_realloc(out->dropped, nc * sizeof(*nv));
+			if (!nv) {
+				rc = oom();
+				break;
+			}
+			out->dropped = nv;
+			cap = nc;
+		}
+		out->dropped[out->ndropped++] = bid;
+	}
+	cvl_free(cur);
+	return rc;
+}
+
+static void mstate_free(mstate *m)
+{
+	for (int k = 0; k < m->n; k++) {
+		if (m->map)
+			cvl_free(m->map[k]);
+		if (m->d)
+			dict_free(&m->d[k]);
+	}
+	cvl_free(m->map);
+	cvl_free(m->d);
+	cvl_free(m->g);
+	cvl_free(m->pos);
+	cvl_iseg_abort(m->w);
+}
+
+int cvl_iseg_merge(cvl_iseg *const *in, int n, const char *dir, uint64_t id,
+		   const _Atomic int *cancel, cvl_merge_out *out)
+{
+	mstate m = {.in = in, .n = n};
+	uint32_t live = 0;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!(m.map = cvl_calloc((size_t)n, sizeof(*m.map))) || !(m.d = cvl_calloc((size_t)n, sizeof(*m.d)))) {
+		rc = oom();
+		goto out;
+	}
+	for (int k = 0; k < n && !rc; k++) {
+		if (!(m.map[k] = cvl_malloc(((size_t)in[k]->ndocs + 1) * sizeof(uint32_t))))
+			rc = oom();
+		for (int j = 0; j < k; j++)
+			m.overlap |= in[k]->min_docid <= in[j]->max_docid && in[j]->min_docid <= in[k]->max_docid;
+	}
+	if (rc || (rc = cvl_iseg_begin(dir, id, &m.w)) || (rc = number_docs(&m, out, &live)))
+		goto out;
+	if (!live) {
+		rc = 0; /* nothing left: no segment */
+		goto out;
+	}
+	for (int k = 0; k < n && !rc; k++) {
+		rc = cvl_iseg_terms(in[k], "", 0, dict_cb, &m.d[k]);
+		if (rc == 3)
+			rc = oom();
+	}
+	while (!rc && (rc = merge_term(&m)) == 0)
+		if (cancel && atomic_load(cancel))
+			rc = cvl_err(CONVLOG_EINVAL, "index merge cancelled: the store is closing");
+	if (rc == 1)
+		rc = 0;
+	if (rc)
+		goto out;
+	rc = cvl_iseg_finish(m.w, &out->bytes);
+	m.w = NULL;
+	if (!rc)
+		out->ndocs = live;
+out:
+	mstate_free(&m);
+	if (rc) {
+		cvl_free(out->dropped);
+		memset(out, 0, sizeof(*out));
+	}
+	return rc;
+}
