@@ -428,7 +428,8 @@ static int snippet(cvl_analyzer *an, const char *text, size_t len, const cvl_hlt
 		b = best + w < nw ? words[best + w - 1].end : (uint32_t)len;
 	}
 	/* merge overlapping marks (a whole identifier covers its parts) */
-	qsort(marks, nm, sizeof(*marks), cmp_mark);
+	if (nm > 1)
+		qsort(marks, nm, sizeof(*marks), cmp_mark);
 	size_t k = 0;
 	for (size_t i = 0; i < nm; i++) {
 		if (marks[i].start < a || marks[i].end > b)

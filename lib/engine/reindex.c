@@ -121,7 +121,8 @@ static int add_chunk(rbuild *b, cvl_loc *locs, size_t n)
 {
 	int rc = 0;
 
-	qsort(locs, n, sizeof(*locs), cmp_loc);
+	if (n > 1)
+		qsort(locs, n, sizeof(*locs), cmp_loc);
 	b->last_lsn = 0;
 	for (size_t i = 0; i < n && !rc; i++)
 		rc = add_one(b, &locs[i]);

@@ -85,7 +85,8 @@ int cvl_text_add(cvl_actx *a, const cvl_msg_peek *m, const cvl_loc *loc)
 		return rc ? rc : c.rc;
 	size_t n = t->tok.len / sizeof(qtok) - first;
 	term_base = (const char *)t->terms.p; /* writer lock held: one sorter at a time */
-	qsort(t->tok.p + first * sizeof(qtok), n, sizeof(qtok), cmp_qtok);
+	if (n > 1)
+		qsort(t->tok.p + first * sizeof(qtok), n, sizeof(qtok), cmp_qtok);
 	cvl_tdoc *d = &t->docs[t->ndocs++];
 	d->docid = a->lsn;
 	d->rec = a->lsn ? -1 : (int64_t)loc->frame_off;
@@ -174,7 +175,8 @@ int cvl_text_settle(cvl_actx *a, const uint64_t *rec_lsn)
 		if (!t->docs[i].docid && t->docs[i].rec >= 0)
 			t->docs[i].docid = rec_lsn[t->docs[i].rec];
 	/* indexes number documents in docid order (grouping may renumber) */
-	qsort(t->docs, t->ndocs, sizeof(*t->docs), cmp_docid);
+	if (t->ndocs > 1)
+		qsort(t->docs, t->ndocs, sizeof(*t->docs), cmp_docid);
 	for (size_t i = 0; i < t->nkills; i++) {
 		if (!t->kills[i].docid && t->kills[i].rec >= 0)
 			t->kills[i].docid = rec_lsn[t->kills[i].rec];

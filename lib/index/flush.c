@@ -25,7 +25,8 @@ static int sorted_terms(cvl_memidx *mi, cvl_mi_term ***out, size_t *n)
 	for (uint32_t b = 0; b < CVL_MI_BUCKETS; b++)
 		for (cvl_mi_term *t = atomic_load(&mi->buckets[b]); t && k < cap; t = atomic_load(&t->next))
 			v[k++] = t;
-	qsort(v, k, sizeof(*v), cmp_term);
+	if (k > 1)
+		qsort(v, k, sizeof(*v), cmp_term);
 	*out = v;
 	*n = k;
 	return 0;

@@ -1449,7 +1449,8 @@ int cvl_search_run(const cvl_sreq *r, cvl_sresult *out)
 						 : x.err;
 		goto out;
 	}
-	qsort(x.heap, x.nheap, sizeof(*x.heap), cmp_hit);
+	if (x.nheap > 1)
+		qsort(x.heap, x.nheap, sizeof(*x.heap), cmp_hit);
 	out->hits = x.heap;
 	out->nhits = x.nheap;
 	out->hl = x.hl;
