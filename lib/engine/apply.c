@@ -33,8 +33,7 @@ int cvl_actx_init(cvl_actx *a, convlog_db *db)
 
 	memset(a, 0, sizeof(*a));
 	a->db = db;
-	cvl_buf_init(&a->text.tok, 0);
-	cvl_buf_init(&a->text.terms, 0);
+	cvl_text_init(&a->text);
 	rc = cvl_ws_init(&a->ws);
 	if (rc)
 		return rc;

@@ -339,6 +339,11 @@ static void db_free(convlog_db *db)
 		ZSTD_freeDCtx(db->dctx_pool[i]);
 	ZSTD_freeCCtx(db->cctx);
 	cvl_buf_free(&db->blockbuf);
+	cvl_buf_free(&db->wrecs);
+	if (db->wtext) {
+		cvl_text_release(db->wtext);
+		cvl_free(db->wtext);
+	}
 	cvl_os_close(db->lock_fd);
 	pthread_rwlock_destroy(&db->seg_lock);
 	pthread_mutex_destroy(&db->wmu);
@@ -391,6 +396,7 @@ static int db_alloc(const char *path, const convlog_options *opts, convlog_db **
 	pthread_mutex_init(&db->mergemu, NULL);
 	pthread_mutex_init(&db->mgmu, NULL);
 	cvl_buf_init(&db->blockbuf, 0);
+	cvl_buf_init(&db->wrecs, CONVLOG_MAX_TXN_BYTES);
 	db->magic = CVL_DB_MAGIC;
 	*out = db;
 	return 0;

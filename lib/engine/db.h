@@ -84,6 +84,9 @@ struct convlog_db {
 	uint64_t active_end;
 	ZSTD_CCtx *cctx;
 	cvl_buf blockbuf;
+	/* scratch a transaction borrows while it holds wmu (kept warm) */
+	cvl_buf wrecs;
+	struct cvl_text *wtext;
 
 	/* memtables */
 	pthread_mutex_t mtmu;
@@ -182,7 +185,7 @@ typedef struct cvl_tdoc {
 	uint32_t seq, len;
 	int64_t created_at;
 	uint64_t role_h, model_h;
-	size_t tok_off, ntok; /* into tok */
+	size_t grp_off, ngrp; /* into groups; ngrp SIZE_MAX: dropped */
 } cvl_tdoc;
 
 typedef struct cvl_tkill {
@@ -195,9 +198,13 @@ typedef struct cvl_text {
 	size_t ndocs, dcap;
 	cvl_tkill *kills;
 	size_t nkills, kcap;
-	cvl_buf tok;   /* struct {uint32 term_off; uint16 len; uint32 pos} packed */
-	cvl_buf terms; /* term bytes */
-	struct cvl_mi_tok *scratch; /* publish's token list (cvl_text_reserve) */
+	cvl_buf terms;  /* term bytes */
+	cvl_buf groups; /* per document and term (textidx.c) */
+	cvl_buf gpos;   /* positions, contiguous per group */
+	cvl_buf tpos, tnext; /* the document being analysed: per token */
+	uint32_t *slots; /* per-document term table */
+	size_t nslots, g0, ntok;
+	struct cvl_mi_group *scratch; /* publish's group list (cvl_text_reserve) */
 	size_t scap;
 	struct cvl_analyzer *an;    /* NULL: the store's (db->an) */
 } cvl_text;
@@ -308,6 +315,8 @@ size_t cvl_text_cost(const cvl_actx *a);
  * to every index; never fails after cvl_text_reserve. */
 int cvl_text_reserve(cvl_actx *a, cvl_memtable *mt);
 void cvl_text_publish(cvl_actx *a, cvl_memtable *mt);
+void cvl_text_init(cvl_text *t);
+void cvl_text_release(cvl_text *t);
 void cvl_text_reset(cvl_actx *a);
 void cvl_text_free(cvl_actx *a);
 /* The text index of a memtable (created on first use). */

@@ -395,9 +395,10 @@ static int load_text(convlog_db *db, const uint64_t *tids, size_t n, cvl_memtabl
 	return 0;
 }
 
-int cvl_recover(convlog_db *db)
+/* Replays the log tail into db->active and loads the text index. */
+static int recover_state(convlog_db *db, uint64_t *end)
 {
-	uint64_t flushed, start_seg, start_off, end, *tids = NULL;
+	uint64_t flushed, start_seg, start_off, *tids = NULL;
 	size_t ntids = 0;
 	MDB_txn *txn;
 	int rc;
@@ -410,10 +411,30 @@ int cvl_recover(convlog_db *db)
 		return rc;
 	}
 	db->flushed_lsn = flushed;
-	rc = replay_log(db, db->active, txn, start_seg, start_off, flushed, &end);
+	rc = replay_log(db, db->active, txn, start_seg, start_off, flushed, end);
 	if (!rc)
 		rc = load_text(db, tids, ntids, db->active);
 	cvl_free(tids);
+	return rc;
+}
+
+int cvl_recover(convlog_db *db)
+{
+	uint64_t end = 0;
+	int rc;
+
+	for (int tries = 0;; tries++) {
+		rc = recover_state(db, &end);
+		/* a reader may race a writer's merge (see cvl_refresh_readonly) */
+		if (rc != CONVLOG_ENOTFOUND || !db->readonly || tries == 16)
+			break;
+		cvl_memtable *nm;
+		if ((rc = cvl_mt_new(&nm)))
+			break;
+		cvl_mt_unref(db->active);
+		db->active = nm;
+		cvl_err_clear();
+	}
 	if (rc)
 		return rc;
 	db->next_lsn = end + 1;
@@ -449,7 +470,7 @@ int cvl_recover(convlog_db *db)
  * memtable was built on, and may name segments opened since.  The new
  * memtable replays the log after the writer's new flush point.
  */
-int cvl_refresh_readonly(convlog_db *db)
+static int refresh_once(convlog_db *db)
 {
 	uint64_t flushed, start_seg, start_off, end, *tids = NULL;
 	size_t ntids = 0;
@@ -459,7 +480,6 @@ int cvl_refresh_readonly(convlog_db *db)
 	MDB_txn *txn;
 	int rc;
 
-	pthread_mutex_lock(&db->wmu); /* read-only handles never write: refresh lock */
 	if ((rc = open_segments(db)) || (rc = cvl_lmdb_rtxn(&db->lm, &txn)))
 		goto out;
 	if ((rc = read_progress(db, txn, &flushed, &start_seg, &start_off)) ||
@@ -493,6 +513,26 @@ int cvl_refresh_readonly(convlog_db *db)
 out:
 	cvl_free(tids);
 	cvl_mt_unref(mt);
+	return rc;
+}
+
+/*
+ * The writer deletes index files merged away right after the LMDB
+ * transaction that drops them from the list, so a reader can read a list
+ * naming a file that is gone by the time it opens it: it then reads the
+ * list again.
+ */
+int cvl_refresh_readonly(convlog_db *db)
+{
+	int rc;
+
+	pthread_mutex_lock(&db->wmu); /* read-only handles never write: refresh lock */
+	for (int tries = 0;; tries++) {
+		rc = refresh_once(db);
+		if (rc != CONVLOG_ENOTFOUND || tries == 16)
+			break;
+		cvl_err_clear();
+	}
 	pthread_mutex_unlock(&db->wmu);
 	return rc;
 }

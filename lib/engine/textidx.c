@@ -22,53 +22,140 @@
 #include "util/codec.h"
 #include "util/err.h"
 
-/* A queued token: offset of its term bytes, length, position. */
-typedef struct qtok {
-	uint32_t off;
+/*
+ * A document's tokens are grouped by term as they arrive (a small open
+ * hash per document), so that publishing touches each distinct term once
+ * and nothing is sorted.  A group's positions are chained through `next`
+ * and laid out contiguously when the document ends.
+ */
+typedef struct tgroup {
+	uint32_t term_off;  /* into terms */
 	uint16_t len;
-	uint32_t pos;
-} qtok;
+	uint32_t npos;
+	uint32_t first, last; /* token chain */
+	uint32_t pos_off;   /* into gpos, when the document ends */
+	uint64_t hash;
+} tgroup;
 
 struct collect {
 	cvl_text *t;
+	uint32_t ntok;      /* tokens of this document */
+	uint32_t maxpos;
 	int rc;
 };
+
+/* Grows the per-document slot table to at least 2n entries (empty). */
+static int slots_fit(cvl_text *t, size_t n)
+{
+	size_t want = 64;
+
+	while (want < 2 * n)
+		want *= 2;
+	if (want <= t->nslots)
+		return 0;
+	uint32_t *ns = cvl_calloc(want, sizeof(*ns));
+	if (!ns)
+		return cvl_err(CONVLOG_ENOMEM, "out of memory indexing a message");
+	cvl_free(t->slots);
+	t->slots = ns;
+	t->nslots = want;
+	return 0;
+}
+
+static tgroup *grp(cvl_text *t, size_t i)
+{
+	return (tgroup *)t->groups.p + i;
+}
+
+/* Re-inserts this document's groups (g0..) into a table twice as big. */
+static int slots_grow(cvl_text *t, size_t g0)
+{
+	size_t ng = t->groups.len / sizeof(tgroup) - g0;
+	size_t want = t->nslots * 2;
+	uint32_t *ns = cvl_calloc(want, sizeof(*ns));
+
+	if (!ns)
+		return cvl_err(CONVLOG_ENOMEM, "out of memory indexing a message");
+	for (size_t i = 0; i < ng; i++) {
+		size_t s = grp(t, g0 + i)->hash & (want - 1);
+		while (ns[s])
+			s = (s + 1) & (want - 1);
+		ns[s] = (uint32_t)(i + 1);
+	}
+	cvl_free(t->slots);
+	t->slots = ns;
+	t->nslots = want;
+	return 0;
+}
 
 static int on_token(void *ud, const cvl_token *k)
 {
 	struct collect *c = ud;
-	qtok q = {(uint32_t)c->t->terms.len, (uint16_t)k->len, k->pos};
+	cvl_text *t = c->t;
+	size_t g0 = t->g0, ng = t->groups.len / sizeof(tgroup) - g0;
+	uint64_t h = XXH3_64bits(k->text, k->len);
+	uint32_t tok = c->ntok;
 	int rc;
 
-	if ((rc = cvl_buf_append(&c->t->terms, k->text, k->len)) ||
-	    (rc = cvl_buf_append(&c->t->tok, &q, sizeof(q))))
-		c->rc = rc;
-	return rc;
+	if (2 * (ng + 1) > t->nslots && (rc = slots_grow(t, g0)))
+		return c->rc = rc;
+	size_t s = h & (t->nslots - 1);
+	for (; t->slots[s]; s = (s + 1) & (t->nslots - 1)) {
+		tgroup *g = grp(t, g0 + t->slots[s] - 1);
+		if (g->hash == h && g->len == k->len &&
+		    !memcmp(t->terms.p + g->term_off, k->text, k->len)) {
+			((uint32_t *)t->tnext.p)[g->last] = tok;
+			g->last = tok;
+			g->npos++;
+			goto chained;
+		}
+	}
+	tgroup ng1 = {(uint32_t)t->terms.len, (uint16_t)k->len, 1, tok, tok, 0, h};
+	if ((rc = cvl_buf_append(&t->terms, k->text, k->len)) ||
+	    (rc = cvl_buf_append(&t->groups, &ng1, sizeof(ng1))))
+		return c->rc = rc;
+	t->slots[s] = (uint32_t)(ng + 1);
+chained:
+	if ((rc = cvl_buf_append(&t->tpos, &k->pos, 4)) ||
+	    (rc = cvl_buf_append(&t->tnext, &tok, 4)))
+		return c->rc = rc;
+	c->ntok++;
+	if (k->pos + 1 > c->maxpos)
+		c->maxpos = k->pos + 1;
+	return 0;
 }
 
-static const char *term_base;
-
-static int cmp_qtok(const void *a, const void *b)
+/* Lays the document's positions out per group and clears its slots. */
+static int finish_groups(cvl_text *t, size_t g0, uint32_t ntok)
 {
-	const qtok *x = a, *y = b;
-	size_t n = x->len < y->len ? x->len : y->len;
-	int c = memcmp(term_base + x->off, term_base + y->off, n);
+	size_t ng = t->groups.len / sizeof(tgroup) - g0;
+	const uint32_t *pos = (const uint32_t *)t->tpos.p, *next = (const uint32_t *)t->tnext.p;
+	int rc;
 
-	if (c)
-		return c;
-	if (x->len != y->len)
-		return x->len < y->len ? -1 : 1;
-	return x->pos < y->pos ? -1 : x->pos > y->pos;
+	if ((rc = cvl_buf_reserve(&t->gpos, ntok * sizeof(uint32_t))))
+		return rc;
+	for (size_t i = 0; i < ng; i++) {
+		tgroup *g = grp(t, g0 + i);
+		uint32_t *out = (uint32_t *)(t->gpos.p + t->gpos.len);
+		g->pos_off = (uint32_t)(t->gpos.len / sizeof(uint32_t));
+		for (uint32_t k = 0, tk = g->first; k < g->npos; k++, tk = next[tk])
+			out[k] = pos[tk];
+		t->gpos.len += g->npos * sizeof(uint32_t);
+		/* free the group's slot (found by probing, as it was placed) */
+		size_t sl = g->hash & (t->nslots - 1);
+		while (t->slots[sl] != i + 1)
+			sl = (sl + 1) & (t->nslots - 1);
+		t->slots[sl] = 0;
+	}
+	return 0;
 }
 
 int cvl_text_add(cvl_actx *a, const cvl_msg_peek *m, const cvl_loc *loc)
 {
 	cvl_text *t = &a->text;
-	struct collect c = {t, 0};
-	size_t first = t->tok.len / sizeof(qtok);
-	int rc;
-
+	struct collect c = {t, 0, 0, 0};
 	cvl_analyzer *an = t->an ? t->an : a->db->an;
+	int rc;
 
 	if (!an)
 		return 0;
@@ -80,29 +167,31 @@ int cvl_text_add(cvl_actx *a, const cvl_msg_peek *m, const cvl_loc *loc)
 		t->docs = nd;
 		t->dcap = nc;
 	}
+	/* a guess at the distinct terms; the table grows if needed */
+	if ((rc = slots_fit(t, m->content_len / 8 + 16)))
+		return rc;
+	t->g0 = t->groups.len / sizeof(tgroup);
+	t->tpos.len = t->tnext.len = 0;
 	rc = cvl_analyze(an, m->content, m->content_len, on_token, &c);
-	if (rc || c.rc)
+	if (!rc && !c.rc)
+		rc = finish_groups(t, t->g0, c.ntok);
+	if (rc || c.rc) {
+		memset(t->slots, 0, t->nslots * sizeof(*t->slots));
+		t->groups.len = t->g0 * sizeof(tgroup);
 		return rc ? rc : c.rc;
-	size_t n = t->tok.len / sizeof(qtok) - first;
-	term_base = (const char *)t->terms.p; /* writer lock held: one sorter at a time */
-	if (n > 1)
-		qsort(t->tok.p + first * sizeof(qtok), n, sizeof(qtok), cmp_qtok);
+	}
 	cvl_tdoc *d = &t->docs[t->ndocs++];
 	d->docid = a->lsn;
 	d->rec = a->lsn ? -1 : (int64_t)loc->frame_off;
 	d->conv = m->conv;
 	d->seq = m->seq;
-	d->len = 0; /* in positions: whole-identifier tokens share theirs */
-	for (size_t i = 0; i < n; i++) {
-		uint32_t p = ((qtok *)t->tok.p)[first + i].pos + 1;
-		if (p > d->len)
-			d->len = p;
-	}
+	d->len = c.maxpos; /* in positions: whole-identifier tokens share theirs */
 	d->created_at = m->created_at;
 	d->role_h = m->role ? XXH3_64bits(m->role, m->role_len) : 0;
 	d->model_h = m->model ? XXH3_64bits(m->model, m->model_len) : 0;
-	d->tok_off = first;
-	d->ntok = n;
+	d->grp_off = t->g0;
+	d->ngrp = t->groups.len / sizeof(tgroup) - t->g0;
+	t->ntok += c.ntok;
 	return 0;
 }
 
@@ -142,7 +231,7 @@ int cvl_text_kill(cvl_actx *a, const cvl_loc *old)
 	for (size_t i = 0; i < t->ndocs; i++) {
 		cvl_tdoc *d = &t->docs[i];
 		if ((rec >= 0 && d->rec == rec) || (docid && d->docid == docid)) {
-			d->ntok = SIZE_MAX; /* dropped */
+			d->ngrp = SIZE_MAX; /* dropped */
 			return 0;
 		}
 	}
@@ -206,7 +295,7 @@ struct cvl_memidx *cvl_mt_text(cvl_memtable *mt)
 int cvl_text_reserve(cvl_actx *a, cvl_memtable *mt)
 {
 	cvl_text *t = &a->text;
-	size_t ntok = t->tok.len / sizeof(qtok), most = 0;
+	size_t ngrp = t->groups.len / sizeof(tgroup), most = 0;
 	cvl_memidx *mi;
 
 	if (!t->ndocs)
@@ -214,16 +303,16 @@ int cvl_text_reserve(cvl_actx *a, cvl_memtable *mt)
 	if (!(mi = cvl_mt_text(mt)))
 		return cvl_err(CONVLOG_ENOMEM, "out of memory for the text index");
 	for (size_t i = 0; i < t->ndocs; i++)
-		if (t->docs[i].ntok != SIZE_MAX && t->docs[i].ntok > most)
-			most = t->docs[i].ntok;
+		if (t->docs[i].ngrp != SIZE_MAX && t->docs[i].ngrp > most)
+			most = t->docs[i].ngrp;
 	if (most > t->scap) {
-		cvl_mi_tok *ns = cvl_realloc(t->scratch, most * sizeof(*ns));
+		cvl_mi_group *ns = cvl_realloc(t->scratch, most * sizeof(*ns));
 		if (!ns)
 			return cvl_err(CONVLOG_ENOMEM, "out of memory for the text index");
 		t->scratch = ns;
 		t->scap = most;
 	}
-	return cvl_mi_reserve(mi, cvl_mi_cost(t->ndocs, ntok, ntok), t->ndocs, ntok);
+	return cvl_mi_reserve(mi, cvl_mi_cost(t->ndocs, t->ntok, ngrp), t->ndocs, t->ntok);
 }
 
 /* Marks docid dead wherever it is indexed: in `mt` (the memtable being
@@ -254,17 +343,19 @@ void cvl_text_publish(cvl_actx *a, cvl_memtable *mt)
 {
 	cvl_text *t = &a->text;
 	cvl_memidx *mi = mt->aux;
-	cvl_mi_tok *toks = t->scratch;
+	cvl_mi_group *gs = t->scratch;
 
 	for (size_t i = 0; i < t->ndocs && mi; i++) {
 		cvl_tdoc *d = &t->docs[i];
-		if (d->ntok == SIZE_MAX)
+		if (d->ngrp == SIZE_MAX)
 			continue;
-		const qtok *q = (const qtok *)t->tok.p + d->tok_off;
-		for (size_t k = 0; k < d->ntok; k++)
-			toks[k] = (cvl_mi_tok){(const char *)t->terms.p + q[k].off, q[k].len, q[k].pos};
+		for (size_t k = 0; k < d->ngrp; k++) {
+			const tgroup *g = grp(t, d->grp_off + k);
+			gs[k] = (cvl_mi_group){(const char *)t->terms.p + g->term_off, g->len, g->npos,
+					       g->hash, (const uint32_t *)t->gpos.p + g->pos_off};
+		}
 		cvl_idoc doc = {d->docid, d->conv, d->seq, d->len, d->created_at, d->role_h, d->model_h};
-		cvl_mi_add(mi, &doc, toks, d->ntok);
+		cvl_mi_add_groups(mi, &doc, gs, d->ngrp);
 	}
 	if (t->nkills) {
 		pthread_mutex_lock(&a->db->mtmu);
@@ -277,27 +368,45 @@ void cvl_text_publish(cvl_actx *a, cvl_memtable *mt)
 
 size_t cvl_text_cost(const cvl_actx *a)
 {
-	size_t ntok = a->text.tok.len / sizeof(qtok);
+	const cvl_text *t = &a->text;
 
-	return a->text.ndocs ? cvl_mi_cost(a->text.ndocs, ntok, ntok) : 0;
+	return t->ndocs ? cvl_mi_cost(t->ndocs, t->ntok, t->groups.len / sizeof(tgroup)) : 0;
+}
+
+void cvl_text_init(cvl_text *t)
+{
+	cvl_buf_init(&t->terms, 0);
+	cvl_buf_init(&t->groups, 0);
+	cvl_buf_init(&t->gpos, 0);
+	cvl_buf_init(&t->tpos, 0);
+	cvl_buf_init(&t->tnext, 0);
 }
 
 void cvl_text_reset(cvl_actx *a)
 {
 	a->text.ndocs = a->text.nkills = 0;
-	a->text.tok.len = a->text.terms.len = 0;
+	a->text.terms.len = a->text.groups.len = a->text.gpos.len = 0;
+	a->text.ntok = 0;
+}
+
+void cvl_text_release(cvl_text *t)
+{
+	cvl_free(t->docs);
+	cvl_free(t->kills);
+	cvl_free(t->scratch);
+	cvl_buf_free(&t->terms);
+	cvl_buf_free(&t->groups);
+	cvl_buf_free(&t->gpos);
+	cvl_buf_free(&t->tpos);
+	cvl_buf_free(&t->tnext);
+	cvl_free(t->slots);
+	memset(t, 0, sizeof(*t));
+	cvl_text_init(t);
 }
 
 void cvl_text_free(cvl_actx *a)
 {
-	cvl_free(a->text.docs);
-	cvl_free(a->text.kills);
-	cvl_free(a->text.scratch);
-	cvl_buf_free(&a->text.tok);
-	cvl_buf_free(&a->text.terms);
-	memset(&a->text, 0, sizeof(a->text));
-	cvl_buf_init(&a->text.tok, 0);
-	cvl_buf_init(&a->text.terms, 0);
+	cvl_text_release(&a->text);
 }
 
 /* ---- segments ---- */

@@ -21,6 +21,54 @@ int64_t cvl_txn_now(convlog_txn *t)
 	return cvl_os_now_ms();
 }
 
+/* The writer's warm scratch: taken by a transaction once it holds wmu,
+ * given back (emptied; dropped if it grew past 64 MiB) before it lets go,
+ * so that each transaction does not grow its buffers from nothing. */
+#define SCRATCH_KEEP (64u << 20)
+
+static void scratch_take(convlog_txn *t)
+{
+	convlog_db *db = t->db;
+
+	if (db->wtext) {
+		cvl_text_release(&t->a.text);
+		t->a.text = *db->wtext;
+		t->a.text.an = NULL;
+		cvl_text_init(db->wtext);
+		memset(db->wtext, 0, sizeof(*db->wtext));
+		cvl_text_init(db->wtext);
+	}
+	if (db->wrecs.cap) {
+		cvl_buf_free(&t->recs);
+		t->recs = db->wrecs;
+		t->recs.len = 0;
+		cvl_buf_init(&db->wrecs, CONVLOG_MAX_TXN_BYTES);
+	}
+}
+
+static void scratch_give(convlog_txn *t)
+{
+	convlog_db *db = t->db;
+
+	if (!db->wtext)
+		db->wtext = cvl_calloc(1, sizeof(*db->wtext));
+	if (db->wtext) {
+		cvl_text_reset(&t->a);
+		if (t->a.text.terms.cap + t->a.text.groups.cap + t->a.text.gpos.cap > SCRATCH_KEEP)
+			cvl_text_release(&t->a.text);
+		cvl_text_release(db->wtext);
+		*db->wtext = t->a.text;
+		memset(&t->a.text, 0, sizeof(t->a.text));
+		cvl_text_init(&t->a.text);
+	}
+	if (t->recs.cap <= SCRATCH_KEEP) {
+		cvl_buf_free(&db->wrecs);
+		db->wrecs = t->recs;
+		db->wrecs.len = 0;
+		cvl_buf_init(&t->recs, CONVLOG_MAX_TXN_BYTES);
+	}
+}
+
 static void txn_free(convlog_txn *t)
 {
 	if (!t)
@@ -67,6 +115,7 @@ CONVLOG_API int convlog_txn_begin(convlog_db *db, convlog_txn **out)
 		txn_free(t);
 		return rc;
 	}
+	scratch_take(t);
 	t->a.view.snap = UINT64_MAX;
 	t->a.view.ws = &t->a.ws;
 	t->first_lsn = db->next_lsn;
@@ -411,6 +460,7 @@ CONVLOG_API int convlog_txn_commit(convlog_txn *t)
 	}
 	/* the snapshot must go before the lock so a flush can retire memtables */
 	cvl_view_release(&t->a.view);
+	scratch_give(t);
 	pthread_mutex_unlock(&db->wmu);
 	txn_free(t);
 	if (!rc && lsn && db->opts.durability == CONVLOG_DURABILITY_FULL)
@@ -426,6 +476,7 @@ CONVLOG_API void convlog_txn_abort(convlog_txn *t)
 		return;
 	db = t->db;
 	cvl_view_release(&t->a.view);
+	scratch_give(t);
 	pthread_mutex_unlock(&db->wmu);
 	txn_free(t);
 }

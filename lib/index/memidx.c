@@ -162,9 +162,30 @@ static int add_posting(cvl_memidx *mi, cvl_mi_term *t, const cvl_mi_post *p)
 		t->last_used = 0;
 	}
 	t->last->p[t->last_used++] = *p;
-	if (p->tf > atomic_load_explicit(&t->max_tf, memory_order_relaxed))
+	if (p->tf > t->wmax_tf) {
+		t->wmax_tf = p->tf;
 		atomic_store_explicit(&t->max_tf, p->tf, memory_order_relaxed);
-	atomic_fetch_add_explicit(&t->count, 1, memory_order_release);
+	}
+	/* one writer: a plain release store publishes the posting */
+	atomic_store_explicit(&t->count, ++t->wcount, memory_order_release);
+	return 0;
+}
+
+/* Appends n positions (chunks were made by cvl_mi_reserve). */
+static int put_positions(cvl_memidx *mi, const uint32_t *v, uint32_t n)
+{
+	while (n) {
+		uint32_t chunk = mi->npos / CVL_MI_POS_CHUNK, at = mi->npos % CVL_MI_POS_CHUNK;
+		uint32_t k = CVL_MI_POS_CHUNK - at < n ? CVL_MI_POS_CHUNK - at : n;
+		if (chunk >= CVL_MI_MAX_CHUNKS ||
+		    ensure_chunk((_Atomic(void *) *)&mi->pos[chunk], CVL_MI_POS_CHUNK * sizeof(uint32_t)))
+			return CONVLOG_ENOMEM;
+		memcpy(atomic_load_explicit(&mi->pos[chunk], memory_order_relaxed) + at, v,
+		       k * sizeof(uint32_t));
+		mi->npos += k;
+		v += k;
+		n -= k;
+	}
 	return 0;
 }
 
@@ -178,6 +199,79 @@ static int put_pos(cvl_memidx *mi, uint32_t v)
 	atomic_load_explicit(&mi->pos[chunk], memory_order_relaxed)[mi->npos % CVL_MI_POS_CHUNK] = v;
 	mi->npos++;
 	return 0;
+}
+
+/* Starts document d: its record, before any posting names it. */
+static uint32_t begin_doc(cvl_memidx *mi, const cvl_idoc *d)
+{
+	uint32_t doc = atomic_load_explicit(&mi->ndocs, memory_order_relaxed);
+	uint32_t chunk = doc / CVL_MI_DOC_CHUNK;
+
+	if (chunk >= CVL_MI_MAX_CHUNKS ||
+	    ensure_chunk((_Atomic(void *) *)&mi->docs[chunk], CVL_MI_DOC_CHUNK * sizeof(cvl_idoc)) ||
+	    ensure_chunk((_Atomic(void *) *)&mi->dead[chunk], CVL_MI_DOC_CHUNK))
+		return UINT32_MAX;
+	atomic_load_explicit(&mi->docs[chunk], memory_order_relaxed)[doc % CVL_MI_DOC_CHUNK] = *d;
+	return doc;
+}
+
+static void end_doc(cvl_memidx *mi, const cvl_idoc *d, uint32_t doc)
+{
+	atomic_fetch_add_explicit(&mi->total_len, d->len, memory_order_relaxed);
+	atomic_store_explicit(&mi->ndocs, doc + 1, memory_order_release);
+}
+
+/*
+ * A document touches about a hundred terms, each a few cache misses away
+ * (bucket, term, its last postings chunk).  The loop is software-pipelined
+ * so those lines are requested ahead of use: buckets 12 groups ahead,
+ * terms 8 ahead, then the term is found (or made) 4 ahead and its chunk
+ * requested, and the posting is written.
+ */
+#define RING 8
+#define FIND_AHEAD 4
+
+static cvl_mi_term *term_for(cvl_memidx *mi, const cvl_mi_group *x)
+{
+	cvl_mi_term *t = find_h(mi, x->text, x->len, x->hash);
+
+	if (!t)
+		t = new_term(mi, x->text, x->len, x->hash);
+	if (t)
+		__builtin_prefetch(&t->last->p[t->last_used], 1);
+	return t;
+}
+
+uint32_t cvl_mi_add_groups(cvl_memidx *mi, const cvl_idoc *d, const cvl_mi_group *g, size_t n)
+{
+	cvl_mi_term *ring[RING];
+	uint32_t doc = begin_doc(mi, d);
+
+	if (doc == UINT32_MAX)
+		return doc;
+	for (size_t j = 0; j < n && j < 12; j++)
+		__builtin_prefetch(&mi->buckets[g[j].hash & (CVL_MI_BUCKETS - 1)]);
+	for (size_t j = 0; j < n && j < FIND_AHEAD; j++)
+		if (!(ring[j % RING] = term_for(mi, &g[j])))
+			return UINT32_MAX;
+	for (size_t i = 0; i < n; i++) {
+		if (i + 12 < n)
+			__builtin_prefetch(&mi->buckets[g[i + 12].hash & (CVL_MI_BUCKETS - 1)]);
+		if (i + 8 < n) {
+			cvl_mi_term *h = atomic_load_explicit(
+				&mi->buckets[g[i + 8].hash & (CVL_MI_BUCKETS - 1)], memory_order_acquire);
+			if (h)
+				__builtin_prefetch(h);
+		}
+		if (i + FIND_AHEAD < n &&
+		    !(ring[(i + FIND_AHEAD) % RING] = term_for(mi, &g[i + FIND_AHEAD])))
+			return UINT32_MAX;
+		cvl_mi_post p = {doc, g[i].npos, mi->npos};
+		if (put_positions(mi, g[i].pos, g[i].npos) || add_posting(mi, ring[i % RING], &p))
+			return UINT32_MAX;
+	}
+	end_doc(mi, d, doc);
+	return doc;
 }
 
 uint32_t cvl_mi_add(cvl_memidx *mi, const cvl_idoc *d, const cvl_mi_tok *toks, size_t n)

@@ -50,6 +50,7 @@ typedef struct cvl_mi_term {
 	cvl_mi_chunk *first;
 	cvl_mi_chunk *last;               /* writer only */
 	uint32_t last_used;               /* writer only */
+	uint32_t wcount, wmax_tf;         /* writer only: count, max_tf */
 	uint16_t len;
 	char text[];
 } cvl_mi_term;
@@ -90,6 +91,19 @@ int cvl_mi_reserve(cvl_memidx *mi, size_t bytes, size_t ndocs, size_t ntokens);
 /* Adds one document (writer only, after a covering reserve); tokens must
  * be sorted by (term, position).  Returns its local number. */
 uint32_t cvl_mi_add(cvl_memidx *mi, const cvl_idoc *d, const cvl_mi_tok *toks, size_t n);
+
+/* A document's occurrences of one term: its positions, ascending. */
+typedef struct cvl_mi_group {
+	const char *text;
+	uint16_t len;
+	uint32_t npos;
+	uint64_t hash;          /* XXH3-64 of the text */
+	const uint32_t *pos;
+} cvl_mi_group;
+
+/* Adds one document given as term groups, in any order (writer only,
+ * after a covering reserve).  Returns its local number. */
+uint32_t cvl_mi_add_groups(cvl_memidx *mi, const cvl_idoc *d, const cvl_mi_group *g, size_t n);
 
 /* Marks local document `doc` dead (superseded or deleted). */
 void cvl_mi_kill(cvl_memidx *mi, uint32_t doc);
