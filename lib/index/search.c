@@ -59,6 +59,7 @@ typedef struct exec {
 	const cvl_sreq *r;
 	cnode *root;
 	double N, avgdl;
+	double bmax;          /* largest recency factor */
 	/* heap of hits: a min-heap on (key, docid) */
 	cvl_shit *heap;
 	size_t nheap;
@@ -566,6 +567,7 @@ struct it {
 	/* phrase */
 	const uint32_t *rel;
 	uint32_t ptf;
+	int root;           /* the query's root: may consult the heap */
 	/* dense */
 	uint32_t *tf;
 	/* and / or / compl */
@@ -800,11 +802,32 @@ static uint32_t and_advance(it *i, uint32_t target)
 	return d;
 }
 
+/* Whether a doc all kids hold cannot beat the heap even if every
+ * occurrence of the rarest kid were a phrase match (root phrase only). */
+static int phrase_hopeless(it *i, uint32_t d)
+{
+	exec *x = i->S->x;
+	uint32_t mtf = UINT32_MAX;
+
+	if (!i->root || x->nheap < x->r->k || x->r->newest)
+		return 0;
+	for (size_t k = 0; k < i->nkids; k++) {
+		uint32_t tf = term_tf(i->kids[k]);
+		if (tf < mtf)
+			mtf = tf;
+	}
+	return i->idf * bm(i->S, mtf, doclen(i->S, d)) * x->bmax * (1 + 1e-9) < x->heap[0].key;
+}
+
 static uint32_t phrase_advance(it *i, uint32_t target)
 {
 	uint32_t d = target;
 
 	while ((d = leapfrog(i->kids, i->nkids, d)) != END) {
+		if (phrase_hopeless(i, d)) {
+			d++;
+			continue;
+		}
 		if ((i->ptf = phrase_count(i)))
 			break;
 		if (i->S->x->err)
@@ -937,7 +960,37 @@ static uint32_t it_shallow(it *i, uint32_t target, double *ub)
 	case I_DENSE:
 		*ub = i->started && i->doc == END ? 0 : i->ub;
 		return END;
-	case I_PHRASE:
+	case I_PHRASE: {
+		/* a phrase occurs at most as often as its rarest word, in a doc
+		 * at least as long as the longest block minimum */
+		uint32_t mtf = UINT32_MAX, mlen = 0;
+		for (size_t k = 0; k < i->nkids; k++) {
+			it *c = i->kids[k];
+			if (c->started && c->doc == END) {
+				*ub = 0;
+				return END;
+			}
+			if (c->kind == I_TERM_SEG) {
+				e = cvl_pit_shallow(c->pit, target);
+				if (e == END && !c->pit->corrupt) {
+					*ub = 0;
+					return END;
+				}
+				if (c->pit->bmax_tf < mtf)
+					mtf = c->pit->bmax_tf;
+				if (c->pit->bmin_len > mlen)
+					mlen = c->pit->bmin_len;
+				if (e < end)
+					end = e;
+			} else if (c->kind == I_TERM_MI) {
+				uint32_t t = atomic_load_explicit(&c->mt->max_tf, memory_order_relaxed);
+				if (t < mtf)
+					mtf = t;
+			}
+		}
+		*ub = mtf == UINT32_MAX ? i->ub : i->idf * bm(i->S, mtf, mlen);
+		return end;
+	}
 	case I_AND:
 	case I_OR:
 		for (size_t k = 0; k < i->nkids; k++) {
@@ -1362,6 +1415,7 @@ static void run_source(exec *x, const cvl_ssrc *s)
 
 	if (!S.ndocs || !(root = build(&S, x->root)))
 		return;
+	root->root = 1;
 	while (!x->err && root->kind != I_EMPTY) {
 		uint32_t end = END;
 		if (!r->newest && x->nheap == r->k) {
@@ -1433,6 +1487,7 @@ int cvl_search_run(const cvl_sreq *r, cvl_sresult *out)
 		}
 	}
 	x.N = N;
+	x.bmax = r->recency > 0 ? 1.0 + r->recency : 1.0;
 	x.avgdl = N > 0 && total_len ? (double)total_len / N : 1.0;
 	if ((rc = gather(&x, x.root)))
 		goto out;

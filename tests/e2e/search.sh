@@ -84,4 +84,20 @@ eq "$st" 2 "unknown filter exit status"
 
 # the index survives reopen and verify checks it
 "$CONVLOG" verify "$S" >"$tmp/out" || fail "verify: $(cat "$tmp/out")"
+
+# reindex: same results; with stemming, inflections match
+before=$(hits router)
+"$CONVLOG" reindex "$S" >"$tmp/out" || fail "reindex: $(cat "$tmp/out")"
+grep -q '^reindexed 115 messages in .*: 1 index segment' "$tmp/out" || fail "reindex output: $(cat "$tmp/out")"
+eq "$(hits router)" "$before" "router after reindex"
+nostem=$(hits drop)
+"$CONVLOG" reindex --stemming english "$S" >/dev/null
+[ "$(hits drop)" -gt "$nostem" ] || fail "drop with stemming: $(hits drop), without $nostem"
+set +e
+"$CONVLOG" reindex --stemming klingon "$S" >/dev/null 2>"$tmp/err"
+st=$?
+set -e
+eq "$st" 2 "unknown language exit status"
+grep -q "klingon" "$tmp/err" || fail "unknown language message: $(cat "$tmp/err")"
+"$CONVLOG" verify "$S" >"$tmp/out" || fail "verify after reindex: $(cat "$tmp/out")"
 echo "search.sh: ok"
