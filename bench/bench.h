@@ -8,6 +8,8 @@
  *   workload.c      the deterministic corpus (users, conversations, turns,
  *                   Zipfian text) and the append stream
  *   util.c          clocks, percentiles, directories, the fdatasync floor
+ *   search.c        the full-text query instances (drawn from the corpus)
+ *                   and the cross-engine comparison of their results
  *   convlog_side.c  every scenario against libconvlog
  *   sqlite_side.c   every scenario against SQLite
  *
@@ -178,6 +180,9 @@ void dir_make(const char *path);
 void dir_remove(const char *path); /* rm -rf; errors are fatal */
 /* Allocated bytes (st_blocks * 512) and apparent bytes of a tree. */
 void dir_usage(const char *path, uint64_t *alloc, uint64_t *apparent);
+/* The same for the files directly in `dir` whose names end with `suffix`. */
+void dir_usage_suffix(const char *dir, const char *suffix, uint64_t *alloc, uint64_t *apparent,
+		      uint32_t *files);
 const char *fs_type_name(const char *path);
 long peak_rss_kib(void);
 
@@ -186,6 +191,9 @@ long peak_rss_kib(void);
 void fsync_floor(const char *dir, uint32_t n, size_t size, double *p50, double *p99);
 
 /* ---- results ---- */
+
+/* Full-text query classes (see search.c). */
+enum { SQ_COMMON, SQ_PHRASE, SQ_PREFIX, SQ_AND, SQ_RARE, SQ_CLASSES };
 
 enum metric {
 	M_IMPORT_RATE,
@@ -208,6 +216,12 @@ enum metric {
 	M_FSYNC_P99,
 	M_FSYNC_SMALL_P50,
 	M_RSS_PEAK,
+	/* full-text search: p50 and p95 per query class, in SQ_* order
+	 * (M_SEARCH_P50 + 2 * class, M_SEARCH_P50 + 2 * class + 1) */
+	M_SEARCH_P50,
+	M_SEARCH_LAST = M_SEARCH_P50 + 2 * SQ_CLASSES - 1,
+	M_INDEX_BYTES,    /* full-text index on disk */
+	M_INDEX_RATIO,    /* ... / raw text bytes */
 	M_COUNT
 };
 
@@ -225,8 +239,60 @@ enum extra {
 	X_NOFTS_DISK,      /* SQLite without FTS: allocated bytes */
 	X_TAIL_MSGS,       /* messages returned by all tail reads */
 	X_RECENT_CONVS,    /* conversations returned by all listings */
+	X_INDEX_FILES,     /* convlog: index segment files; sqlite: FTS5 shadow tables */
+	X_INDEX_ALLOC,     /* allocated bytes of the same */
+	X_INDEX_PRE_FILES, /* convlog: segment files right after the import ... */
+	X_INDEX_PRE_BYTES, /* ... and their size, before pending merges ran */
+	X_INDEX_MERGE_S,   /* convlog: seconds the pending merges took (untimed) */
 	X_COUNT
 };
+
+/* ---- full-text search ---- */
+
+#define SQ_MAX 40          /* instances per class */
+#define SQ_TOP 20          /* hits per query (top-k) */
+#define SQ_SANITY 3        /* instances per class whose full match sets are compared */
+#define SQ_QLEN 64
+
+/* The query instances, the same for both engines (FTS5's syntax and
+ * convlog's agree for these shapes: word, "a b", pre*, a b). */
+typedef struct query_set {
+	uint32_t n[SQ_CLASSES];
+	char q[SQ_CLASSES][SQ_MAX][SQ_QLEN];
+	char warm[SQ_CLASSES][SQ_QLEN]; /* one untimed warm-up query per class */
+	uint32_t runs;                  /* timed runs per class, cycling over the instances */
+	uint32_t sanity_cap;            /* newest matches compared per sanity query */
+} query_set;
+
+extern const char *const sq_class_names[SQ_CLASSES];
+
+/* Picks the instances from the vocabulary and from generated messages. */
+void sq_build(const workload *w, uint32_t runs, uint32_t sanity_cap, query_set *qs);
+/* Identity of a message for comparing engines: conversation id and seq. */
+uint64_t sq_key(const uint8_t conv_id[16], uint32_t seq);
+/* The key of corpus message `i` (import order). */
+uint64_t sq_key_of_event(const workload *w, uint32_t i);
+
+/* What one engine's searches returned (compared by the parent). */
+typedef struct search_facts {
+	int have;
+	double hits[SQ_CLASSES];          /* hits returned by the timed runs */
+	double candidates[SQ_CLASSES];    /* convlog: documents scored, timed runs */
+	double snippet_bytes[SQ_CLASSES]; /* snippet bytes returned, timed runs */
+	double mean_us[SQ_CLASSES];
+	/* first run of each instance: its hits, in rank order */
+	uint32_t ntop[SQ_CLASSES][SQ_MAX];
+	uint64_t top[SQ_CLASSES][SQ_MAX][SQ_TOP];
+	/* sanity: total matches (sqlite: exact; convlog: up to sanity_cap) and
+	 * an order-independent hash of the newest min(total, cap) matches */
+	double count[SQ_CLASSES][SQ_SANITY];
+	uint64_t set_hash[SQ_CLASSES][SQ_SANITY];
+	int index_via_dbstat;             /* sqlite: index size from dbstat */
+	/* sqlite: both top-20 statements are timed and the faster (by p50)
+	 * reported per class; form 0 ORDER BY bm25(), 1 ORDER BY rank */
+	int form[SQ_CLASSES];
+	double other_p50[SQ_CLASSES], other_p95[SQ_CLASSES]; /* the form not reported */
+} search_facts;
 
 #define ENG_CONVLOG 0
 #define ENG_SQLITE 1
@@ -236,10 +302,45 @@ typedef struct results {
 	int have[M_COUNT];
 	double x[X_COUNT];
 	int xhave[X_COUNT];
+	search_facts s;
 } results;
 
 void res_set(results *r, int m, double v);
 void res_xset(results *r, int x, double v);
+
+/* ---- the search scenario's driver (search.c) ---- */
+
+/* One top-k query's answer, as an engine reports it to the driver. */
+typedef struct sq_hits {
+	uint32_t n;
+	uint64_t keys[SQ_TOP]; /* sq_key of each hit, in rank order */
+	double candidates;     /* documents scored, if the engine says */
+	double snippet_bytes;
+} sq_hits;
+
+/* An engine's side of the search scenario. */
+typedef struct sq_engine {
+	const char *name;
+	void *ctx;
+	/* the top SQ_TOP hits by relevance, each with a snippet */
+	void (*top)(void *ctx, const char *query, sq_hits *h);
+	/* matches in all (up to `cap`) and the hash of the newest min(total, cap) */
+	void (*count)(void *ctx, const char *query, uint32_t cap, double *total, uint64_t *hash);
+} sq_engine;
+
+/* One warm-up query per class, then the timed runs of every class:
+ * M_SEARCH_* and the hits in r->s. */
+void sq_time(const query_set *qs, const sq_engine *e, results *r);
+/* The cross-check: all matches of the first SQ_SANITY instances of each
+ * class (r->s.count, r->s.set_hash). */
+void sq_count(const query_set *qs, const sq_engine *e, results *r);
+/* sq_time then sq_count. */
+void sq_run(const query_set *qs, const sq_engine *e, results *r);
+/* Order-independent accumulation of a set of keys. */
+static inline uint64_t sq_hash_add(uint64_t h, uint64_t key)
+{
+	return h + mix64(key ^ 0x5bd1e995u);
+}
 
 /* ---- scenarios ---- */
 
@@ -252,6 +353,7 @@ void res_xset(results *r, int x, double v);
 #define SC_APPEND1 (1u << 6)
 #define SC_APPEND4 (1u << 7)
 #define SC_IMPORT_NOFTS (1u << 8)
+#define SC_SEARCH (1u << 9)
 
 typedef struct bench_cfg {
 	uint32_t scenarios;    /* SC_* to report */
@@ -264,6 +366,7 @@ typedef struct bench_cfg {
 	uint32_t tail_n;       /* messages per tail read */
 	uint32_t recent_n;     /* conversations per listing */
 	const char *dir;       /* bench directory */
+	const query_set *qs;   /* full-text queries (SC_SEARCH) */
 } bench_cfg;
 
 /* Runs the selected scenarios of one engine in the current process. */

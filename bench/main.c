@@ -43,10 +43,13 @@ static const struct {
 	{"import_nofts", SC_IMPORT_NOFTS}, {"append_1t", SC_APPEND1},
 	{"append_4t", SC_APPEND4},   {"tail_read", SC_TAIL},
 	{"recent", SC_RECENT},       {"open", SC_OPEN},
-	{"disk_size", SC_DISK},
+	{"disk_size", SC_DISK},      {"search", SC_SEARCH},
 };
 
 #define N_SCEN (sizeof(scen_names) / sizeof(scen_names[0]))
+
+#define SEARCH_RUNS 40          /* timed queries per class */
+#define SEARCH_SANITY_CAP 10000 /* newest matches compared per cross-check query */
 
 static void usage(FILE *f)
 {
@@ -66,7 +69,8 @@ static void usage(FILE *f)
 		"  --quick          N=20000 and fewer iterations (under a minute)\n"
 		"  --only NAME[,NAME...]  run only these scenarios: fsync, bulk_import,\n"
 		"                   import_nofts, append_1t, append_4t, tail_read, recent,\n"
-		"                   open, disk_size (data is loaded, unreported, as needed)\n"
+		"                   open, disk_size, search (full-text queries and index\n"
+		"                   size; data is loaded, unreported, as needed)\n"
 		"  --threads T      writer threads of the concurrent append scenario (4)\n"
 		"  --interleave K   conversations receiving turns at once in the arrival\n"
 		"                   stream (default 32; 1 = one conversation at a time)\n"
@@ -296,7 +300,7 @@ typedef struct row {
 
 static const row rows[] = {
 	{M_IMPORT_RATE, M_IMPORT_RATE, "bulk_import",
-	 "1. bulk import, 1000 msgs/txn (convlog: no full-text index yet; sqlite: FTS5)",
+	 "1. bulk import, 1000 msgs/txn, full-text indexed (convlog: its index; sqlite: FTS5)",
 	 "msgs/s", 1, 0, 1, 0},
 	{M_IMPORT_NOFTS_RATE, M_IMPORT_RATE, "bulk_import_vs_sqlite_nofts",
 	 "1b. bulk import vs SQLite without FTS5 (reference)", "msgs/s", 1, 0, 1, 0},
@@ -336,6 +340,22 @@ static const row rows[] = {
 	 "8b. raw 512 B pwrite+fdatasync append, p50 (disk)", "us", 1, 0, -1, 1},
 	{M_RSS_PEAK, M_RSS_PEAK, "peak_rss", "9. peak RSS of the engine's process", "MiB", 1048576.0,
 	 1, 0, 0},
+#define SEARCH_ROWS(c, key, what)                                                               \
+	{M_SEARCH_P50 + 2 * (c), M_SEARCH_P50 + 2 * (c), "search_" key "_p50",                   \
+	 what ", top 20 + snippets, p50", "us", 1, 0, 0, 0},                                      \
+	{M_SEARCH_P50 + 2 * (c) + 1, M_SEARCH_P50 + 2 * (c) + 1, "search_" key "_p95",           \
+	 what ", top 20 + snippets, p95", "us", 1, 0, 0, 0}
+	SEARCH_ROWS(SQ_COMMON, "common", "10. search: common term (10 most frequent words)"),
+	SEARCH_ROWS(SQ_PHRASE, "phrase", "11. search: phrase of two frequent words"),
+	SEARCH_ROWS(SQ_PREFIX, "prefix", "12. search: prefix (2-3 letters of a frequent word)*"),
+	SEARCH_ROWS(SQ_AND, "and", "13. search: two mid-frequency terms (rank 100-2000), AND"),
+	SEARCH_ROWS(SQ_RARE, "rare", "14. search: rare term (rank > 10000)"),
+#undef SEARCH_ROWS
+	{M_INDEX_BYTES, M_INDEX_BYTES, "index_bytes",
+	 "15. full-text index size (convlog: index/*.idx; sqlite: FTS5 tables)", "MiB", 1048576.0,
+	 1, 0, 0},
+	{M_INDEX_RATIO, M_INDEX_RATIO, "index_vs_raw_text",
+	 "15. full-text index size / raw text bytes", "x", 1, 3, 0, 0},
 };
 
 #define N_ROWS (sizeof(rows) / sizeof(rows[0]))
@@ -343,6 +363,7 @@ static const row rows[] = {
 typedef struct report {
 	const opts *o;
 	const workload *w;
+	const query_set *qs;
 	results res[2];
 	double fsync_p50, fsync_p99, fsync_small_p50;
 	int have_fsync;
@@ -439,9 +460,11 @@ static void print_header(const report *rp)
 	       (double)w->raw_bytes / 1048576.0, (double)w->raw_bytes / w->n_msgs, w->digest,
 	       rp->o->quick ? ", --quick" : "");
 	printf("runs: import %u msgs/txn; %u appends per append scenario (%u threads in 3.); "
-	       "%u reads; best of %u opens; %u fsyncs; durability FULL in both; default options "
-	       "(convlog: 32 MiB block cache, 32 MiB memtable; SQLite: 2 MB page cache)\n",
-	       cfg->batch, cfg->appends, cfg->threads, cfg->reads, cfg->opens, cfg->fsyncs);
+	       "%u reads; best of %u opens; %u fsyncs; %u searches per query class; durability "
+	       "FULL in both; default options (convlog: 32 MiB block cache, 32 MiB memtable; "
+	       "SQLite: 2 MB page cache)\n",
+	       cfg->batch, cfg->appends, cfg->threads, cfg->reads, cfg->opens, cfg->fsyncs,
+	       SEARCH_RUNS);
 	printf("\n");
 }
 
@@ -485,6 +508,136 @@ static void print_rows(const report *rp)
 	printf("\n");
 }
 
+/* ---- search comparison ---- */
+
+/* Mean share of hits the two engines' top 20 have in common, over the
+ * instances both answered; *differ: instances whose hit counts differ. */
+static double top_overlap(const report *rp, int c, uint32_t *differ)
+{
+	const search_facts *a = &rp->res[ENG_CONVLOG].s, *b = &rp->res[ENG_SQLITE].s;
+	double sum = 0;
+	uint32_t n = 0;
+
+	*differ = 0;
+	for (uint32_t i = 0; i < rp->qs->n[c]; i++) {
+		uint32_t na = a->ntop[c][i], nb = b->ntop[c][i], same = 0;
+		if (na != nb)
+			(*differ)++;
+		if (!na && !nb)
+			continue;
+		for (uint32_t x = 0; x < na; x++)
+			for (uint32_t y = 0; y < nb; y++)
+				if (a->top[c][i][x] == b->top[c][i][y]) {
+					same++;
+					break;
+				}
+		sum += (double)same / (double)(na > nb ? na : nb);
+		n++;
+	}
+	return n ? sum / n : 0;
+}
+
+/* The convlog count is capped at the sanity cap; SQLite's is exact. */
+static int sanity_ok(const report *rp, int c, uint32_t i)
+{
+	const search_facts *a = &rp->res[ENG_CONVLOG].s, *b = &rp->res[ENG_SQLITE].s;
+	double cap = rp->qs->sanity_cap;
+	double want = b->count[c][i] < cap ? b->count[c][i] : cap;
+
+	return a->count[c][i] == want && a->set_hash[c][i] == b->set_hash[c][i];
+}
+
+static const char *sq_form_name(int form)
+{
+	return form ? "ORDER BY rank" : "ORDER BY bm25()";
+}
+
+static int have_search(const report *rp)
+{
+	return rp->qs && rp->res[ENG_CONVLOG].s.have && rp->res[ENG_SQLITE].s.have;
+}
+
+static double per_query(const report *rp, const double *v, int c)
+{
+	return rp->qs->runs ? v[c] / rp->qs->runs : 0;
+}
+
+static void print_search_class(const report *rp, int c)
+{
+	const search_facts *a = &rp->res[ENG_CONVLOG].s, *b = &rp->res[ENG_SQLITE].s;
+	const query_set *qs = rp->qs;
+	uint32_t differ, bad = 0, checked = 0;
+	double ov = top_overlap(rp, c, &differ);
+
+	printf("  %-6s e.g. %s", sq_class_names[c], qs->n[c] ? qs->q[c][0] : "(none found)");
+	for (uint32_t i = 1; i < 3 && i < qs->n[c]; i++)
+		printf(", %s", qs->q[c][i]);
+	printf(": hits/query convlog %.1f, sqlite %.1f; convlog scored %.0f docs/query; "
+	       "snippet bytes/query %.0f vs %.0f; top-20 overlap %.0f%%",
+	       per_query(rp, a->hits, c), per_query(rp, b->hits, c),
+	       per_query(rp, a->candidates, c), per_query(rp, a->snippet_bytes, c),
+	       per_query(rp, b->snippet_bytes, c), ov * 100);
+	if (differ)
+		printf(" (%u queries with different hit counts)", differ);
+	printf("; sqlite: %s reported (the other: p50 %.0f us, p95 %.0f us)\n",
+	       sq_form_name(b->form[c]), b->other_p50[c], b->other_p95[c]);
+	for (uint32_t i = 0; i < SQ_SANITY && i < qs->n[c]; i++) {
+		checked++;
+		bad += !sanity_ok(rp, c, i);
+	}
+	printf("         all matches, %u queries: ", checked);
+	for (uint32_t i = 0; i < checked; i++)
+		printf("%s%s sqlite %.0f convlog %.0f%s %s", i ? "; " : "", qs->q[c][i],
+		       b->count[c][i], a->count[c][i],
+		       b->count[c][i] > qs->sanity_cap ? " (capped)" : "",
+		       sanity_ok(rp, c, i) ? "match" : "MISMATCH");
+	printf("\n");
+}
+
+static void print_search_notes(const report *rp)
+{
+	const results *c = &rp->res[ENG_CONVLOG], *s = &rp->res[ENG_SQLITE];
+
+	if (c->xhave[X_INDEX_FILES])
+		printf("full-text index: convlog %.0f segment files in index/ after close, "
+		       "%.1f MiB (%.1f MiB allocated); right after the import %.0f files, %.1f MiB, "
+		       "then the pending tiered merges ran (convlog_index_merge, %.1f s, untimed) "
+		       "before searching\n",
+		       c->x[X_INDEX_FILES], c->v[M_INDEX_BYTES] / 1048576.0,
+		       c->x[X_INDEX_ALLOC] / 1048576.0, c->x[X_INDEX_PRE_FILES],
+		       c->x[X_INDEX_PRE_BYTES] / 1048576.0, c->x[X_INDEX_MERGE_S]);
+	if (s->have[M_INDEX_BYTES])
+		printf("full-text index: sqlite %s, %.1f MiB\n",
+		       s->s.index_via_dbstat
+			       ? "FTS5 shadow tables' pages (dbstat, after the import)"
+			       : "database size minus the database without FTS5",
+		       s->v[M_INDEX_BYTES] / 1048576.0);
+	if (s->s.index_via_dbstat && s->xhave[X_NOFTS_DISK] && s->have[M_DISK_BYTES])
+		printf("  (for reference: sqlite database %.1f MiB - without FTS5 %.1f MiB = "
+		       "%.1f MiB, both after the import)\n",
+		       s->v[M_DISK_BYTES] / 1048576.0, s->x[X_NOFTS_DISK] / 1048576.0,
+		       (s->v[M_DISK_BYTES] - s->x[X_NOFTS_DISK]) / 1048576.0);
+	if (!have_search(rp))
+		return;
+	printf("search: %u timed runs per class over its instances (common: the 10 most frequent "
+	       "words, %u runs each; others %u distinct queries), after closing and reopening each "
+	       "store and one warm-up query per class; same queries in both engines.\n"
+	       "  convlog: convlog_search(), limit 20, BM25; each hit has conv id, seq, score, "
+	       "role, created_at and a 24-word snippet with [ ] marks (read from the message).\n"
+	       "  sqlite: SELECT rowid, snippet(messages_fts, 0, '[', ']', '...', 24) FROM "
+	       "messages_fts WHERE messages_fts MATCH ? ORDER BY bm25(messages_fts) LIMIT 20, and "
+	       "the same ORDER BY rank (both bm25), each class reporting the faster by p50; FTS5 "
+	       "reads each hit's row from messages for its snippet; default FTS5 (no prefix "
+	       "index), not optimized after the import.\n",
+	       rp->qs->runs, rp->qs->n[SQ_COMMON] ? rp->qs->runs / rp->qs->n[SQ_COMMON] : 0,
+	       rp->qs->n[SQ_PHRASE]);
+	for (int k = 0; k < SQ_CLASSES; k++)
+		print_search_class(rp, k);
+	printf("  (all matches: newest first, up to %u per query, compared as sets; "
+	       "top-20 overlap: share of the same messages in both engines' top 20)\n",
+	       rp->qs->sanity_cap);
+}
+
 static void print_notes(const report *rp)
 {
 	const results *c = &rp->res[ENG_CONVLOG], *s = &rp->res[ENG_SQLITE];
@@ -507,6 +660,7 @@ static void print_notes(const report *rp)
 		       "(%.0f msgs), recent conversations %s (%.0f convs)\n",
 		       match(rp, X_TAIL_CHECK), c->x[X_TAIL_MSGS], match(rp, X_RECENT_CHECK),
 		       c->x[X_RECENT_CONVS]);
+	print_search_notes(rp);
 	printf("harness baseline RSS (plan, before the engines; included in both 9.): %.1f MiB\n",
 	       rp->harness_rss_kib / 1024.0);
 }
@@ -546,7 +700,9 @@ static void json_extra(const results *r)
 	static const char *const names[X_COUNT] = {
 		"tail_read_check", "recent_check", "append_1t_syncs", "append_4t_syncs",
 		"append_1t_commits", "append_4t_commits", "disk_apparent_bytes", "segment_bytes",
-		"meta_bytes", "nofts_disk_bytes", "tail_read_msgs", "recent_convs"};
+		"meta_bytes", "nofts_disk_bytes", "tail_read_msgs", "recent_convs", "index_files",
+		"index_alloc_bytes", "index_files_before_merges", "index_bytes_before_merges",
+		"index_merge_seconds"};
 	int first = 1;
 
 	putchar('{');
@@ -557,6 +713,73 @@ static void json_extra(const results *r)
 		first = 0;
 	}
 	putchar('}');
+}
+
+static void json_search_engine(const report *rp, int eng)
+{
+	const search_facts *f = &rp->res[eng].s;
+
+	putchar('{');
+	for (int c = 0; c < SQ_CLASSES; c++) {
+		printf("%s\"%s\":{\"hits_per_query\":%.6g,\"snippet_bytes_per_query\":%.6g,"
+		       "\"mean_us\":%.6g",
+		       c ? "," : "", sq_class_names[c], per_query(rp, f->hits, c),
+		       per_query(rp, f->snippet_bytes, c), f->mean_us[c]);
+		if (eng == ENG_CONVLOG)
+			printf(",\"candidates_per_query\":%.6g", per_query(rp, f->candidates, c));
+		else
+			printf(",\"reported_form\":\"%s\",\"other_form_p50_us\":%.6g,"
+			       "\"other_form_p95_us\":%.6g",
+			       sq_form_name(f->form[c]), f->other_p50[c], f->other_p95[c]);
+		printf("}");
+	}
+	putchar('}');
+}
+
+/* ,"search":{...} when both engines searched. */
+static void json_search(const report *rp)
+{
+	const query_set *qs = rp->qs;
+
+	if (!have_search(rp))
+		return;
+	printf(",\"search\":{\"runs_per_class\":%u,\"top_k\":%d,\"sanity_cap\":%u,\"queries\":{",
+	       qs->runs, SQ_TOP, qs->sanity_cap);
+	for (int c = 0; c < SQ_CLASSES; c++) {
+		printf("%s\"%s\":[", c ? "," : "", sq_class_names[c]);
+		for (uint32_t i = 0; i < qs->n[c]; i++) {
+			if (i)
+				putchar(',');
+			json_str(qs->q[c][i]);
+		}
+		putchar(']');
+	}
+	printf("},\"convlog\":");
+	json_search_engine(rp, ENG_CONVLOG);
+	printf(",\"sqlite\":");
+	json_search_engine(rp, ENG_SQLITE);
+	printf(",\"top20_overlap\":{");
+	for (int c = 0; c < SQ_CLASSES; c++) {
+		uint32_t differ;
+		double ov = top_overlap(rp, c, &differ);
+		printf("%s\"%s\":{\"overlap\":%.4f,\"queries_with_different_hit_counts\":%u}",
+		       c ? "," : "", sq_class_names[c], ov, differ);
+	}
+	printf("},\"all_matches\":[");
+	int first = 1;
+	for (int c = 0; c < SQ_CLASSES; c++)
+		for (uint32_t i = 0; i < SQ_SANITY && i < qs->n[c]; i++) {
+			printf("%s{\"class\":\"%s\",\"query\":", first ? "" : ",",
+			       sq_class_names[c]);
+			json_str(qs->q[c][i]);
+			printf(",\"sqlite\":%.0f,\"convlog\":%.0f,\"match\":%s}",
+			       rp->res[ENG_SQLITE].s.count[c][i],
+			       rp->res[ENG_CONVLOG].s.count[c][i],
+			       sanity_ok(rp, c, i) ? "true" : "false");
+			first = 0;
+		}
+	printf("],\"sqlite_index_via_dbstat\":%s}",
+	       rp->res[ENG_SQLITE].s.index_via_dbstat ? "true" : "false");
 }
 
 static void print_json(const report *rp)
@@ -620,8 +843,22 @@ static void print_json(const report *rp)
 	printf(",\"sqlite\":");
 	json_extra(&rp->res[1]);
 	printf(",\"tail_read_check\":\"%s\",\"recent_check\":\"%s\""
-	       ",\"harness_rss_bytes\":%ld}}\n",
+	       ",\"harness_rss_bytes\":%ld}",
 	       match(rp, X_TAIL_CHECK), match(rp, X_RECENT_CHECK), rp->harness_rss_kib * 1024);
+	json_search(rp);
+	printf("}\n");
+}
+
+/* Without dbstat, FTS5's size is the database's minus the one without FTS5. */
+static void index_fallback(results *s, const workload *w)
+{
+	double d;
+
+	if (s->have[M_INDEX_BYTES] || !s->have[M_DISK_BYTES] || !s->xhave[X_NOFTS_DISK])
+		return;
+	d = s->v[M_DISK_BYTES] - s->x[X_NOFTS_DISK];
+	res_set(s, M_INDEX_BYTES, d);
+	res_set(s, M_INDEX_RATIO, d / (double)w->raw_bytes);
 }
 
 int main(int argc, char **argv)
@@ -629,6 +866,7 @@ int main(int argc, char **argv)
 	static report rp;
 	static opts o;
 	static workload w;
+	static query_set qs;
 	double t0;
 
 	parse_args(argc, argv, &o);
@@ -645,6 +883,16 @@ int main(int argc, char **argv)
 		  "digest %016" PRIx64 " (%.1f s); stores in %s",
 		  w.n_msgs, w.n_convs, w.n_users, (double)w.raw_bytes / 1048576.0, w.digest,
 		  (now_us() - t0) / 1e6, o.dir);
+	if (o.cfg.scenarios & SC_SEARCH) {
+		t0 = now_us();
+		sq_build(&w, SEARCH_RUNS, SEARCH_SANITY_CAP, &qs);
+		o.cfg.qs = &qs;
+		rp.qs = &qs;
+		bench_log("search queries: %u common, %u phrase, %u prefix, %u and, %u rare "
+			  "(%.1f s)",
+			  qs.n[SQ_COMMON], qs.n[SQ_PHRASE], qs.n[SQ_PREFIX], qs.n[SQ_AND],
+			  qs.n[SQ_RARE], (now_us() - t0) / 1e6);
+	}
 	rp.harness_rss_kib = peak_rss_kib();
 	if (o.cfg.scenarios & SC_FSYNC) {
 		double unused;
@@ -666,6 +914,7 @@ int main(int argc, char **argv)
 			bench_die("the SQLite run failed");
 		}
 	}
+	index_fallback(&rp.res[ENG_SQLITE], &w);
 	if (o.json)
 		print_json(&rp);
 	else

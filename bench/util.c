@@ -2,6 +2,7 @@
  * util.c - clocks, latency percentiles, directories, RSS, the disk's
  * fdatasync floor, and the checksums both engines must agree on.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -176,6 +177,35 @@ void dir_usage(const char *path, uint64_t *alloc, uint64_t *apparent)
 		bench_die("measuring %s: %s", path, strerror(errno));
 	*alloc = du_alloc;
 	*apparent = du_apparent;
+}
+
+void dir_usage_suffix(const char *dir, const char *suffix, uint64_t *alloc, uint64_t *apparent,
+		      uint32_t *files)
+{
+	size_t sl = strlen(suffix);
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	*alloc = *apparent = 0;
+	*files = 0;
+	if (!d)
+		bench_die("opendir %s: %s", dir, strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		char p[8192];
+		struct stat st;
+		size_t l = strlen(de->d_name);
+		if (l < sl || strcmp(de->d_name + l - sl, suffix))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (lstat(p, &st) != 0)
+			bench_die("stat %s: %s", p, strerror(errno));
+		if (!S_ISREG(st.st_mode))
+			continue;
+		*alloc += (uint64_t)st.st_blocks * 512;
+		*apparent += (uint64_t)st.st_size;
+		(*files)++;
+	}
+	closedir(d);
 }
 
 const char *fs_type_name(const char *path)
