@@ -972,14 +972,24 @@ int cvl_pit_positions(cvl_pit *it, uint32_t *out)
 {
 	const uint8_t *p = it->pp;
 
-	/* skip the positions of the docs before the current one */
-	while (it->pp_i < it->i) {
-		for (uint32_t k = 0; k < it->tfs[it->pp_i]; k++) {
-			uint64_t v;
-			if (cvl_varint_get(&p, it->pos_end, &v))
-				return -1;
-		}
-		it->pp_i++;
+	/* skip the positions of the docs before the current one: count the
+	 * varints' last bytes (high bit clear), eight bytes at a time */
+	uint64_t skip = 0;
+	while (it->pp_i < it->i)
+		skip += it->tfs[it->pp_i++];
+	while (skip >= 8 && it->pos_end - p >= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		uint64_t ends = (((~w & 0x8080808080808080ull) >> 7) * 0x0101010101010101ull) >> 56;
+		if (ends >= skip)
+			break; /* the last one may sit mid-word */
+		skip -= ends;
+		p += 8;
+	}
+	for (; skip; p++) {
+		if (p >= it->pos_end)
+			return -1;
+		skip -= !(*p & 0x80);
 	}
 	it->pp = p;
 	uint32_t prev = 0;

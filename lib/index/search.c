@@ -564,8 +564,11 @@ struct it {
 	const cvl_mi_post *mp;
 	uint32_t *posbuf;
 	uint32_t poscap;
-	/* phrase */
+	/* phrase: kids are its distinct words; word w of the phrase is
+	 * kids[pmap[w]] at offset rel[w] */
 	const uint32_t *rel;
+	uint8_t pmap[64];
+	size_t nphr;
 	uint32_t ptf;
 	int root;           /* the query's root: may consult the heap */
 	/* dense */
@@ -736,31 +739,41 @@ static int has_pos(const uint32_t *v, uint32_t n, uint32_t want, uint32_t *from)
 	return k < n && v[k] == want;
 }
 
-/* Occurrences of the phrase in the current doc (all kids on it). */
+/* Occurrences of the phrase in the current doc (all kids on it): each
+ * position of the word with the fewest occurrences anchors a candidate
+ * start, the other words are looked up forwards from their last hit. */
 static uint32_t phrase_count(it *i)
 {
-	const uint32_t *p0;
-	uint32_t n0, count = 0;
 	const uint32_t *pv[64];
-	uint32_t pn[64], cur[64] = {0};
+	uint32_t pn[64], cur[64], count = 0;
+	size_t anchor = 0;
 
 	for (size_t k = 0; k < i->nkids; k++) {
 		/* each kid's positions live in its own buffer */
 		if (!(pv[k] = term_positions(i->kids[k], &pn[k])))
 			return 0;
 	}
-	p0 = pv[0];
-	n0 = pn[0];
+	for (size_t w = 0; w < i->nphr; w++) {
+		cur[w] = 0;
+		if (pn[i->pmap[w]] < pn[i->pmap[anchor]])
+			anchor = w;
+	}
+	const uint32_t *p0 = pv[i->pmap[anchor]], r0 = i->rel[anchor];
+	uint32_t n0 = pn[i->pmap[anchor]];
 	for (uint32_t a = 0; a < n0; a++) {
-		if (p0[a] < i->rel[0])
+		if (p0[a] < r0)
 			continue;
-		uint32_t base = p0[a] - i->rel[0];
-		size_t k = 1;
-		for (; k < i->nkids; k++)
-			if (!has_pos(pv[k], pn[k], base + i->rel[k], &cur[k]))
+		uint32_t base = p0[a] - r0;
+		size_t w = 0;
+		for (; w < i->nphr; w++) {
+			size_t k = i->pmap[w];
+			if (w != anchor && !has_pos(pv[k], pn[k], base + i->rel[w], &cur[w]))
 				break;
-		if (k == i->nkids)
+		}
+		if (w == i->nphr)
 			count++;
+		else if (cur[w] >= pn[i->pmap[w]])
+			break; /* that word has no later occurrence */
 	}
 	return count;
 }
@@ -1252,11 +1265,27 @@ static it *build(src *S, const cnode *n)
 	case N_PREFIX:
 		return build_prefix(S, n);
 	case N_PHRASE: {
+		/* one iterator per distinct word */
+		cterm uniq[64];
+		uint8_t map[64];
+		size_t nu = 0;
+		for (size_t w = 0; w < n->nterms && w < 64; w++) {
+			size_t u = 0;
+			while (u < nu && !(uniq[u].len == n->terms[w].len &&
+					   !memcmp(uniq[u].text, n->terms[w].text, uniq[u].len)))
+				u++;
+			if (u == nu)
+				uniq[nu++] = n->terms[w];
+			map[w] = (uint8_t)u;
+		}
 		cnode tmp = *n;
-		tmp.nkids = n->nterms;
+		tmp.terms = uniq;
+		tmp.nkids = nu;
 		if (!(i = build_list(S, &tmp, I_PHRASE)))
 			return NULL;
 		i->rel = n->rel;
+		i->nphr = n->nterms < 64 ? n->nterms : 64;
+		memcpy(i->pmap, map, i->nphr);
 		i->idf = n->idf;
 		uint64_t c = UINT64_MAX;
 		for (size_t k = 0; k < i->nkids; k++) {
@@ -1264,8 +1293,9 @@ static it *build(src *S, const cnode *n)
 				i->kind = I_EMPTY;
 			if (i->kids[k]->cost < c)
 				c = i->kids[k]->cost;
-			i->ub += i->kids[k]->ub;
 		}
+		for (size_t w = 0; w < i->nphr; w++)
+			i->ub += i->kids[i->pmap[w]]->ub;
 		i->cost = c;
 		return i;
 	}

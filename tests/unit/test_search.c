@@ -240,6 +240,7 @@ enum { Q_TERM, Q_PHRASE, Q_PREFIX, Q_AND, Q_OR, Q_NOT, Q_ROLE, Q_MODEL, Q_USER, 
 typedef struct mq {
 	int kind;
 	int a, b;       /* words, or filter value index */
+	int three;      /* peer phrases: "a b a" */
 	int64_t t;
 	struct mq *k[3];
 	int nk;
@@ -725,6 +726,7 @@ static mq *peer_text(uint64_t *r)
 
 	q->a = zipf(r);
 	q->b = zipf(r);
+	q->three = q->kind == Q_PHRASE && tu_rand(r) % 3 == 0; /* a repeated word */
 	return q;
 }
 
@@ -734,7 +736,11 @@ static size_t peer_print(const mq *q, char *out, size_t cap, int fts)
 
 	switch (q->kind) {
 	case Q_TERM: return (size_t)snprintf(out, cap, "%s", words[q->a]);
-	case Q_PHRASE: return (size_t)snprintf(out, cap, "\"%s %s\"", words[q->a], words[q->b]);
+	case Q_PHRASE:
+		if (q->three)
+			return (size_t)snprintf(out, cap, "\"%s %s %s\"", words[q->a], words[q->b],
+						words[q->a]);
+		return (size_t)snprintf(out, cap, "\"%s %s\"", words[q->a], words[q->b]);
 	case Q_PREFIX: return (size_t)snprintf(out, cap, "%.*s*", (int)(strlen(words[q->a]) > 2 ? 2 : 1), words[q->a]);
 	case Q_AND:
 	case Q_OR:
