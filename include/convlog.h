@@ -111,14 +111,14 @@ extern "C" {
 /* ---------------------------------------------------------------------- */
 
 #define CONVLOG_VERSION_MAJOR 0
-#define CONVLOG_VERSION_MINOR 1
+#define CONVLOG_VERSION_MINOR 2
 #define CONVLOG_VERSION_PATCH 0
-#define CONVLOG_VERSION_STRING "0.1.0"
+#define CONVLOG_VERSION_STRING "0.2.0"
 #define CONVLOG_VERSION_NUMBER \
 	(CONVLOG_VERSION_MAJOR * 10000 + CONVLOG_VERSION_MINOR * 100 + \
 	 CONVLOG_VERSION_PATCH)
 
-/** The library's version string, e.g. "0.1.0". Static; thread-safe. */
+/** The library's version string, e.g. "0.2.0". Static; thread-safe. */
 CONVLOG_API const char *convlog_version(void);
 
 /* ---------------------------------------------------------------------- */
@@ -626,6 +626,25 @@ CONVLOG_API int convlog_conv_delete(convlog_db *db, convlog_txn *txn,
 CONVLOG_API int convlog_conv_restore(convlog_db *db, convlog_txn *txn,
 				     const convlog_uuid *id);
 
+/**
+ * Purges a soft-deleted conversation for good: the conversation, its own
+ * messages (every version), its index entries and its search documents
+ * disappear from every read at once; convlog_compact() then erases their
+ * bytes from the files of the store.  Forks survive their parent: before
+ * the parent goes, each fork that inherits some of the parent's own
+ * messages receives copies of them as its own messages (same ids, seqs,
+ * content and metadata) and is re-attached to the parent's parent (or
+ * becomes a root conversation), so its thread reads exactly as before;
+ * token_total and cost_total of such a fork grow by the copies.  Message
+ * ids stay unique: the first fork to receive a message keeps its id, the
+ * copies other forks receive get new ones.  Purging the same id again
+ * gives CONVLOG_ENOTFOUND.
+ * Errors: CONVLOG_ENOTFOUND, CONVLOG_ETRANSITION (not deleted: delete
+ * first, in the same transaction if need be).
+ */
+CONVLOG_API int convlog_conv_purge(convlog_db *db, convlog_txn *txn,
+				   const convlog_uuid *id);
+
 /* ---------------------------------------------------------------------- */
 /* Messages: writes                                                       */
 /* ---------------------------------------------------------------------- */
@@ -799,8 +818,8 @@ CONVLOG_API void convlog_free(void *p);
 /* message_count is the highest seq (prefix included) while token_total and */
 /* cost_total count the fork's own messages only.  Inherited messages keep  */
 /* their identity: their conv_id is the conversation that owns them.        */
-/* Deleting a parent leaves its forks alone; the compactor's purge (issue   */
-/* 5) copies the shared prefix into surviving forks before erasing it.      */
+/* Deleting a parent leaves its forks alone; purging it (convlog_conv_     */
+/* purge) first gives each fork its own copy of the inherited messages.    */
 /* ---------------------------------------------------------------------- */
 
 /**

@@ -7,6 +7,7 @@
 #include "model/conv.h"
 #include "model/tlv.h"
 #include "os/os.h"
+#include "util/alloc.h"
 #include "util/err.h"
 #include "util/uuid.h"
 
@@ -401,6 +402,131 @@ CONVLOG_API int convlog_conv_delete(convlog_db *db, convlog_txn *txn, const conv
 CONVLOG_API int convlog_conv_restore(convlog_db *db, convlog_txn *txn, const convlog_uuid *id)
 {
 	return status_api(db, txn, id, 0, 3);
+}
+
+/* ---- purge ---- */
+
+struct kids {
+	convlog_uuid *v;
+	size_t n, cap;
+};
+
+static int add_kid(cvl_actx *a, cvl_cstate *cs, void *ud)
+{
+	struct kids *k = ud;
+
+	(void)a;
+	if (k->n == k->cap) {
+		size_t nc = k->cap ? k->cap * 2 : 8;
+		convlog_uuid *nv = cvl_realloc(k->v, nc * sizeof(*nv));
+		if (!nv)
+			return cvl_err(CONVLOG_ENOMEM, "out of memory purging a conversation");
+		k->v = nv;
+		k->cap = nc;
+	}
+	k->v[k->n++] = cs->id;
+	return 0;
+}
+
+/*
+ * Fork f of p (which is being purged) keeps its thread: it is re-attached
+ * to p's parent at the point where its inherited prefix leaves p's own
+ * messages, and receives copies of the own messages of p it inherited.
+ */
+static int detach_fork(convlog_txn *t, const convlog_conv *p, const convlog_uuid *f,
+		       uint32_t *adopted)
+{
+	cvl_cstate *fs;
+	cvl_buf b;
+	uint32_t from, to, new_fs;
+	int rc;
+
+	if ((rc = load(t, f, &fs)))
+		return rc;
+	to = fs->cur->fork_seq;
+	if (convlog_uuid_is_nil(&p->parent_id)) {
+		new_fs = 0;
+		from = 1;
+	} else {
+		new_fs = to < p->fork_seq ? to : p->fork_seq;
+		from = p->fork_seq + 1;
+	}
+	cvl_buf_init(&b, 0);
+	if (!(rc = cvl_tlv_put_bytes(&b, CF_ID, f->bytes, 16)) &&
+	    (convlog_uuid_is_nil(&p->parent_id) ||
+	     !(rc = cvl_tlv_put_bytes(&b, CF_PARENT, p->parent_id.bytes, 16))) &&
+	    !(rc = cvl_tlv_put_u(&b, CF_FORK_SEQ, new_fs)) &&
+	    !(rc = cvl_tlv_put_i(&b, CF_AT, cvl_txn_now(t))))
+		rc = cvl_txn_record(t, CVL_REC_CONV_DETACH, f, &b);
+	for (uint32_t seq = from; !rc && seq <= to; seq++) {
+		convlog_msg *m;
+		if ((rc = cvl_txn_read_msg(t, &p->id, seq, &m)))
+			break;
+		m->conv_id = *f;
+		/* ids stay unique: a second fork's copy gets a new one */
+		if (seq <= *adopted && (rc = convlog_uuid_generate(&m->id))) {
+			convlog_msg_free(m);
+			break;
+		}
+		b.len = 0;
+		rc = cvl_msg_encode(m, &b);
+		convlog_msg_free(m);
+		if (!rc)
+			rc = cvl_txn_record(t, CVL_REC_MSG_ADOPT, f, &b);
+	}
+	cvl_buf_free(&b);
+	if (to > *adopted)
+		*adopted = to;
+	return rc;
+}
+
+static int purge_in(convlog_txn *t, const convlog_uuid *id)
+{
+	struct kids k = {0};
+	cvl_cstate *cs;
+	convlog_conv p;
+	char w[80];
+	cvl_buf b;
+	int rc;
+
+	who(w, sizeof(w), id);
+	if ((rc = load(t, id, &cs)))
+		return rc;
+	if (cs->cur->status != CONVLOG_STATUS_DELETED)
+		return cvl_err(CONVLOG_ETRANSITION, "%s is not deleted; delete it before purging it", w);
+	/* settle first so that index keys of this transaction's changes are
+	 * written; forks are then found in ix_parent and the context */
+	if ((rc = cvl_actx_settle(&t->a)) || (rc = cvl_actx_children(&t->a, id, add_kid, &k)))
+		goto out;
+	p.id = *id;
+	p.parent_id = cs->cur->parent_id;
+	p.fork_seq = cs->cur->fork_seq;
+	uint32_t adopted = 0;
+	for (size_t i = 0; i < k.n && !rc; i++)
+		rc = detach_fork(t, &p, &k.v[i], &adopted);
+	if (rc)
+		goto out;
+	cvl_buf_init(&b, 0);
+	if (!(rc = cvl_tlv_put_bytes(&b, CF_ID, id->bytes, 16)) &&
+	    !(rc = cvl_tlv_put_i(&b, CF_AT, cvl_txn_now(t))))
+		rc = cvl_txn_record(t, CVL_REC_CONV_PURGE, id, &b);
+	cvl_buf_free(&b);
+out:
+	cvl_free(k.v);
+	return rc;
+}
+
+CONVLOG_API int convlog_conv_purge(convlog_db *db, convlog_txn *txn, const convlog_uuid *id)
+{
+	convlog_txn *t;
+	int rc;
+
+	cvl_err_clear();
+	if (!id)
+		return cvl_err(CONVLOG_EINVAL, "conversation id is NULL");
+	if ((rc = cvl_txn_enter(db, txn, &t)))
+		return rc;
+	return cvl_txn_leave(t, txn, purge_in(t, id));
 }
 
 /* ---- reads ---- */

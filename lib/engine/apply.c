@@ -480,6 +480,259 @@ static int apply_supersede(cvl_actx *a, const uint8_t *body, size_t len, const c
 	return put_msg(a, &m, loc);
 }
 
+
+/* ---- purge, detach, adopt (format 2) ---- */
+
+/*
+ * Calls fn for every conversation whose parent is `id` as this context
+ * sees it: the ix_parent table (memtables and LMDB) plus conversations
+ * loaded or changed in this context.  Stops at the first non-zero return.
+ */
+int cvl_actx_children(cvl_actx *a, const convlog_uuid *id,
+		      int (*fn)(cvl_actx *, cvl_cstate *, void *), void *ud)
+{
+	cvl_vcur c;
+	int rc;
+
+	/* conversations of this context first: their ix keys may be stale */
+	for (cvl_cstate *cs = a->conv_list; cs; cs = cs->next_all)
+		if (cs->cur && cvl_uuid_cmp(&cs->cur->parent_id, id) == 0 &&
+		    (rc = fn(a, cs, ud)))
+			return rc;
+	if ((rc = cvl_vcur_open(&a->view, CVL_T_IX_PARENT, &c)))
+		return rc;
+	for (rc = cvl_vcur_seek(&c, id->bytes, 16); !rc; rc = cvl_vcur_next(&c)) {
+		convlog_uuid kid;
+		cvl_cstate *cs;
+		if (c.klen < 32 || memcmp(c.key, id->bytes, 16) != 0)
+			break;
+		memcpy(kid.bytes, c.key + c.klen - 16, 16);
+		if (cvl_htab_find(&a->convs, id_hash(&kid), cs_eq, &kid))
+			continue; /* seen above (or purged) */
+		rc = cvl_actx_conv(a, &kid, &cs);
+		if (rc == CONVLOG_ENOTFOUND)
+			continue;
+		if (rc || (cvl_uuid_cmp(&cs->cur->parent_id, id) == 0 && (rc = fn(a, cs, ud))))
+			break;
+	}
+	cvl_vcur_close(&c);
+	return rc == CONVLOG_DONE ? 0 : rc;
+}
+
+/* Sets the depth of cs's forks (recursively) from cs's. */
+static int redepth_one(cvl_actx *a, cvl_cstate *cs, void *ud)
+{
+	const convlog_conv *p = ud;
+
+	if (cs->cur->depth == p->depth + 1)
+		return 0;
+	if (p->depth + 1 >= CVL_CHAIN_MAX)
+		return cvl_err(CONVLOG_ECORRUPT, "forks nest deeper than %d", CVL_CHAIN_MAX);
+	cs->cur->depth = p->depth + 1;
+	cs->dirty_static = 1;
+	return cvl_actx_children(a, &cs->id, redepth_one, cs->cur);
+}
+
+/* The message record a locator names: pending ones are read from the open
+ * transaction; *f is set when a cached frame must be released. */
+static int loc_msg(cvl_actx *a, const cvl_loc *loc, cvl_msg_peek *m, uint64_t *lsn, cvl_frame **f)
+{
+	const uint8_t *p, *end;
+	cvl_record r;
+	const char *why;
+	int rc;
+
+	*f = NULL;
+	if (loc->seg == 0) {
+		convlog_txn *t = a->txn;
+		size_t i = (size_t)loc->frame_off;
+		if (!t || i >= t->nrec)
+			return cvl_err(CONVLOG_ECORRUPT, "a pending message locator names no record");
+		p = t->recs.p + t->offs[i];
+		end = t->recs.p + t->recs.len;
+	} else {
+		if ((rc = cvl_frame_get(a->db, loc, f)))
+			return rc;
+		if (loc->rec_idx >= (*f)->nrec)
+			return cvl_err(CONVLOG_ECORRUPT, "a message locator names no record");
+		p = (*f)->raw + (*f)->rec_off[loc->rec_idx];
+		end = (*f)->raw + (*f)->raw_len;
+	}
+	if (cvl_record_decode(&p, end, &r, &why) || !cvl_record_is_msg(r.type) ||
+	    cvl_msg_peek_body(r.body, r.body_len, m))
+		return cvl_err(CONVLOG_ECORRUPT, "a message locator names no message record");
+	*lsn = r.lsn;
+	return 0;
+}
+
+static int apply_purge(cvl_actx *a, const uint8_t *body, size_t len)
+{
+	convlog_uuid id;
+	int have_id = 0;
+	cvl_cstate *cs;
+	cvl_tlv t;
+	cvl_tlv_item it;
+	int r, rc;
+
+	cvl_tlv_init(&t, body, len);
+	while ((r = cvl_tlv_next(&t, &it)) == 1) {
+		if (it.field == CF_ID && it.wt == CVL_WT_BYTES && it.len == 16 && !have_id) {
+			memcpy(id.bytes, it.data, 16);
+			have_id = 1;
+		} else if (it.field != CF_AT || it.wt != CVL_WT_VARINT) {
+			r = -1;
+			break;
+		}
+	}
+	if (r < 0 || !have_id)
+		return cvl_err(CONVLOG_ECORRUPT, "conv_purge record is malformed");
+	if ((rc = cvl_actx_conv(a, &id, &cs)))
+		return rc == CONVLOG_ENOTFOUND
+			       ? cvl_err(CONVLOG_ECORRUPT, "conv_purge names a conversation that does not exist")
+			       : rc;
+	convlog_conv *c = cs->cur;
+	if (c->status != CONVLOG_STATUS_DELETED)
+		return cvl_err(CONVLOG_ECORRUPT, "conv_purge names a conversation that is not deleted");
+	/* its own messages: every key, the search document, the counters */
+	for (uint64_t seq = c->fork_seq + 1; seq <= c->message_count; seq++) {
+		uint8_t k[20], ck[24], want[20];
+		const uint8_t *val;
+		size_t vlen;
+		cvl_msg_sum s;
+		cvl_msg_peek m;
+		cvl_frame *f;
+		uint64_t lsn;
+		rc = cvl_view_get(&a->view, CVL_T_MSG, k, cvl_key_msg(k, &id, (uint32_t)seq), &val, &vlen);
+		if (rc == CONVLOG_ENOTFOUND)
+			continue;
+		if (rc)
+			return rc;
+		if (cvl_msg_sum_decode(val, vlen, (uint32_t)seq, &s))
+			return cvl_err(CONVLOG_ECORRUPT, "message summary is malformed");
+		rc = loc_msg(a, &s.loc, &m, &lsn, &f);
+		if (!rc) {
+			cvl_key_msg(want, &id, (uint32_t)seq);
+			rc = cvl_view_get(&a->view, CVL_T_MSGID, m.id.bytes, 16, &val, &vlen);
+			if (!rc && vlen == 20 && memcmp(val, want, 20) == 0)
+				rc = cvl_ws_del(&a->ws, CVL_T_MSGID, m.id.bytes, 16);
+			else if (rc == CONVLOG_ENOTFOUND || !rc)
+				rc = 0;
+		}
+		if (f)
+			cvl_cache_release(a->db->cache, f);
+		if (rc || (rc = cvl_text_kill(a, &s.loc)) ||
+		    (rc = cvl_ws_del(&a->ws, CVL_T_MSG, k, 20)) ||
+		    (rc = cvl_ws_del(&a->ws, CVL_T_MSG_CHILDREN, ck,
+				     cvl_key_child(ck, &id, s.parent_seq, (uint32_t)seq))))
+			return rc;
+		a->dcount.messages--;
+		a->dcount.content_bytes -= (int64_t)s.content_len;
+	}
+	/* the conversation: rows, index keys, external id */
+	if ((rc = move_ext(a, &id, c->external_id, NULL)))
+		return rc;
+	for (size_t i = 0; i < cs->orig_keys.n; i++) {
+		cvl_ikey *k = &cs->orig_keys.v[i];
+		if ((rc = cvl_ws_del(&a->ws, k->table, k->k, k->len)))
+			return rc;
+	}
+	if ((rc = cvl_ws_del(&a->ws, CVL_T_CONV, id.bytes, 16)) ||
+	    (rc = cvl_ws_del(&a->ws, CVL_T_CSTAT, id.bytes, 16)))
+		return rc;
+	cvl_ikeys_free(&cs->orig_keys);
+	convlog_conv_free(cs->cur);
+	cs->cur = NULL;
+	cs->dirty_static = cs->dirty_hot = 0;
+	a->dcount.conversations--;
+	a->dcount.deleted--;
+	return 0;
+}
+
+static int apply_detach(cvl_actx *a, const uint8_t *body, size_t len)
+{
+	convlog_uuid id, parent = {{0}};
+	uint64_t fork_seq = 0;
+	int have_id = 0, have_fs = 0;
+	cvl_cstate *cs, *ps = NULL;
+	cvl_tlv t;
+	cvl_tlv_item it;
+	int r, rc;
+
+	cvl_tlv_init(&t, body, len);
+	while ((r = cvl_tlv_next(&t, &it)) == 1) {
+		if (it.field == CF_ID && it.wt == CVL_WT_BYTES && it.len == 16) {
+			memcpy(id.bytes, it.data, 16);
+			have_id = 1;
+		} else if (it.field == CF_PARENT && it.wt == CVL_WT_BYTES && it.len == 16) {
+			memcpy(parent.bytes, it.data, 16);
+		} else if (it.field == CF_FORK_SEQ && it.wt == CVL_WT_VARINT) {
+			fork_seq = it.v;
+			have_fs = 1;
+		} else if (it.field != CF_AT || it.wt != CVL_WT_VARINT) {
+			r = -1;
+			break;
+		}
+	}
+	if (r < 0 || !have_id || !have_fs || fork_seq > UINT32_MAX ||
+	    (convlog_uuid_is_nil(&parent) && fork_seq != 0) || cvl_uuid_cmp(&parent, &id) == 0)
+		return cvl_err(CONVLOG_ECORRUPT, "conv_detach record is malformed");
+	if ((rc = cvl_actx_conv(a, &id, &cs)))
+		return rc == CONVLOG_ENOTFOUND
+			       ? cvl_err(CONVLOG_ECORRUPT, "conv_detach names a conversation that does not exist")
+			       : rc;
+	if (!convlog_uuid_is_nil(&parent) && (rc = cvl_actx_conv(a, &parent, &ps)))
+		return rc == CONVLOG_ENOTFOUND
+			       ? cvl_err(CONVLOG_ECORRUPT, "conv_detach names a parent that does not exist")
+			       : rc;
+	convlog_conv *c = cs->cur;
+	if (convlog_uuid_is_nil(&c->parent_id) || fork_seq > c->fork_seq ||
+	    (ps && fork_seq > ps->cur->message_count))
+		return cvl_err(CONVLOG_ECORRUPT, "conv_detach moves a fork point forwards or past its parent");
+	c->parent_id = parent;
+	c->fork_seq = (uint32_t)fork_seq;
+	c->depth = ps ? ps->cur->depth + 1 : 0;
+	cs->dirty_static = cs->dirty_hot = 1;
+	return cvl_actx_children(a, &id, redepth_one, c);
+}
+
+static int apply_adopt(cvl_actx *a, const uint8_t *body, size_t len, const cvl_loc *loc)
+{
+	cvl_msg_peek m;
+	cvl_cstate *cs;
+	uint8_t k[20], ck[24];
+	const uint8_t *val;
+	size_t vlen;
+	int rc;
+
+	if (cvl_msg_peek_body(body, len, &m))
+		return cvl_err(CONVLOG_ECORRUPT, "msg_adopt record is malformed");
+	if ((rc = cvl_actx_conv(a, &m.conv, &cs)))
+		return rc == CONVLOG_ENOTFOUND
+			       ? cvl_err(CONVLOG_ECORRUPT, "msg_adopt names a conversation that does not exist")
+			       : rc;
+	convlog_conv *c = cs->cur;
+	if (m.seq <= c->fork_seq || m.seq > c->message_count || m.parent_seq >= m.seq)
+		return cvl_err(CONVLOG_ECORRUPT, "msg_adopt record: seq %u outside %u..%llu", m.seq,
+			       c->fork_seq + 1, (unsigned long long)c->message_count);
+	rc = cvl_view_get(&a->view, CVL_T_MSG, k, cvl_key_msg(k, &m.conv, m.seq), &val, &vlen);
+	if (rc != CONVLOG_ENOTFOUND)
+		return rc ? rc : cvl_err(CONVLOG_ECORRUPT, "msg_adopt names a message that exists");
+	c->token_total += known(m.tokens);
+	c->cost_total += known(m.cost);
+	c->last_message_at = c->last_message_at ? max64(c->last_message_at, m.created_at)
+						: m.created_at;
+	c->last_activity_at = max64(c->last_activity_at, m.created_at);
+	cs->dirty_hot = 1;
+	if ((rc = put_msg(a, &m, loc)) ||
+	    (rc = cvl_ws_put(&a->ws, CVL_T_MSGID, m.id.bytes, 16, k, 20, NULL)) ||
+	    (rc = cvl_ws_put(&a->ws, CVL_T_MSG_CHILDREN, ck,
+			     cvl_key_child(ck, &m.conv, m.parent_seq, m.seq), NULL, 0, NULL)))
+		return rc;
+	a->dcount.messages++;
+	a->dcount.content_bytes += (int64_t)m.content_len;
+	return cvl_text_add(a, &m, loc);
+}
+
 int cvl_apply(cvl_actx *a, uint8_t type, const uint8_t *body, size_t len, const cvl_loc *loc)
 {
 	switch (type) {
@@ -488,6 +741,9 @@ int cvl_apply(cvl_actx *a, uint8_t type, const uint8_t *body, size_t len, const 
 	case CVL_REC_CONV_STATUS: return apply_status(a, body, len);
 	case CVL_REC_MSG_APPEND: return apply_append(a, body, len, loc);
 	case CVL_REC_MSG_SUPERSEDE: return apply_supersede(a, body, len, loc);
+	case CVL_REC_CONV_PURGE: return apply_purge(a, body, len);
+	case CVL_REC_CONV_DETACH: return apply_detach(a, body, len);
+	case CVL_REC_MSG_ADOPT: return apply_adopt(a, body, len, loc);
 	default: return cvl_err(CONVLOG_ECORRUPT, "unknown record type %u", type);
 	}
 }

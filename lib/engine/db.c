@@ -186,12 +186,14 @@ static int init_or_load_identity(convlog_db *db, int may_create)
 	rc = cvl_lmdb_get(&db->lm, txn, CVL_T_META, "format", 6, &v, &n);
 	if (rc == 0) {
 		uint32_t ver = n == 4 ? cvl_get_u32le(v) : 0;
-		if (ver != CVL_FORMAT_VERSION) {
+		if (ver < CVL_FORMAT_MIN || ver > CVL_FORMAT_VERSION) {
 			mdb_txn_abort(txn);
 			return cvl_err(CONVLOG_EVERSION,
-				       "%s: store format version %u; this library (%s) reads version %u",
-				       db->path, ver, CONVLOG_VERSION_STRING, CVL_FORMAT_VERSION);
+				       "%s: store format version %u; this library (%s) reads versions %u to %u",
+				       db->path, ver, CONVLOG_VERSION_STRING, CVL_FORMAT_MIN,
+				       CVL_FORMAT_VERSION);
 		}
+		db->format = ver;
 		if ((rc = cvl_lmdb_get(&db->lm, txn, CVL_T_META, "store_id", 8, &v, &n)) == 0 && n == 16)
 			memcpy(db->store_id, v, 16);
 		else if (!rc)
@@ -205,6 +207,22 @@ static int init_or_load_identity(convlog_db *db, int may_create)
 		if (rc)
 			return cvl_err(CONVLOG_ECORRUPT, "%s: store identity in meta/ is missing or malformed",
 				       db->path);
+		if (db->format < CVL_FORMAT_VERSION && !db->readonly) {
+			/* version 2 adds record types and tables to version 1:
+			 * a writer upgrades the store on open (format-spec §12) */
+			if ((rc = cvl_lmdb_wtxn(&db->lm, &txn)))
+				return rc;
+			cvl_put_u32le(b, CVL_FORMAT_VERSION);
+			if ((rc = put_meta(txn, db, "format", b, 4))) {
+				mdb_txn_abort(txn);
+				return rc;
+			}
+			if ((mrc = mdb_txn_commit(txn)) != 0)
+				return cvl_lmdb_err(mrc, "commit");
+			cvl_db_log(db, CONVLOG_LOG_INFO, "%s: upgraded the store from format %u to %u", db->path,
+				   db->format, CVL_FORMAT_VERSION);
+			db->format = CVL_FORMAT_VERSION;
+		}
 		return 0;
 	}
 	mdb_txn_abort(txn);
@@ -219,6 +237,7 @@ static int init_or_load_identity(convlog_db *db, int may_create)
 	if ((rc = cvl_lmdb_wtxn(&db->lm, &txn)))
 		return rc;
 	cvl_put_u32le(b, CVL_FORMAT_VERSION);
+	db->format = CVL_FORMAT_VERSION;
 	rc = put_meta(txn, db, "format", b, 4);
 	if (!rc)
 		rc = put_meta(txn, db, "store_id", db->store_id, 16);
@@ -428,7 +447,8 @@ CONVLOG_API int convlog_open(const char *path, const convlog_options *opts, conv
 			goto fail;
 	}
 	snprintf(p, sizeof(p), "%s/meta", path);
-	if ((rc = cvl_lmdb_open(&db->lm, p, db->opts.map_size, db->readonly, CVL_FORMAT_VERSION)))
+	if ((rc = cvl_lmdb_open(&db->lm, p, db->opts.map_size, db->readonly, CVL_FORMAT_MIN,
+				CVL_FORMAT_VERSION)))
 		goto fail;
 	if ((rc = init_or_load_identity(db, may_create)) || (rc = open_text(db)))
 		goto fail;

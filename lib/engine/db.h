@@ -23,7 +23,8 @@ struct cvl_memidx;
 
 #define CVL_DB_MAGIC 0x43564c44u   /* "CVLD" */
 #define CVL_DB_POISON 0xdeadbeefu
-#define CVL_FORMAT_VERSION 1
+#define CVL_FORMAT_VERSION 2 /* written by this library */
+#define CVL_FORMAT_MIN 1     /* oldest it opens (a writer upgrades it) */
 #define CVL_FROZEN_MAX 2
 #define CVL_PATH_MAX 4096
 
@@ -63,6 +64,7 @@ struct convlog_db {
 	uint32_t magic;
 	struct convlog_options opts;
 	int readonly;
+	uint32_t format; /* meta/format of the store */
 	char path[CVL_PATH_MAX];
 	char seg_dir[CVL_PATH_MAX];
 	int lock_fd;
@@ -220,6 +222,7 @@ typedef struct cvl_actx {
 	int failed;          /* an apply ran out of memory half-way */
 	cvl_text text;       /* documents to index, versions to unindex */
 	uint64_t lsn;        /* LSN of the record being applied; 0 = pending */
+	struct convlog_txn *txn; /* the open transaction (pending records); NULL in replay */
 } cvl_actx;
 
 int cvl_actx_init(cvl_actx *a, convlog_db *db);
@@ -237,6 +240,11 @@ int cvl_actx_settle(cvl_actx *a);
 void cvl_actx_publish(cvl_actx *a, cvl_memtable *mt, uint64_t lsn);
 /* Drops cached conversation states (after publish or abort). */
 void cvl_actx_reset(cvl_actx *a);
+
+/* Calls fn for every conversation whose parent_id is `id` as the context
+ * sees it (its own changes included); stops at a non-zero return. */
+int cvl_actx_children(cvl_actx *a, const convlog_uuid *id,
+		      int (*fn)(cvl_actx *, cvl_cstate *, void *), void *ud);
 
 int cvl_counters_read(cvl_view *v, cvl_counters *c);
 /* Conversation + statistics through a view; CONVLOG_ENOTFOUND if absent. */

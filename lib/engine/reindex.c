@@ -96,7 +96,7 @@ static int add_one(rbuild *b, const cvl_loc *loc)
 		return rc;
 	const uint8_t *p = f->raw + f->rec_off[loc->rec_idx < f->nrec ? loc->rec_idx : 0];
 	if (loc->rec_idx >= f->nrec || cvl_record_decode(&p, f->raw + f->raw_len, &r, &why) ||
-	    (r.type != CVL_REC_MSG_APPEND && r.type != CVL_REC_MSG_SUPERSEDE) ||
+	    !cvl_record_is_msg(r.type) ||
 	    cvl_msg_peek_body(r.body, r.body_len, &m))
 		rc = cvl_err(CONVLOG_ECORRUPT, "a message locator names no message record");
 	else if (r.lsn <= b->last_lsn)

@@ -175,7 +175,7 @@ int cvl_read_msg(convlog_db *db, const cvl_loc *loc, const convlog_uuid *conv, u
 	}
 	const uint8_t *p = f->raw + f->rec_off[loc->rec_idx];
 	if (cvl_record_decode(&p, f->raw + f->raw_len, &r, &why) ||
-	    (r.type != CVL_REC_MSG_APPEND && r.type != CVL_REC_MSG_SUPERSEDE)) {
+	    !cvl_record_is_msg(r.type)) {
 		rc = cvl_err(CONVLOG_ECORRUPT, "message %u of conversation %s: locator points at a %s record",
 			     seq, cvl_uuid_str(conv, s), cvl_record_type_name(r.type));
 		goto out;

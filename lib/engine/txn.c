@@ -102,6 +102,7 @@ CONVLOG_API int convlog_txn_begin(convlog_db *db, convlog_txn **out)
 		cvl_free(t);
 		return rc;
 	}
+	t->a.txn = t;
 	pthread_mutex_lock(&db->wmu);
 	if ((rc = atomic_load(&db->failed)) != 0) {
 		pthread_mutex_unlock(&db->wmu);

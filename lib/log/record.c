@@ -24,8 +24,7 @@ int cvl_record_encode(cvl_buf *out, uint8_t type, uint64_t lsn, uint64_t hlc,
 
 static int known_type(uint8_t t)
 {
-	return t == CVL_REC_CONV_PUT || t == CVL_REC_CONV_PATCH || t == CVL_REC_CONV_STATUS ||
-	       t == CVL_REC_MSG_APPEND || t == CVL_REC_MSG_SUPERSEDE;
+	return (t >= CVL_REC_CONV_PUT && t <= CVL_REC_CONV_DETACH) || cvl_record_is_msg(t);
 }
 
 int cvl_record_decode(const uint8_t **pp, const uint8_t *end, cvl_record *out,
@@ -68,6 +67,9 @@ const char *cvl_record_type_name(uint8_t type)
 	case CVL_REC_CONV_STATUS: return "conv_status";
 	case CVL_REC_MSG_APPEND: return "msg_append";
 	case CVL_REC_MSG_SUPERSEDE: return "msg_supersede";
+	case CVL_REC_CONV_PURGE: return "conv_purge";
+	case CVL_REC_CONV_DETACH: return "conv_detach";
+	case CVL_REC_MSG_ADOPT: return "msg_adopt";
 	default: return "unknown";
 	}
 }

@@ -10,8 +10,17 @@
 #define CVL_REC_CONV_PUT 0x01
 #define CVL_REC_CONV_PATCH 0x02
 #define CVL_REC_CONV_STATUS 0x03
+#define CVL_REC_CONV_PURGE 0x04  /* format 2 */
+#define CVL_REC_CONV_DETACH 0x05 /* format 2 */
 #define CVL_REC_MSG_APPEND 0x10
 #define CVL_REC_MSG_SUPERSEDE 0x11
+#define CVL_REC_MSG_ADOPT 0x12   /* format 2 */
+
+/* Records whose body is a full message (a locator may name them). */
+static inline int cvl_record_is_msg(uint8_t t)
+{
+	return t == 0x10 || t == 0x11 || t == 0x12;
+}
 
 /* Fixed part after the length varint: type, flags, lsn, hlc, origin. */
 #define CVL_REC_FIXED 26

@@ -47,7 +47,7 @@ int cvl_lmdb_err(int mrc, const char *what)
 }
 
 /* Reads meta/"format" if the meta table exists; 0 if absent. */
-static int read_format(cvl_lmdb *lm, MDB_txn *txn, const char *dir, uint32_t want)
+static int read_format(cvl_lmdb *lm, MDB_txn *txn, const char *dir, uint32_t lo, uint32_t hi)
 {
 	MDB_dbi dbi;
 	MDB_val k = {6, "format"}, v;
@@ -66,15 +66,15 @@ static int read_format(cvl_lmdb *lm, MDB_txn *txn, const char *dir, uint32_t wan
 		return cvl_err(CONVLOG_ECORRUPT, "%s: meta/format has %zu bytes, expected 4", dir,
 			       v.mv_size);
 	uint32_t ver = cvl_get_u32le(v.mv_data);
-	if (ver != want)
+	if (ver < lo || ver > hi)
 		return cvl_err(CONVLOG_EVERSION,
-			       "%s: store format version %u; this library (%s) reads version %u", dir,
-			       ver, CONVLOG_VERSION_STRING, want);
+			       "%s: store format version %u; this library (%s) reads versions %u to %u",
+			       dir, ver, CONVLOG_VERSION_STRING, lo, hi);
 	return 0;
 }
 
 int cvl_lmdb_open(cvl_lmdb *lm, const char *dir, uint64_t map_size, int readonly,
-		  uint32_t format)
+		  uint32_t format_lo, uint32_t format_hi)
 {
 	MDB_txn *txn = NULL;
 	int mrc, rc;
@@ -109,7 +109,7 @@ int cvl_lmdb_open(cvl_lmdb *lm, const char *dir, uint64_t map_size, int readonly
 		rc = cvl_lmdb_err(mrc, "begin");
 		goto fail;
 	}
-	if ((rc = read_format(lm, txn, dir, format)))
+	if ((rc = read_format(lm, txn, dir, format_lo, format_hi)))
 		goto fail;
 	for (int t = 0; t < CVL_T_COUNT; t++) {
 		mrc = mdb_dbi_open(txn, table_names[t], readonly ? 0 : MDB_CREATE, &lm->dbi[t]);

@@ -48,11 +48,11 @@ typedef struct cvl_lmdb {
 const char *cvl_table_name(int t);
 
 /* Opens (creating when !readonly) the environment in directory `dir`.
- * The meta table's "format" record is checked against `format` before any
+ * The meta table's "format" record must lie in [format_lo, format_hi] before any
  * missing table is created: a store of another version is never touched
  * (CONVLOG_EVERSION). */
 int cvl_lmdb_open(cvl_lmdb *lm, const char *dir, uint64_t map_size, int readonly,
-		  uint32_t format);
+		  uint32_t format_lo, uint32_t format_hi);
 void cvl_lmdb_close(cvl_lmdb *lm);
 
 /* Translates an LMDB return code into CONVLOG_E* with a message. */

@@ -856,8 +856,9 @@ START_TEST(test_block__record_decode_rejects_unknown_types)
 	cvl_buf_init(&b, 0);
 	for (int t = 0; t < 256; t++) {
 		int known = t == CVL_REC_CONV_PUT || t == CVL_REC_CONV_PATCH ||
-			    t == CVL_REC_CONV_STATUS || t == CVL_REC_MSG_APPEND ||
-			    t == CVL_REC_MSG_SUPERSEDE;
+			    t == CVL_REC_CONV_STATUS || t == CVL_REC_CONV_PURGE ||
+			    t == CVL_REC_CONV_DETACH || t == CVL_REC_MSG_APPEND ||
+			    t == CVL_REC_MSG_SUPERSEDE || t == CVL_REC_MSG_ADOPT;
 		one_record(&b);
 		b.p[1] = (uint8_t)t;
 		why = NULL;

@@ -346,6 +346,64 @@ START_TEST(test_recovery__damaged_older_segment_header_is_corruption)
 }
 END_TEST
 
+/* Reads (want < 0) or writes meta/format of the closed store at path. */
+static int meta_format(int want)
+{
+	char meta[300];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	unsigned char b[4] = {(unsigned char)want, 0, 0, 0};
+	MDB_val k = {6, "format"}, v = {4, b};
+	int got = -1;
+
+	snprintf(meta, sizeof(meta), "%s/meta", path);
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 32);
+	mdb_env_set_mapsize(env, 64u << 20);
+	ck_assert_int_eq(mdb_env_open(env, meta, 0, 0644), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	if (want >= 0)
+		ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	ck_assert_int_eq(mdb_get(txn, dbi, &k, &v), 0);
+	ck_assert_uint_eq(v.mv_size, 4);
+	got = ((unsigned char *)v.mv_data)[0];
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	return got;
+}
+
+START_TEST(test_recovery__format_1_store_opens_and_a_writer_upgrades_it)
+{
+	convlog_options *o = tu_opts(CONVLOG_DURABILITY_OFF);
+	convlog_db *db = tu_open(path, o);
+	convlog_uuid id = tu_conv(db, "u", "old store");
+
+	tu_msg(db, &id, "user", "written by a format 1 library");
+	convlog_close(db);
+	ck_assert_int_eq(meta_format(-1), 2);
+	ck_assert_int_eq(meta_format(1), 1);
+	/* a read-only handle reads it as it is */
+	convlog_options *ro = tu_opts(CONVLOG_DURABILITY_OFF);
+	CK_OK(convlog_options_set_open_flags(ro, CONVLOG_OPEN_READONLY));
+	db = tu_open(path, ro);
+	convlog_stats st = {.version = CONVLOG_STATS_VERSION};
+	CK_OK(convlog_stats_get(db, &st));
+	ck_assert_uint_eq(st.messages, 1);
+	convlog_close(db);
+	ck_assert_int_eq(meta_format(-1), 1);
+	/* a writer upgrades it */
+	db = tu_open(path, o);
+	tu_msg(db, &id, "assistant", "and by format 2");
+	tu_verify_clean(db);
+	convlog_close(db);
+	ck_assert_int_eq(meta_format(-1), 2);
+	convlog_options_free(ro);
+	convlog_options_free(o);
+}
+END_TEST
+
 START_TEST(test_recovery__newer_format_version_is_refused)
 {
 	convlog_options *o = tu_opts(CONVLOG_DURABILITY_OFF);
@@ -354,8 +412,8 @@ START_TEST(test_recovery__newer_format_version_is_refused)
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
-	unsigned char two[4] = {2, 0, 0, 0};
-	MDB_val k = {6, "format"}, v = {4, two};
+	unsigned char three[4] = {3, 0, 0, 0};
+	MDB_val k = {6, "format"}, v = {4, three};
 
 	convlog_close(db);
 	snprintf(meta, sizeof(meta), "%s/meta", path);
@@ -369,7 +427,7 @@ START_TEST(test_recovery__newer_format_version_is_refused)
 	ck_assert_int_eq(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
 	CK_ERR(convlog_open(path, o, &db), CONVLOG_EVERSION);
-	ck_assert_ptr_nonnull(strstr(convlog_errmsg(), "version 2"));
+	ck_assert_ptr_nonnull(strstr(convlog_errmsg(), "version 3"));
 	convlog_options_free(o);
 }
 END_TEST
@@ -390,6 +448,7 @@ int main(void)
 	tcase_add_test(tc, test_recovery__interrupted_segment_creation_is_undone);
 	tcase_add_test(tc, test_recovery__damaged_older_segment_header_is_corruption);
 	tcase_add_test(tc, test_recovery__newer_format_version_is_refused);
+	tcase_add_test(tc, test_recovery__format_1_store_opens_and_a_writer_upgrades_it);
 	suite_add_tcase(s, tc);
 	return tu_run(s) != 0;
 }

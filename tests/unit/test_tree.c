@@ -423,6 +423,8 @@ END_TEST
 typedef struct tmsg {
 	uint32_t parent;
 	int version;
+	int corig; /* whose content it is (a purged parent's, in a fork's copy) */
+	uint32_t sorig;
 } tmsg;
 
 typedef struct tconv {
@@ -432,6 +434,7 @@ typedef struct tconv {
 	uint32_t tip;
 	tmsg *own;
 	uint32_t n_own;
+	int purged;
 } tconv;
 
 static tconv *T;
@@ -475,7 +478,8 @@ static void model_check(int c, uint64_t *rng)
 	for (uint32_t s = 1; s <= n; s++) {
 		CK_OK(convlog_msg_iter_next(it, &m));
 		int o = towner(c, s);
-		tcontent(one, sizeof(one), o, s, tmsg_at(c, s)->version);
+		tcontent(one, sizeof(one), tmsg_at(c, s)->corig, tmsg_at(c, s)->sorig,
+			 tmsg_at(c, s)->version);
 		ck_assert_uint_eq(m->seq, s);
 		ck_assert_uint_eq(m->content_len, strlen(one));
 		ck_assert_mem_eq(m->content, one, m->content_len);
@@ -549,7 +553,7 @@ static void tappend(int c, uint64_t *rng)
 	CK_OK(convlog_msg_append(db, NULL, &m, &seq));
 	ck_assert_uint_eq(seq, n + 1);
 	T[c].own = realloc(T[c].own, (T[c].n_own + 1) * sizeof(tmsg));
-	T[c].own[T[c].n_own++] = (tmsg){parent, 0};
+	T[c].own[T[c].n_own++] = (tmsg){parent, 0, c, n + 1};
 	T[c].tip = seq;
 }
 
@@ -577,11 +581,48 @@ static void tsupersede(int c, uint64_t *rng)
 		return;
 	uint32_t i = (uint32_t)(tu_rand(rng) % T[c].n_own), seq = T[c].fork_seq + i + 1;
 	T[c].own[i].version++;
-	tcontent(text, sizeof(text), c, seq, T[c].own[i].version);
+	tcontent(text, sizeof(text), T[c].own[i].corig, T[c].own[i].sorig, T[c].own[i].version);
 	convlog_msg_init(&m);
 	m.content = text;
 	m.content_len = strlen(text);
 	CK_OK(convlog_msg_supersede(db, NULL, &T[c].id, seq, &m, CONVLOG_MSG_CONTENT));
+}
+
+/* Deletes and purges c (in one transaction or two calls); its forks get
+ * copies of the messages they inherited from it and move up a level. */
+static void tpurge(int c, uint64_t *rng)
+{
+	convlog_txn *txn = NULL;
+	convlog_conv *g;
+
+	if (tu_rand(rng) % 2) {
+		CK_OK(convlog_txn_begin(db, &txn));
+		CK_OK(convlog_conv_delete(db, txn, &T[c].id));
+		CK_OK(convlog_conv_purge(db, txn, &T[c].id));
+		CK_OK(convlog_txn_commit(txn));
+	} else {
+		CK_ERR(convlog_conv_purge(db, NULL, &T[c].id), CONVLOG_ETRANSITION);
+		CK_OK(convlog_conv_delete(db, NULL, &T[c].id));
+		CK_OK(convlog_conv_purge(db, NULL, &T[c].id));
+	}
+	for (int k = 0; k < nT; k++) {
+		if (T[k].purged || T[k].parent != c)
+			continue;
+		uint32_t from = T[c].parent < 0 ? 1 : T[c].fork_seq + 1, to = T[k].fork_seq;
+		uint32_t ncopy = to >= from ? to - from + 1 : 0;
+		tmsg *own = malloc((ncopy + T[k].n_own + 1) * sizeof(tmsg));
+		for (uint32_t s = from; s <= to; s++)
+			own[s - from] = T[c].own[s - T[c].fork_seq - 1];
+		memcpy(own + ncopy, T[k].own, T[k].n_own * sizeof(tmsg));
+		free(T[k].own);
+		T[k].own = own;
+		T[k].n_own += ncopy;
+		T[k].fork_seq -= ncopy;
+		T[k].parent = T[c].parent;
+	}
+	T[c].purged = 1;
+	CK_ERR(convlog_conv_get(db, &T[c].id, &g), CONVLOG_ENOTFOUND);
+	CK_ERR(convlog_conv_purge(db, NULL, &T[c].id), CONVLOG_ENOTFOUND);
 }
 
 static void run_tree_seed(uint64_t seed, int ops)
@@ -593,6 +634,10 @@ static void run_tree_seed(uint64_t seed, int ops)
 	for (int i = 0; i < ops; i++) {
 		uint64_t r = tu_rand(&rng) % 100;
 		int c = nT ? (int)(tu_rand(&rng) % (uint64_t)nT) : -1;
+		for (int tries = 0; c >= 0 && T[c].purged && tries < 8; tries++)
+			c = (int)(tu_rand(&rng) % (uint64_t)nT);
+		if (c >= 0 && T[c].purged)
+			continue;
 		if (c < 0 || r < 8) {
 			T = realloc(T, (size_t)(nT + 1) * sizeof(*T));
 			memset(&T[nT], 0, sizeof(T[0]));
@@ -613,16 +658,21 @@ static void run_tree_seed(uint64_t seed, int ops)
 			reopen();
 		} else if (r < 97) {
 			CK_OK(convlog_checkpoint(db));
+		} else {
+			tpurge(c, &rng);
 		}
 		if (i % 250 == 249)
 			for (int k = 0; k < nT; k++)
-				model_check(k, &rng);
+				if (!T[k].purged)
+					model_check(k, &rng);
 	}
 	for (int k = 0; k < nT; k++)
-		model_check(k, &rng);
+		if (!T[k].purged)
+			model_check(k, &rng);
 	reopen();
 	for (int k = 0; k < nT; k++)
-		model_check(k, &rng);
+		if (!T[k].purged)
+			model_check(k, &rng);
 	tu_verify_clean(db);
 	for (int k = 0; k < nT; k++)
 		free(T[k].own);
