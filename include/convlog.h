@@ -629,8 +629,9 @@ CONVLOG_API int convlog_conv_restore(convlog_db *db, convlog_txn *txn,
 /**
  * Purges a soft-deleted conversation for good: the conversation, its own
  * messages (every version), its index entries and its search documents
- * disappear from every read at once; convlog_compact() then erases their
- * bytes from the files of the store.  Forks survive their parent: before
+ * disappear from every read at once.  Their bytes stay in the files of the
+ * store until compaction rewrites them (this version has no compactor
+ * yet).  Forks survive their parent: before
  * the parent goes, each fork that inherits some of the parent's own
  * messages receives copies of them as its own messages (same ids, seqs,
  * content and metadata) and is re-attached to the parent's parent (or

@@ -613,7 +613,8 @@ static void tpurge(int c, uint64_t *rng)
 		tmsg *own = malloc((ncopy + T[k].n_own + 1) * sizeof(tmsg));
 		for (uint32_t s = from; s <= to; s++)
 			own[s - from] = T[c].own[s - T[c].fork_seq - 1];
-		memcpy(own + ncopy, T[k].own, T[k].n_own * sizeof(tmsg));
+		if (T[k].n_own)
+			memcpy(own + ncopy, T[k].own, T[k].n_own * sizeof(tmsg));
 		free(T[k].own);
 		T[k].own = own;
 		T[k].n_own += ncopy;
