@@ -185,6 +185,9 @@ void dir_usage_suffix(const char *dir, const char *suffix, uint64_t *alloc, uint
 		      uint32_t *files);
 const char *fs_type_name(const char *path);
 long peak_rss_kib(void);
+/* Peak RssAnon (KiB) between start and stop, sampled every 5 ms. */
+void anon_sampler_start(void);
+long anon_sampler_stop(void);
 
 /* p50/p99 of `n` pwrite+fdatasync appends of `size` bytes (at most
  * 4096) to a fresh file. */
@@ -201,6 +204,8 @@ enum metric {
 	M_APPEND1_RATE,
 	M_APPEND1_P50,
 	M_APPEND1_P99,
+	M_APPEND1_FLOOR, /* 512 B pwrite+fdatasync p50 right after the 1-thread appends */
+	M_APPEND1_VS_FLOOR, /* M_APPEND1_P50 / M_APPEND1_FLOOR */
 	M_APPEND4_RATE,
 	M_APPEND4_P50,
 	M_APPEND4_P99,
@@ -216,6 +221,7 @@ enum metric {
 	M_FSYNC_P99,
 	M_FSYNC_SMALL_P50,
 	M_RSS_PEAK,
+	M_ANON_PEAK,
 	/* full-text search: p50 and p95 per query class, in SQ_* order
 	 * (M_SEARCH_P50 + 2 * class, M_SEARCH_P50 + 2 * class + 1) */
 	M_SEARCH_P50,

@@ -412,6 +412,7 @@ void convlog_run(const workload *w, const bench_cfg *cfg, results *r)
 	uint32_t sc = cfg->scenarios;
 	double t0;
 
+	anon_sampler_start();
 	snprintf(c.path, sizeof(c.path), "%s/convlog.store", cfg->dir);
 	dir_remove(c.path);
 	cl_open(&c);
@@ -449,6 +450,11 @@ void convlog_run(const workload *w, const bench_cfg *cfg, results *r)
 		appends(&c, 1, APPEND_STREAM_1T, M_APPEND1_RATE, M_APPEND1_P50, M_APPEND1_P99,
 			X_APPEND1_SYNCS, X_APPEND1_N);
 		bench_log("[convlog] durable appends, 1 thread: %.0f commits/s", r->v[M_APPEND1_RATE]);
+		/* the disk's floor drifts: measure it next to the appends */
+		double fp50, fp99;
+		fsync_floor(cfg->dir, cfg->fsyncs, 512, &fp50, &fp99);
+		res_set(r, M_APPEND1_FLOOR, fp50);
+		res_set(r, M_APPEND1_VS_FLOOR, r->v[M_APPEND1_P50] / fp50);
 	}
 	if (sc & SC_APPEND4) {
 		appends(&c, cfg->threads, APPEND_STREAM_4T, M_APPEND4_RATE, M_APPEND4_P50,
@@ -458,4 +464,5 @@ void convlog_run(const workload *w, const bench_cfg *cfg, results *r)
 	}
 	convlog_close(c.db);
 	res_set(r, M_RSS_PEAK, (double)peak_rss_kib() * 1024.0);
+	res_set(r, M_ANON_PEAK, (double)anon_sampler_stop() * 1024.0);
 }

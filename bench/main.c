@@ -310,6 +310,10 @@ static const row rows[] = {
 	 1, 0, 0, 0},
 	{M_APPEND1_P99, M_APPEND1_P99, "append_1t_p99", "2. durable appends, 1 thread, p99", "us",
 	 1, 0, 0, 0},
+	{M_APPEND1_FLOOR, M_APPEND1_FLOOR, "append_1t_floor_p50",
+	 "2b. raw 512 B pwrite+fdatasync p50, measured right after 2.", "us", 1, 0, -1, 0},
+	{M_APPEND1_VS_FLOOR, M_APPEND1_VS_FLOOR, "append_1t_p50_vs_floor",
+	 "2c. durable appends, 1 thread, p50 / 2b.", "x", 1, 2, 0, 0},
 	{M_APPEND4_RATE, M_APPEND4_RATE, "append_4t_rate", "3. durable appends, %u threads",
 	 "commits/s", 1, 0, 1, 0},
 	{M_APPEND4_P50, M_APPEND4_P50, "append_4t_p50", "3. durable appends, %u threads, p50", "us",
@@ -340,6 +344,8 @@ static const row rows[] = {
 	 "8b. raw 512 B pwrite+fdatasync append, p50 (disk)", "us", 1, 0, -1, 1},
 	{M_RSS_PEAK, M_RSS_PEAK, "peak_rss", "9. peak RSS of the engine's process", "MiB", 1048576.0,
 	 1, 0, 0},
+	{M_ANON_PEAK, M_ANON_PEAK, "peak_anon",
+	 "9b. peak anonymous memory (heap; not mapped files), sampled", "MiB", 1048576.0, 1, 0, 0},
 #define SEARCH_ROWS(c, key, what)                                                               \
 	{M_SEARCH_P50 + 2 * (c), M_SEARCH_P50 + 2 * (c), "search_" key "_p50",                   \
 	 what ", top 20 + snippets, p50", "us", 1, 0, 0, 0},                                      \

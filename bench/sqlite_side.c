@@ -617,6 +617,7 @@ void sqlite_run(const workload *w, const bench_cfg *cfg, results *r)
 	uint32_t sc = cfg->scenarios;
 	double t0;
 
+	anon_sampler_start();
 	snprintf(x.dir, sizeof(x.dir), "%s/sqlite", cfg->dir);
 	snprintf(x.path, sizeof(x.path), "%s/chat.db", x.dir);
 	dir_remove(x.dir);
@@ -657,6 +658,11 @@ void sqlite_run(const workload *w, const bench_cfg *cfg, results *r)
 		appends(&x, 1, APPEND_STREAM_1T, M_APPEND1_RATE, M_APPEND1_P50, M_APPEND1_P99,
 			X_APPEND1_N);
 		bench_log("[sqlite] durable appends, 1 thread: %.0f commits/s", r->v[M_APPEND1_RATE]);
+		/* the disk's floor drifts: measure it next to the appends */
+		double fp50, fp99;
+		fsync_floor(cfg->dir, cfg->fsyncs, 512, &fp50, &fp99);
+		res_set(r, M_APPEND1_FLOOR, fp50);
+		res_set(r, M_APPEND1_VS_FLOOR, r->v[M_APPEND1_P50] / fp50);
 	}
 	if (sc & SC_APPEND4) {
 		appends(&x, cfg->threads, APPEND_STREAM_4T, M_APPEND4_RATE, M_APPEND4_P50,
@@ -666,6 +672,7 @@ void sqlite_run(const workload *w, const bench_cfg *cfg, results *r)
 	}
 	sq_close(&x.c);
 	res_set(r, M_RSS_PEAK, (double)peak_rss_kib() * 1024.0);
+	res_set(r, M_ANON_PEAK, (double)anon_sampler_stop() * 1024.0);
 	if (sc & SC_IMPORT_NOFTS) {
 		import_nofts(&x);
 		bench_log("[sqlite] bulk import without FTS5: %.0f msgs/s", r->v[M_IMPORT_NOFTS_RATE]);

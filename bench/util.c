@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,6 +234,55 @@ const char *fs_type_name(const char *path)
 	default:
 		return "other";
 	}
+}
+
+/* Peak anonymous memory (RssAnon: heap and anonymous maps, not the
+ * page cache of mapped files), sampled every 5 ms by a thread. */
+static pthread_t anon_thr;
+static atomic_int anon_stop;
+static atomic_long anon_peak;
+
+static long rss_anon_kib(void)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "RssAnon: %ld kB", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static void *anon_loop(void *ud)
+{
+	(void)ud;
+	while (!atomic_load(&anon_stop)) {
+		long v = rss_anon_kib();
+		if (v > atomic_load(&anon_peak))
+			atomic_store(&anon_peak, v);
+		usleep(5000);
+	}
+	return NULL;
+}
+
+void anon_sampler_start(void)
+{
+	atomic_store(&anon_stop, 0);
+	atomic_store(&anon_peak, rss_anon_kib());
+	if (pthread_create(&anon_thr, NULL, anon_loop, NULL) != 0)
+		bench_die("pthread_create: %s", strerror(errno));
+}
+
+long anon_sampler_stop(void)
+{
+	atomic_store(&anon_stop, 1);
+	pthread_join(anon_thr, NULL);
+	long v = rss_anon_kib();
+	return v > atomic_load(&anon_peak) ? v : atomic_load(&anon_peak);
 }
 
 long peak_rss_kib(void)

@@ -704,9 +704,11 @@ CONVLOG_API int convlog_index_merge(convlog_db *db, unsigned flags)
 	if (flags & ~(unsigned)CONVLOG_MERGE_ALL)
 		return cvl_err(CONVLOG_EINVAL, "index_merge: unknown flags 0x%x", flags);
 	if (flags & CONVLOG_MERGE_ALL)
-		return cvl_text_merge(db, 1, &did);
-	while (did && !rc)
-		rc = cvl_text_merge(db, 0, &did);
+		rc = cvl_text_merge(db, 1, &did);
+	else
+		while (did && !rc)
+			rc = cvl_text_merge(db, 0, &did);
+	cvl_alloc_trim();
 	return rc;
 }
 

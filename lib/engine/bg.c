@@ -7,6 +7,7 @@
 #include "engine/db.h"
 #include "index/iseg.h"
 #include "os/os.h"
+#include "util/alloc.h"
 #include "util/codec.h"
 #include "util/err.h"
 
@@ -33,6 +34,8 @@ int cvl_rotate_locked(convlog_db *db)
 			       convlog_strerror(rc));
 	}
 	db->frozen[db->nfrozen++] = db->active;
+	if (db->active->aux)
+		cvl_mi_trim(db->active->aux); /* a frozen index takes no more documents */
 	db->active = nm;
 	pthread_mutex_unlock(&db->mtmu);
 	cvl_bg_kick(db);
@@ -164,6 +167,7 @@ static int flush_one(convlog_db *db, int *did)
 	if (seg) /* not recorded: the file is an orphan, removed at next open */
 		cvl_iseg_unref(seg);
 	cvl_mt_unref(mt);
+	cvl_alloc_trim(); /* the LMDB transaction's dirty pages and the skiplist */
 	if (rc)
 		cvl_db_log(db, CONVLOG_LOG_WARN, "memtable flush failed: %s", cvl_err_msg());
 	return rc;

@@ -262,6 +262,7 @@ static void *mg_main(void *arg)
 				cvl_db_log(db, CONVLOG_LOG_WARN, "index merge failed: %s", cvl_err_msg());
 				break;
 			}
+		cvl_alloc_trim(); /* a merge's working set */
 		pthread_mutex_lock(&db->mgmu);
 	}
 	pthread_mutex_unlock(&db->mgmu);

@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -5,35 +6,95 @@
 #include "util/alloc.h"
 #include "util/err.h"
 
+/*
+ * Memory comes in 1 MiB blocks of whole pages (cvl_pages_alloc), so a
+ * freed index returns it to the kernel.  cvl_mi_reserve makes sure enough
+ * blocks exist before a batch is inserted (inserts must not fail half-way:
+ * readers see them at once); blocks it reserved beyond what the batch
+ * used stay for the next batch, and cvl_mi_trim returns them.
+ */
 struct cvl_mi_arena {
 	struct cvl_mi_arena *prev;
 	size_t size, used;
 	uint8_t mem[];
 };
 
-#define ARENA_MIN (1u << 20)
+#define BLOCK (1u << 20)
+#define MAX_OBJ (16u << 10) /* larger than any term or postings chunk */
+#define BLOCK_ROOM (BLOCK - sizeof(cvl_mi_arena))
 #define FIRST_CHUNK 4u
 #define MAX_CHUNK 1024u
 
-static int arena_grow(cvl_memidx *mi, size_t need)
-{
-	size_t size = need < ARENA_MIN ? ARENA_MIN : need;
-	cvl_mi_arena *a = cvl_malloc(sizeof(*a) + size);
+_Static_assert(sizeof(cvl_mi_chunk) + MAX_CHUNK * sizeof(cvl_mi_post) <= MAX_OBJ,
+	       "a postings chunk must fit MAX_OBJ");
+_Static_assert(sizeof(cvl_mi_term) + 256 <= MAX_OBJ, "a term (at most 64 bytes) fits MAX_OBJ");
 
+/*
+ * Freed blocks wait in a small process-wide pool (at most POOL_MAX) for the
+ * next memtable's index: fresh pages cost a page fault each, which showed
+ * as 7% of import time without the pool.
+ */
+#define POOL_MAX 32
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static cvl_mi_arena *pool;
+static size_t npool;
+
+static cvl_mi_arena *block_new(void)
+{
+	cvl_mi_arena *a = NULL;
+
+	pthread_mutex_lock(&pool_mu);
+	if (pool) {
+		a = pool;
+		pool = a->prev;
+		npool--;
+	}
+	pthread_mutex_unlock(&pool_mu);
 	if (!a)
-		return cvl_err(CONVLOG_ENOMEM, "out of memory growing the text index");
-	a->prev = mi->arena;
-	a->size = size;
-	a->used = 0;
-	mi->arena = a;
-	return 0;
+		a = cvl_pages_alloc(BLOCK);
+
+	if (a) {
+		a->prev = NULL;
+		a->size = BLOCK_ROOM;
+		a->used = 0;
+	}
+	return a;
+}
+
+static void blocks_free(cvl_mi_arena *a)
+{
+	while (a) {
+		cvl_mi_arena *p = a->prev;
+		pthread_mutex_lock(&pool_mu);
+		int keep = npool < POOL_MAX;
+		if (keep) {
+			a->prev = pool;
+			pool = a;
+			npool++;
+		}
+		pthread_mutex_unlock(&pool_mu);
+		if (!keep)
+			cvl_pages_free(a, BLOCK);
+		a = p;
+	}
 }
 
 static void *take(cvl_memidx *mi, size_t n)
 {
 	n = (n + 7) & ~(size_t)7;
-	if ((!mi->arena || mi->arena->size - mi->arena->used < n) && arena_grow(mi, n))
+	if (n > BLOCK_ROOM)
 		return NULL;
+	if (!mi->arena || mi->arena->size - mi->arena->used < n) {
+		cvl_mi_arena *a = mi->spare;
+		if (a) {
+			mi->spare = a->prev;
+			mi->nspare--;
+		} else if (!(a = block_new())) {
+			return NULL;
+		}
+		a->prev = mi->arena;
+		mi->arena = a;
+	}
 	void *p = mi->arena->mem + mi->arena->used;
 	mi->arena->used += n;
 	atomic_fetch_add_explicit(&mi->bytes, n, memory_order_relaxed);
@@ -50,19 +111,23 @@ int cvl_mi_new(cvl_memidx **out)
 	return 0;
 }
 
+void cvl_mi_trim(cvl_memidx *mi)
+{
+	blocks_free(mi->spare);
+	mi->spare = NULL;
+	mi->nspare = 0;
+}
+
 void cvl_mi_free(cvl_memidx *mi)
 {
 	if (!mi)
 		return;
-	for (cvl_mi_arena *a = mi->arena; a;) {
-		cvl_mi_arena *p = a->prev;
-		cvl_free(a);
-		a = p;
-	}
+	blocks_free(mi->arena);
+	blocks_free(mi->spare);
 	for (uint32_t i = 0; i < CVL_MI_MAX_CHUNKS; i++) {
-		cvl_free(atomic_load(&mi->docs[i]));
-		cvl_free((void *)atomic_load(&mi->dead[i]));
-		cvl_free(atomic_load(&mi->pos[i]));
+		cvl_pages_free(atomic_load(&mi->docs[i]), CVL_MI_DOC_CHUNK * sizeof(cvl_idoc));
+		cvl_pages_free((void *)atomic_load(&mi->dead[i]), CVL_MI_DOC_CHUNK);
+		cvl_pages_free(atomic_load(&mi->pos[i]), CVL_MI_POS_CHUNK * sizeof(uint32_t));
 	}
 	cvl_free(mi);
 }
@@ -75,15 +140,16 @@ size_t cvl_mi_cost(size_t ndocs, size_t ntokens, size_t nterms)
 	return nterms * term + ntokens * (2 * sizeof(cvl_mi_post) + 16) + ndocs * 64 + 4096;
 }
 
-/* Doc, dead-flag and position chunks come from the heap: they are the
- * only structures that grow by whole chunks. */
-static int ensure_chunk(_Atomic(void *) *slot, size_t bytes)
+/* Doc, dead-flag and position chunks are whole pages of their own: they
+ * are the only structures that grow by whole chunks. */
+static int ensure_chunk(cvl_memidx *mi, _Atomic(void *) *slot, size_t bytes)
 {
 	if (atomic_load_explicit(slot, memory_order_relaxed))
 		return 0;
-	void *c = cvl_calloc(1, bytes);
+	void *c = cvl_pages_alloc(bytes);
 	if (!c)
 		return cvl_err(CONVLOG_ENOMEM, "out of memory for the text index");
+	atomic_fetch_add_explicit(&mi->bytes, bytes, memory_order_relaxed);
 	atomic_store_explicit(slot, c, memory_order_release);
 	return 0;
 }
@@ -91,21 +157,35 @@ static int ensure_chunk(_Atomic(void *) *slot, size_t bytes)
 int cvl_mi_reserve(cvl_memidx *mi, size_t bytes, size_t ndocs, size_t ntokens)
 {
 	uint32_t d0 = atomic_load_explicit(&mi->ndocs, memory_order_relaxed);
+	size_t room;
 	int rc;
 
-	if ((!mi->arena || mi->arena->size - mi->arena->used < bytes) && (rc = arena_grow(mi, bytes)))
-		return rc;
+	/* each switch to a new block may leave up to MAX_OBJ unused */
+	room = mi->arena && mi->arena->size - mi->arena->used > MAX_OBJ
+		       ? mi->arena->size - mi->arena->used - MAX_OBJ : 0;
+	room += mi->nspare * (BLOCK_ROOM - MAX_OBJ);
+	while (room < bytes) {
+		cvl_mi_arena *a = block_new();
+		if (!a)
+			return cvl_err(CONVLOG_ENOMEM, "out of memory growing the text index");
+		a->prev = mi->spare;
+		mi->spare = a;
+		mi->nspare++;
+		room += BLOCK_ROOM - MAX_OBJ;
+	}
 	for (size_t c = d0 / CVL_MI_DOC_CHUNK; c <= (d0 + ndocs) / CVL_MI_DOC_CHUNK; c++) {
 		if (c >= CVL_MI_MAX_CHUNKS)
 			return cvl_err(CONVLOG_ETOOBIG, "the in-memory text index is full");
-		if ((rc = ensure_chunk((_Atomic(void *) *)&mi->docs[c], CVL_MI_DOC_CHUNK * sizeof(cvl_idoc))) ||
-		    (rc = ensure_chunk((_Atomic(void *) *)&mi->dead[c], CVL_MI_DOC_CHUNK)))
+		if ((rc = ensure_chunk(mi, (_Atomic(void *) *)&mi->docs[c],
+				       CVL_MI_DOC_CHUNK * sizeof(cvl_idoc))) ||
+		    (rc = ensure_chunk(mi, (_Atomic(void *) *)&mi->dead[c], CVL_MI_DOC_CHUNK)))
 			return rc;
 	}
 	for (size_t c = mi->npos / CVL_MI_POS_CHUNK; c <= (mi->npos + ntokens) / CVL_MI_POS_CHUNK; c++) {
 		if (c >= CVL_MI_MAX_CHUNKS)
 			return cvl_err(CONVLOG_ETOOBIG, "the in-memory text index is full");
-		if ((rc = ensure_chunk((_Atomic(void *) *)&mi->pos[c], CVL_MI_POS_CHUNK * sizeof(uint32_t))))
+		if ((rc = ensure_chunk(mi, (_Atomic(void *) *)&mi->pos[c],
+				       CVL_MI_POS_CHUNK * sizeof(uint32_t))))
 			return rc;
 	}
 	return 0;
@@ -178,7 +258,7 @@ static int put_positions(cvl_memidx *mi, const uint32_t *v, uint32_t n)
 		uint32_t chunk = mi->npos / CVL_MI_POS_CHUNK, at = mi->npos % CVL_MI_POS_CHUNK;
 		uint32_t k = CVL_MI_POS_CHUNK - at < n ? CVL_MI_POS_CHUNK - at : n;
 		if (chunk >= CVL_MI_MAX_CHUNKS ||
-		    ensure_chunk((_Atomic(void *) *)&mi->pos[chunk], CVL_MI_POS_CHUNK * sizeof(uint32_t)))
+		    ensure_chunk(mi, (_Atomic(void *) *)&mi->pos[chunk], CVL_MI_POS_CHUNK * sizeof(uint32_t)))
 			return CONVLOG_ENOMEM;
 		memcpy(atomic_load_explicit(&mi->pos[chunk], memory_order_relaxed) + at, v,
 		       k * sizeof(uint32_t));
@@ -194,7 +274,7 @@ static int put_pos(cvl_memidx *mi, uint32_t v)
 	uint32_t chunk = mi->npos / CVL_MI_POS_CHUNK;
 
 	if (chunk >= CVL_MI_MAX_CHUNKS ||
-	    ensure_chunk((_Atomic(void *) *)&mi->pos[chunk], CVL_MI_POS_CHUNK * sizeof(uint32_t)))
+	    ensure_chunk(mi, (_Atomic(void *) *)&mi->pos[chunk], CVL_MI_POS_CHUNK * sizeof(uint32_t)))
 		return CONVLOG_ENOMEM;
 	atomic_load_explicit(&mi->pos[chunk], memory_order_relaxed)[mi->npos % CVL_MI_POS_CHUNK] = v;
 	mi->npos++;
@@ -208,8 +288,8 @@ static uint32_t begin_doc(cvl_memidx *mi, const cvl_idoc *d)
 	uint32_t chunk = doc / CVL_MI_DOC_CHUNK;
 
 	if (chunk >= CVL_MI_MAX_CHUNKS ||
-	    ensure_chunk((_Atomic(void *) *)&mi->docs[chunk], CVL_MI_DOC_CHUNK * sizeof(cvl_idoc)) ||
-	    ensure_chunk((_Atomic(void *) *)&mi->dead[chunk], CVL_MI_DOC_CHUNK))
+	    ensure_chunk(mi, (_Atomic(void *) *)&mi->docs[chunk], CVL_MI_DOC_CHUNK * sizeof(cvl_idoc)) ||
+	    ensure_chunk(mi, (_Atomic(void *) *)&mi->dead[chunk], CVL_MI_DOC_CHUNK))
 		return UINT32_MAX;
 	atomic_load_explicit(&mi->docs[chunk], memory_order_relaxed)[doc % CVL_MI_DOC_CHUNK] = *d;
 	return doc;
@@ -280,8 +360,8 @@ uint32_t cvl_mi_add(cvl_memidx *mi, const cvl_idoc *d, const cvl_mi_tok *toks, s
 	uint32_t chunk = doc / CVL_MI_DOC_CHUNK;
 
 	if (chunk >= CVL_MI_MAX_CHUNKS ||
-	    ensure_chunk((_Atomic(void *) *)&mi->docs[chunk], CVL_MI_DOC_CHUNK * sizeof(cvl_idoc)) ||
-	    ensure_chunk((_Atomic(void *) *)&mi->dead[chunk], CVL_MI_DOC_CHUNK))
+	    ensure_chunk(mi, (_Atomic(void *) *)&mi->docs[chunk], CVL_MI_DOC_CHUNK * sizeof(cvl_idoc)) ||
+	    ensure_chunk(mi, (_Atomic(void *) *)&mi->dead[chunk], CVL_MI_DOC_CHUNK))
 		return UINT32_MAX;
 	atomic_load_explicit(&mi->docs[chunk], memory_order_relaxed)[doc % CVL_MI_DOC_CHUNK] = *d;
 	for (size_t i = 0; i < n;) {

@@ -58,8 +58,10 @@ typedef struct cvl_mi_term {
 typedef struct cvl_mi_arena cvl_mi_arena;
 
 typedef struct cvl_memidx {
-	cvl_mi_arena *arena;
-	_Atomic size_t bytes;
+	cvl_mi_arena *arena;              /* block being filled; ->prev: full ones */
+	cvl_mi_arena *spare;              /* reserved blocks not yet used */
+	size_t nspare;
+	_Atomic size_t bytes;             /* used bytes, doc and position chunks */
 	_Atomic(cvl_mi_term *) buckets[CVL_MI_BUCKETS];
 	_Atomic(cvl_idoc *) docs[CVL_MI_MAX_CHUNKS];
 	_Atomic(_Atomic uint8_t *) dead[CVL_MI_MAX_CHUNKS]; /* per doc: superseded/deleted */
@@ -74,6 +76,9 @@ typedef struct cvl_memidx {
 
 int cvl_mi_new(cvl_memidx **out);
 void cvl_mi_free(cvl_memidx *mi);
+/* Returns the reserved blocks no insert used (the index takes no more
+ * documents, e.g. its memtable was frozen).  Writer only. */
+void cvl_mi_trim(cvl_memidx *mi);
 
 /* A document to add: its tokens as (term, position) pairs. */
 typedef struct cvl_mi_tok {

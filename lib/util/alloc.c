@@ -1,6 +1,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "util/alloc.h"
 
@@ -59,6 +63,27 @@ void *cvl_realloc(void *p, size_t n)
 void cvl_free(void *p)
 {
 	free(p);
+}
+
+void cvl_alloc_trim(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
+void *cvl_pages_alloc(size_t n)
+{
+	if (should_fail())
+		return NULL;
+	void *p = mmap(NULL, n ? n : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void cvl_pages_free(void *p, size_t n)
+{
+	if (p)
+		munmap(p, n ? n : 1);
 }
 
 char *cvl_strdup(const char *s)
