@@ -502,7 +502,9 @@ CONVLOG_API void convlog_close(convlog_db *db)
 			pthread_mutex_lock(&db->syncmu);
 			uint64_t w = db->written_lsn;
 			pthread_mutex_unlock(&db->syncmu);
-			cvl_sync_to(db, w);
+			/* a closed store's segments end with their last block */
+			if (cvl_seg_trim_zeros(db) == 0)
+				cvl_sync_to(db, w);
 		}
 		pthread_mutex_unlock(&db->wmu);
 	}

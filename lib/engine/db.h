@@ -84,6 +84,7 @@ struct convlog_db {
 	uint64_t active_seg;
 	int active_fd;
 	uint64_t active_end;
+	uint64_t zero_end; /* the active segment is zero-filled up to here */
 	ZSTD_CCtx *cctx;
 	cvl_buf blockbuf;
 	/* scratch a transaction borrows while it holds wmu (kept warm) */
@@ -154,6 +155,8 @@ void cvl_db_fail(convlog_db *db, int rc);
 int cvl_db_snapshot(convlog_db *db, cvl_view *v);
 
 /* ---- segments ---- */
+/* Cuts the active segment's zero-filled tail (writer, wmu held). */
+int cvl_seg_trim_zeros(convlog_db *db);
 int cvl_seg_fd(convlog_db *db, uint32_t seg, int *fd);
 int cvl_segs_add(convlog_db *db, uint64_t id, int fd, uint64_t size);
 void cvl_segs_close(convlog_db *db);

@@ -242,15 +242,52 @@ static int read_block(replay *r, int fd, const char *path, uint64_t off, uint64_
  * and are cut off.  Older segments were synced when the log rolled over:
  * damage there is always corruption.
  */
+/* *yes: bytes [from, to) of fd are all zero. */
+static int all_zero(int fd, const char *path, uint64_t from, uint64_t to, int *yes)
+{
+	uint8_t buf[65536];
+	size_t got;
+	int rc;
+
+	*yes = 1;
+	while (from < to && *yes) {
+		size_t n = to - from < sizeof(buf) ? (size_t)(to - from) : sizeof(buf);
+		if ((rc = cvl_os_pread(fd, buf, n, from, &got, path)))
+			return rc;
+		if (got != n) {
+			*yes = 0;
+			break;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (buf[i]) {
+				*yes = 0;
+				break;
+			}
+		from += n;
+	}
+	return 0;
+}
+
 static int handle_bad(replay *r, cvl_segfile *sf, int last, const char *path, uint64_t off,
 		      const char *why)
 {
 	convlog_db *db = r->db;
 	uint64_t found = 0, durable = 0;
-	int rc;
+	int rc, zero;
 
 	if (!last)
 		return bad(path, off, why);
+	/* the zeros a writer keeps ahead of the log (txn.c prezero) */
+	if ((rc = all_zero(sf->fd, path, off, sf->size, &zero)))
+		return rc;
+	if (zero) {
+		if (!db->readonly && (rc = cvl_os_ftruncate(sf->fd, off, path)))
+			return rc;
+		pthread_rwlock_wrlock(&db->seg_lock);
+		sf->size = off;
+		pthread_rwlock_unlock(&db->seg_lock);
+		return 0;
+	}
 	if ((rc = cvl_block_scan_after(sf->fd, path, off + 1, sf->size, &found, &durable)))
 		return rc;
 	if (found && durable >= r->expect_lsn)
@@ -455,6 +492,7 @@ int cvl_recover(convlog_db *db)
 	db->active_seg = last->id;
 	db->active_fd = last->fd;
 	db->active_end = last->size;
+	db->zero_end = last->size;
 	db->sync_fd = last->fd;
 	db->active->end_seg = last->id;
 	db->active->end_off = last->size;

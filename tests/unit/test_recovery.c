@@ -116,7 +116,10 @@ static void flip_byte(const char *p, off_t off)
 }
 
 /* Offsets of the blocks of a segment (walking the headers' lengths). */
-static int block_offsets(const char *p, off_t *out, int max)
+/* Offsets of the blocks of segment file p (up to max; walking headers
+ * until the magic stops, e.g. at the writer's zero-filled tail); *end
+ * (optional) gets the end of the last one. */
+static int block_walk(const char *p, off_t *out, int max, off_t *end)
 {
 	int fd = open(p, O_RDONLY), n = 0;
 	off_t off = 64, size = file_size(p);
@@ -125,13 +128,22 @@ static int block_offsets(const char *p, off_t *out, int max)
 	while (off + 48 <= size && n < max) {
 		unsigned char h[48];
 		ck_assert_int_eq(pread(fd, h, 48, off), 48);
+		if (memcmp(h, "CVLB", 4) != 0)
+			break;
 		uint32_t body = (uint32_t)h[12] | (uint32_t)h[13] << 8 | (uint32_t)h[14] << 16 |
 				(uint32_t)h[15] << 24;
 		out[n++] = off;
 		off += 48 + body;
 	}
 	close(fd);
+	if (end)
+		*end = off;
 	return n;
+}
+
+static int block_offsets(const char *p, off_t *out, int max)
+{
+	return block_walk(p, out, max, NULL);
 }
 
 static convlog_stats reopen_stats(convlog_db **dbp)
@@ -151,9 +163,11 @@ START_TEST(test_recovery__torn_tail_is_truncated_and_reported)
 	convlog_db *db;
 	off_t size;
 
+	off_t offs[64];
+
 	write_and_die(20, -1);
 	seg_path(seg, sizeof(seg), 1);
-	size = file_size(seg);
+	block_walk(seg, offs, 64, &size); /* the end of the last block */
 	ck_assert_int_eq(truncate(seg, size - 7), 0);
 	convlog_stats s = reopen_stats(&db);
 	ck_assert_uint_eq(s.messages, 19);
@@ -177,29 +191,81 @@ START_TEST(test_recovery__torn_tail_is_truncated_and_reported)
 }
 END_TEST
 
-START_TEST(test_recovery__zero_and_garbage_tails_are_truncated)
+START_TEST(test_recovery__zero_tails_are_dropped_and_garbage_tails_reported)
 {
 	char seg[300];
 	convlog_db *db;
 	unsigned char junk[8192];
+	off_t offs[64], valid;
 
 	write_and_die(10, -1);
 	seg_path(seg, sizeof(seg), 1);
-	for (int pass = 0; pass < 2; pass++) {
-		off_t size = file_size(seg);
+	/* the killed writer left the zeros it keeps ahead of the log */
+	ck_assert_int_ge(block_walk(seg, offs, 64, &valid), 11);
+	ck_assert_int_gt(file_size(seg), valid);
+	for (int pass = 0; pass < 3; pass++) {
 		int fd = open(seg, O_WRONLY | O_APPEND);
 		uint64_t r = 42;
 		for (size_t i = 0; i < sizeof(junk); i++)
-			junk[i] = pass ? (unsigned char)tu_rand(&r) : 0;
-		ck_assert_int_eq(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+			junk[i] = pass == 2 ? (unsigned char)tu_rand(&r) : 0;
+		if (pass > 0) /* pass 0: just the writer's own zeros */
+			ck_assert_int_eq(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
 		close(fd);
 		convlog_stats s = reopen_stats(&db);
 		ck_assert_uint_eq(s.messages, 10);
-		ck_assert_uint_eq(s.truncated_bytes, sizeof(junk));
-		ck_assert_int_eq(file_size(seg), size);
+		/* zeros are not log data; anything else is a torn tail */
+		ck_assert_uint_eq(s.truncated_bytes, pass == 2 ? sizeof(junk) : 0);
+		ck_assert_int_eq(file_size(seg), valid);
 		tu_verify_clean(db);
 		convlog_close(db);
+		ck_assert_int_eq(file_size(seg), valid);
 	}
+}
+END_TEST
+
+START_TEST(test_recovery__sealed_and_closed_segments_end_with_their_last_block)
+{
+	convlog_options *o = opts();
+	convlog_db *db = tu_open(path, o);
+	convlog_uuid id = tu_conv(db, NULL, NULL);
+	char seg[300], big[4000];
+	off_t offs[1024], end;
+	uint64_t r = 9;
+
+	for (int i = 0; i < 600; i++) { /* ~2.4 MB of noise: roll-overs at 1 MiB */
+		for (size_t k = 0; k < sizeof(big) - 1; k++)
+			big[k] = (char)('a' + tu_rand(&r) % 26);
+		big[sizeof(big) - 1] = '\0';
+		tu_msg(db, &id, "user", big);
+	}
+	int last = 1;
+	for (;; last++) {
+		seg_path(seg, sizeof(seg), last + 1);
+		if (access(seg, F_OK) != 0)
+			break;
+	}
+	ck_assert_int_ge(last, 2);
+	/* the open segment carries zeros past its last block, sealed ones not */
+	for (int i = 1; i <= last; i++) {
+		seg_path(seg, sizeof(seg), i);
+		block_walk(seg, offs, 1024, &end);
+		if (i == last)
+			ck_assert_int_gt(file_size(seg), end);
+		else
+			ck_assert_int_eq(file_size(seg), end);
+	}
+	convlog_close(db);
+	seg_path(seg, sizeof(seg), last);
+	block_walk(seg, offs, 1024, &end);
+	ck_assert_int_eq(file_size(seg), end);
+	db = tu_open(path, o);
+	convlog_stats s = {.version = CONVLOG_STATS_VERSION};
+	CK_OK(convlog_stats_get(db, &s));
+	ck_assert_uint_eq(s.messages, 600);
+	ck_assert_uint_eq(s.truncated_bytes, 0);
+	tu_verify_clean(db);
+	convlog_close(db);
+	convlog_options_free(o);
 }
 END_TEST
 
@@ -440,7 +506,8 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_recovery__torn_tail_is_truncated_and_reported);
-	tcase_add_test(tc, test_recovery__zero_and_garbage_tails_are_truncated);
+	tcase_add_test(tc, test_recovery__zero_tails_are_dropped_and_garbage_tails_reported);
+	tcase_add_test(tc, test_recovery__sealed_and_closed_segments_end_with_their_last_block);
 	tcase_add_test(tc, test_recovery__damage_before_valid_blocks_is_corruption);
 	tcase_add_test(tc, test_recovery__damage_followed_by_unsynced_blocks_is_a_torn_tail);
 	tcase_add_test(tc, test_recovery__damage_in_flushed_log_is_reported_by_reads_and_verify);
