@@ -478,6 +478,36 @@ CONVLOG_API int convlog_options_set_stemming(convlog_options *opts,
 CONVLOG_API int convlog_options_set_log(convlog_options *opts,
 					convlog_log_fn fn, void *ud);
 
+#define CONVLOG_LIFECYCLE_VERSION 1
+
+/*
+ * Lifecycle policies, applied by convlog_lifecycle_sweep().  Each period
+ * is in milliseconds; 0 turns the policy off.  "Activity" is
+ * last_activity_at.
+ */
+typedef struct convlog_lifecycle {
+	unsigned int version;       /* CONVLOG_LIFECYCLE_VERSION */
+	int64_t inactive_after_ms;  /* active with no activity for this long:
+				     * -> inactive_timeout */
+	int64_t archive_after_ms;   /* inactive_* or completed with no activity
+				     * for this long: -> archived */
+	int64_t purge_after_ms;     /* deleted (deleted_at) this long ago:
+				     * purged for good (convlog_conv_purge) */
+	int64_t max_age_ms;         /* created this long ago: soft-deleted, so
+				     * purge_after_ms then applies */
+} convlog_lifecycle;
+
+/** Sets `p` to version set and every policy off. */
+CONVLOG_API void convlog_lifecycle_init(convlog_lifecycle *p);
+
+/**
+ * Sets the lifecycle policies of handles opened with these options (a
+ * copy is taken).  CONVLOG_EINVAL for a NULL policy, another version or a
+ * negative period.
+ */
+CONVLOG_API int convlog_options_set_lifecycle(convlog_options *opts,
+					      const convlog_lifecycle *p);
+
 /* ---------------------------------------------------------------------- */
 /* Store                                                                  */
 /* ---------------------------------------------------------------------- */
@@ -1164,6 +1194,35 @@ typedef struct convlog_stats {
  * and messages reads the aggregates, not the data.  Thread-safe.
  */
 CONVLOG_API int convlog_stats_get(convlog_db *db, convlog_stats *out);
+
+#define CONVLOG_SWEEP_VERSION 1
+
+/* What a lifecycle sweep changed. */
+typedef struct convlog_sweep_stats {
+	unsigned int version;  /* set by the caller: CONVLOG_SWEEP_VERSION */
+	uint64_t timed_out;    /* active -> inactive_timeout */
+	uint64_t archived;     /* inactive_* / completed -> archived */
+	uint64_t deleted;      /* soft-deleted for their age */
+	uint64_t purged;       /* purged after the grace period */
+} convlog_sweep_stats;
+
+/**
+ * Applies the handle's lifecycle policies (convlog_options_set_lifecycle)
+ * as of `now_ms` (0 = the current time): inactivity timeouts first, then
+ * archival (so a conversation may time out and be archived in one sweep),
+ * then the maximum age, then purges (not of conversations the same sweep
+ * deleted for their age: their grace period starts now).  Finding the
+ * candidates reads the
+ * status and creation indexes, not every conversation; each change is
+ * made through the usual lifecycle rules in transactions of at most 64
+ * conversations, after checking the conversation again (one that became
+ * active meanwhile is left alone).  Changes committed before an error stay
+ * committed; `out` (optional) counts them either way.  Safe to call from
+ * any thread; it writes like any other writer.  Errors: CONVLOG_EREADONLY,
+ * CONVLOG_EINVAL (bad `out` version), I/O errors of the commits.
+ */
+CONVLOG_API int convlog_lifecycle_sweep(convlog_db *db, int64_t now_ms,
+					convlog_sweep_stats *out);
 
 /**
  * Receives one problem found by convlog_verify: the kind of object

@@ -145,6 +145,24 @@ CONVLOG_API int convlog_options_set_stemming(convlog_options *o, const char *lan
 	return 0;
 }
 
+CONVLOG_API int convlog_options_set_lifecycle(convlog_options *o, const convlog_lifecycle *p)
+{
+	int rc = check(o, "options_set_lifecycle");
+
+	if (rc)
+		return rc;
+	if (!p)
+		return cvl_err(CONVLOG_EINVAL, "options_set_lifecycle: policy is NULL");
+	if (p->version != CONVLOG_LIFECYCLE_VERSION)
+		return cvl_err(CONVLOG_EINVAL, "options_set_lifecycle: version %u, expected %u",
+			       p->version, CONVLOG_LIFECYCLE_VERSION);
+	if (p->inactive_after_ms < 0 || p->archive_after_ms < 0 || p->purge_after_ms < 0 ||
+	    p->max_age_ms < 0)
+		return cvl_err(CONVLOG_EINVAL, "options_set_lifecycle: a period is negative");
+	o->life = *p;
+	return 0;
+}
+
 CONVLOG_API int convlog_options_set_log(convlog_options *o, convlog_log_fn fn, void *ud)
 {
 	int rc = check(o, "options_set_log");

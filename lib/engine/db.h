@@ -43,6 +43,7 @@ struct convlog_options {
 	uint64_t map_size;
 	convlog_log_fn log;
 	void *log_ud;
+	convlog_lifecycle life; /* lifecycle policies (all 0: none) */
 	char stem[32]; /* stemming language for a new store; "" = none */
 	int stem_set;  /* set explicitly: must match an existing store */
 };
