@@ -285,6 +285,49 @@ START_TEST(test_purge__forks_keep_their_threads_and_the_log_replays_it)
 }
 END_TEST
 
+/* Whether any file under dir (recursively) contains `needle`. */
+static int tree_has(const char *dir, const char *needle, char *where, size_t wn)
+{
+	char cmd[600];
+	FILE *f;
+	int found;
+
+	snprintf(cmd, sizeof(cmd), "grep -rlaF '%s' '%s' 2>/dev/null", needle, dir);
+	f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	found = fgets(where, (int)wn, f) != NULL;
+	pclose(f);
+	return found;
+}
+
+START_TEST(test_purge__search_index_files_keep_no_trace_after_a_full_merge)
+{
+	convlog_uuid kept = full_conv(NULL, "t", "keeper");
+	convlog_uuid gone = full_conv(NULL, "t", "qzxcanaryvkw");
+	char idx[300], where[512];
+
+	(void)kept;
+	snprintf(idx, sizeof(idx), "%s/index", path);
+	/* some of the canary's documents in segment files, some in memory */
+	CK_OK(convlog_checkpoint(db));
+	tu_msg(db, &gone, "user", "one more qzxcanaryvkw turn");
+	ck_assert_uint_eq(hits("qzxcanaryvkw"), 6);
+	CK_OK(convlog_conv_delete(db, NULL, &gone));
+	CK_OK(convlog_conv_purge(db, NULL, &gone));
+	CK_OK(convlog_checkpoint(db));
+	CK_OK(convlog_index_merge(db, CONVLOG_MERGE_ALL));
+	ck_assert_uint_eq(hits("qzxcanaryvkw"), 0);
+	ck_assert_uint_eq(hits("keeper"), 5);
+	convlog_close(db);
+	db = NULL;
+	ck_assert_msg(!tree_has(idx, "qzxcanaryvkw", where, sizeof(where)),
+		      "the purged term is still in %s", where);
+	reopen();
+	ck_assert_uint_eq(hits("keeper"), 5);
+	tu_verify_clean(db);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("purge");
@@ -295,6 +338,7 @@ int main(void)
 	tcase_add_test(tc, test_purge__only_deleted_conversations_are_purged);
 	tcase_add_test(tc, test_purge__every_read_forgets_the_conversation);
 	tcase_add_test(tc, test_purge__forks_keep_their_threads_and_the_log_replays_it);
+	tcase_add_test(tc, test_purge__search_index_files_keep_no_trace_after_a_full_merge);
 	suite_add_tcase(s, tc);
 	return tu_run(s) != 0;
 }
