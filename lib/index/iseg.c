@@ -754,12 +754,7 @@ static uint32_t find_block(const cvl_iseg *s, const char *text, size_t len)
 	return lo;
 }
 
-typedef struct dcur {
-	const uint8_t *p, *end;
-	char term[256];
-	size_t tlen;
-	cvl_iterm t;
-} dcur;
+typedef cvl_dcur dcur;
 
 /* Decodes the next dictionary entry. 1 ok, 0 end, -1 corrupt. */
 static int dict_next(dcur *c)
@@ -844,6 +839,23 @@ int cvl_iseg_terms(const cvl_iseg *s, const char *from, size_t flen,
 			return rc;
 	}
 	return r < 0 ? bad(s, "dictionary entry is malformed") : 0;
+}
+
+int cvl_dcur_first(const cvl_iseg *s, cvl_dcur *c)
+{
+	c->s = s;
+	return dict_seek(s, "", 0, c);
+}
+
+int cvl_dcur_next(cvl_dcur *c)
+{
+	int r = dict_next(c);
+
+	if (r < 0)
+		return bad(c->s, "dictionary entry is malformed");
+	if (r == 1 && !valid_term(c->s, &c->t))
+		return bad(c->s, "a dictionary entry points outside its section");
+	return r;
 }
 
 /* ---- postings ---- */

@@ -97,6 +97,21 @@ int cvl_iseg_terms(const cvl_iseg *s, const char *from, size_t flen,
 		   int (*fn)(void *ud, const char *text, size_t len, const cvl_iterm *t), void *ud);
 
 /* Postings iterator with block skipping and block maxima. */
+/* A cursor over a segment's dictionary, in term order, without copying
+ * it: the term of the current entry is in term[0..tlen). */
+typedef struct cvl_dcur {
+	const cvl_iseg *s;
+	const uint8_t *p, *end;
+	char term[256];
+	size_t tlen;
+	cvl_iterm t;
+} cvl_dcur;
+
+/* Positions c before the first entry: 0 or CONVLOG_ECORRUPT. */
+int cvl_dcur_first(const cvl_iseg *s, cvl_dcur *c);
+/* Moves to the next entry: 1, 0 at the end, or CONVLOG_ECORRUPT. */
+int cvl_dcur_next(cvl_dcur *c);
+
 typedef struct cvl_pit {
 	const uint8_t *p, *end, *pos_base, *pos_end;
 	uint32_t df, left;         /* docs not yet loaded in a block */

@@ -6,58 +6,21 @@
 #include "util/alloc.h"
 #include "util/err.h"
 
-/* One input's dictionary, read into memory. */
+/* One input's dictionary: a cursor over the mapped file (no copy). */
 typedef struct dict {
-	char *text;          /* all terms, back to back */
-	size_t tlen, tcap;
-	uint32_t *off;       /* term i: text + off[i], length len[i] */
-	uint8_t *len;
-	cvl_iterm *t;
-	size_t n, cap;
-	size_t at;           /* merge cursor */
+	cvl_dcur c;
+	int has; /* c holds the input's next term */
 } dict;
 
-static int dict_cb(void *ud, const char *text, size_t len, const cvl_iterm *t)
+/* Moves d to its next term: 0 (d->has tells whether there is one) or an error. */
+static int dict_step(dict *d)
 {
-	dict *d = ud;
+	int r = cvl_dcur_next(&d->c);
 
-	if (d->n == d->cap) {
-		size_t nc = d->cap ? d->cap * 2 : 1024;
-		uint32_t *no = cvl_realloc(d->off, nc * sizeof(*no));
-		if (no)
-			d->off = no;
-		uint8_t *nl = cvl_realloc(d->len, nc);
-		if (nl)
-			d->len = nl;
-		cvl_iterm *nt = cvl_realloc(d->t, nc * sizeof(*nt));
-		if (nt)
-			d->t = nt;
-		if (!no || !nl || !nt)
-			return 3;
-		d->cap = nc;
-	}
-	if (d->tlen + len > d->tcap) {
-		size_t nc = (d->tlen + len) * 2 + 4096;
-		char *ntx = cvl_realloc(d->text, nc);
-		if (!ntx)
-			return 3;
-		d->text = ntx;
-		d->tcap = nc;
-	}
-	memcpy(d->text + d->tlen, text, len);
-	d->off[d->n] = (uint32_t)d->tlen;
-	d->len[d->n] = (uint8_t)len;
-	d->t[d->n++] = *t;
-	d->tlen += len;
-	return d->tlen > UINT32_MAX ? 3 : 0;
-}
-
-static void dict_free(dict *d)
-{
-	cvl_free(d->text);
-	cvl_free(d->off);
-	cvl_free(d->len);
-	cvl_free(d->t);
+	if (r < 0)
+		return r;
+	d->has = r == 1;
+	return 0;
 }
 
 static int term_cmp(const char *a, size_t al, const char *b, size_t bl)
@@ -149,6 +112,56 @@ static int gather(mstate *m, int k, const cvl_iterm *t)
 	return rc;
 }
 
+/*
+ * Writes the live postings of input k's term t straight to the output
+ * (inputs whose docid ranges do not overlap are merged in order, so the
+ * output doc numbers ascend): nothing is gathered, only one document's
+ * positions are held.  The term is started at its first live posting.
+ */
+static int stream(mstate *m, int k, const cvl_iterm *t, const char *term, size_t tlen,
+		  int *started)
+{
+	cvl_pit *it = cvl_malloc(sizeof(*it));
+	int rc = 0;
+
+	if (!it)
+		return oom();
+	cvl_pit_init(it, m->in[k], t);
+	for (uint32_t d = cvl_pit_advance(it, 0); d != UINT32_MAX && !rc; d = cvl_pit_next(it)) {
+		if (d >= m->in[k]->ndocs) {
+			it->corrupt = 1;
+			break;
+		}
+		uint32_t nd = m->map[k][d], tf = cvl_pit_tf(it);
+		if (nd == UINT32_MAX)
+			continue;
+		if (tf > m->poscap) {
+			size_t nc = (size_t)tf * 2;
+			uint32_t *np = cvl_realloc(m->pos, nc * sizeof(*np));
+			if (!np) {
+				rc = oom();
+				break;
+			}
+			m->pos = np;
+			m->poscap = nc;
+		}
+		if (cvl_pit_positions(it, m->pos)) {
+			it->corrupt = 1;
+			break;
+		}
+		if (!*started) {
+			if ((rc = cvl_iseg_term(m->w, term, tlen)))
+				break;
+			*started = 1;
+		}
+		rc = cvl_iseg_posting(m->w, nd, tf, m->pos);
+	}
+	if (!rc && it->corrupt)
+		rc = cvl_err(CONVLOG_ECORRUPT, "%s: postings are damaged", m->in[k]->path);
+	cvl_free(it);
+	return rc;
+}
+
 /* Writes the next term (the smallest under the inputs' cursors). */
 static int merge_term(mstate *m)
 {
@@ -158,12 +171,11 @@ static int merge_term(mstate *m)
 
 	for (int k = 0; k < m->n; k++) {
 		dict *d = &m->d[k];
-		if (d->at == d->n)
+		if (!d->has)
 			continue;
-		const char *t = d->text + d->off[d->at];
-		if (!best || term_cmp(t, d->len[d->at], best, blen) < 0) {
-			best = t;
-			blen = d->len[d->at];
+		if (!best || term_cmp(d->c.term, d->c.tlen, best, blen) < 0) {
+			best = d->c.term;
+			blen = d->c.tlen;
 		}
 	}
 	if (!best)
@@ -171,12 +183,23 @@ static int merge_term(mstate *m)
 	m->ng = m->npos = 0;
 	char term[256];
 	memcpy(term, best, blen);
+	if (!m->overlap) {
+		int started = 0;
+		for (int k = 0; k < m->n; k++) {
+			dict *d = &m->d[k];
+			if (d->has && !term_cmp(d->c.term, d->c.tlen, term, blen)) {
+				if ((rc = stream(m, k, &d->c.t, term, blen, &started)) ||
+				    (rc = dict_step(d)))
+					return rc;
+			}
+		}
+		return 0;
+	}
 	for (int k = 0; k < m->n; k++) {
 		dict *d = &m->d[k];
-		if (d->at < d->n && !term_cmp(d->text + d->off[d->at], d->len[d->at], term, blen)) {
-			if ((rc = gather(m, k, &d->t[d->at])))
+		if (d->has && !term_cmp(d->c.term, d->c.tlen, term, blen)) {
+			if ((rc = gather(m, k, &d->c.t)) || (rc = dict_step(d)))
 				return rc;
-			d->at++;
 		}
 	}
 	if (!m->ng)
@@ -245,8 +268,6 @@ static void mstate_free(mstate *m)
 	for (int k = 0; k < m->n; k++) {
 		if (m->map)
 			cvl_free(m->map[k]);
-		if (m->d)
-			dict_free(&m->d[k]);
 	}
 	cvl_free(m->map);
 	cvl_free(m->d);
@@ -279,11 +300,9 @@ int cvl_iseg_merge(cvl_iseg *const *in, int n, const char *dir, uint64_t id,
 		rc = 0; /* nothing left: no segment */
 		goto out;
 	}
-	for (int k = 0; k < n && !rc; k++) {
-		rc = cvl_iseg_terms(in[k], "", 0, dict_cb, &m.d[k]);
-		if (rc == 3)
-			rc = oom();
-	}
+	for (int k = 0; k < n && !rc; k++)
+		if (!(rc = cvl_dcur_first(in[k], &m.d[k].c)))
+			rc = dict_step(&m.d[k]);
 	while (!rc && (rc = merge_term(&m)) == 0)
 		if (cancel && atomic_load(cancel))
 			rc = cvl_err(CONVLOG_EINVAL, "index merge cancelled: the store is closing");
