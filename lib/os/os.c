@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/file.h>
@@ -22,11 +23,13 @@ static _Atomic int fault_errno;
 static _Atomic int fault_sticky;
 static _Atomic int fault_short;
 static _Atomic uint64_t fault_hits;
+static pthread_t fault_thread;
 
 void cvl_os_fault_set(unsigned mask, int64_t countdown, int err, int sticky,
 		      int short_write)
 {
 	atomic_store(&fault_mask, 0);
+	fault_thread = pthread_self();
 	atomic_store(&fault_countdown, countdown);
 	atomic_store(&fault_errno, err);
 	atomic_store(&fault_sticky, sticky);
@@ -42,7 +45,12 @@ uint64_t cvl_os_fault_hits(void)
 /* Returns the errno to fail with, or 0. */
 static int fault(unsigned kind)
 {
-	if (!(atomic_load_explicit(&fault_mask, memory_order_relaxed) & kind))
+	unsigned mask = atomic_load_explicit(&fault_mask, memory_order_acquire);
+
+	if (!(mask & kind))
+		return 0;
+	/* background threads (flush, merge) leave a foreground fault alone */
+	if ((mask & CVL_FAULT_THIS_THREAD) && !pthread_equal(pthread_self(), fault_thread))
 		return 0;
 	if (atomic_fetch_sub(&fault_countdown, 1) > 0)
 		return 0;

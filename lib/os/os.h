@@ -53,6 +53,7 @@ int cvl_os_random(void *buf, size_t n);
 #define CVL_FAULT_RENAME 0x08
 #define CVL_FAULT_OPEN 0x10
 #define CVL_FAULT_READ 0x20
+#define CVL_FAULT_THIS_THREAD 0x100 /* only calls from the thread that set it */
 
 /* After `countdown` more calls of the kinds in `mask`, fail one with errno
  * `err` (and all later ones when `sticky`).  With `short_write`, a failing

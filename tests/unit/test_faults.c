@@ -72,7 +72,7 @@ static void check_write_fault(int err, int short_write, int want, const char *ms
 	convlog_uuid id = tu_conv(db, NULL, "faults");
 
 	CK_OK(append(&id, "before"));
-	cvl_os_fault_set(CVL_FAULT_WRITE, 0, err, 0, short_write);
+	cvl_os_fault_set(CVL_FAULT_WRITE | CVL_FAULT_THIS_THREAD, 0, err, 0, short_write);
 	CK_ERR(append(&id, "lost"), want);
 	ck_assert_msg(strstr(convlog_errmsg(), msg) && strstr(convlog_errmsg(), ".seg"),
 		      "message: %s", convlog_errmsg());
@@ -113,7 +113,7 @@ START_TEST(test_faults__failed_sync_fails_the_handle_until_reopen)
 	convlog_uuid id = tu_conv(db, NULL, "sync");
 
 	CK_OK(append(&id, "acknowledged"));
-	cvl_os_fault_set(CVL_FAULT_SYNC, 0, EIO, 0, 0);
+	cvl_os_fault_set(CVL_FAULT_SYNC | CVL_FAULT_THIS_THREAD, 0, EIO, 0, 0);
 	int rc = append(&id, "not acknowledged");
 	ck_assert_msg(rc == CONVLOG_EIO || rc == CONVLOG_EFAILED, "rc %d", rc);
 	/* a failed fdatasync may have lost pages: no more writes on this handle */
