@@ -37,6 +37,16 @@ typedef struct convent {
 	uint8_t id[16];
 } convent;
 
+/* A section written through a side file once it passes cvl_iseg_spill
+ * bytes (positions and documents grow with the input), copied into the
+ * segment at finish. */
+typedef struct spill {
+	char path[4096];
+	int fd;
+	uint64_t spilled;
+	XXH3_state_t *hash;
+} spill;
+
 struct cvl_iseg_writer {
 	char path[4096], tmp[4096], dir[4096];
 	int fd;
@@ -59,11 +69,9 @@ struct cvl_iseg_writer {
 	size_t tn, tcap;
 	uint32_t last_doc;
 	XXH3_state_t *post_hash; /* of the postings section as it streams out */
-	/* positions beyond cvl_iseg_spill bytes go to <id>.pos.tmp until finish */
-	char ptmp[4096];
-	int pfd;
-	uint64_t pos_spilled;
-	XXH3_state_t *pos_hash;
+	spill ps, ds;   /* positions: <id>.pos.tmp, documents: <id>.docs.tmp */
+	uint32_t *lens; /* length of each document (blocks record the minimum) */
+	size_t lcap;
 };
 
 size_t cvl_iseg_spill = 8u << 20;
@@ -86,12 +94,13 @@ int cvl_iseg_begin(const char *dir, uint64_t id, cvl_iseg_writer **out)
 	if (!w)
 		return cvl_err(CONVLOG_ENOMEM, "out of memory writing an index segment");
 	w->fd = -1;
-	w->pfd = -1;
+	w->ps.fd = w->ds.fd = -1;
 	w->id = id;
 	snprintf(w->dir, sizeof(w->dir), "%s", dir);
 	snprintf(w->path, sizeof(w->path), "%s/%016" PRIx64 ".idx", dir, id);
 	snprintf(w->tmp, sizeof(w->tmp), "%s/%016" PRIx64 ".idx.tmp", dir, id);
-	snprintf(w->ptmp, sizeof(w->ptmp), "%s/%016" PRIx64 ".pos.tmp", dir, id);
+	snprintf(w->ps.path, sizeof(w->ps.path), "%s/%016" PRIx64 ".pos.tmp", dir, id);
+	snprintf(w->ds.path, sizeof(w->ds.path), "%s/%016" PRIx64 ".docs.tmp", dir, id);
 	cvl_buf_init(&w->out, 0);
 	cvl_buf_init(&w->pos, 0);
 	cvl_buf_init(&w->docs, 0);
@@ -102,12 +111,14 @@ int cvl_iseg_begin(const char *dir, uint64_t id, cvl_iseg_writer **out)
 	cvl_buf_init(&w->idxkeys, 0);
 	if ((rc = cvl_htab_init(&w->strh, 64)) || (rc = cvl_htab_init(&w->convh, 1024)))
 		goto fail;
-	if (!(w->post_hash = XXH3_createState()) || !(w->pos_hash = XXH3_createState())) {
+	if (!(w->post_hash = XXH3_createState()) || !(w->ps.hash = XXH3_createState()) ||
+	    !(w->ds.hash = XXH3_createState())) {
 		rc = cvl_err(CONVLOG_ENOMEM, "out of memory writing an index segment");
 		goto fail;
 	}
 	XXH3_64bits_reset(w->post_hash);
-	XXH3_64bits_reset(w->pos_hash);
+	XXH3_64bits_reset(w->ps.hash);
+	XXH3_64bits_reset(w->ds.hash);
 	cvl_os_unlink(w->tmp);
 	if ((rc = cvl_os_open(w->tmp, CVL_O_RDWR | CVL_O_CREATE | CVL_O_EXCL, &w->fd)))
 		goto fail;
@@ -133,9 +144,13 @@ void cvl_iseg_abort(cvl_iseg_writer *w)
 		cvl_os_close(w->fd);
 		cvl_os_unlink(w->tmp);
 	}
-	if (w->pfd >= 0) {
-		cvl_os_close(w->pfd);
-		cvl_os_unlink(w->ptmp);
+	for (spill *sp = &w->ps; sp; sp = sp == &w->ps ? &w->ds : NULL) {
+		if (sp->fd >= 0) {
+			cvl_os_close(sp->fd);
+			cvl_os_unlink(sp->path);
+		}
+		if (sp->hash)
+			XXH3_freeState(sp->hash);
 	}
 	if (w->strh.slots)
 		cvl_htab_each(&w->strh, free_node, NULL);
@@ -156,8 +171,7 @@ void cvl_iseg_abort(cvl_iseg_writer *w)
 	cvl_free(w->tpos);
 	if (w->post_hash)
 		XXH3_freeState(w->post_hash);
-	if (w->pos_hash)
-		XXH3_freeState(w->pos_hash);
+	cvl_free(w->lens);
 	cvl_free(w);
 }
 
@@ -221,6 +235,25 @@ static int conv_index(cvl_iseg_writer *w, const convlog_uuid *id, uint32_t *out)
 	return 0;
 }
 
+/* Moves buffer b to its side file. */
+static int spill_out(cvl_iseg_writer *w, spill *sp, cvl_buf *b)
+{
+	int rc;
+
+	(void)w;
+	if (sp->fd < 0) {
+		cvl_os_unlink(sp->path);
+		if ((rc = cvl_os_open(sp->path, CVL_O_RDWR | CVL_O_CREATE | CVL_O_EXCL, &sp->fd)))
+			return rc;
+	}
+	if ((rc = cvl_os_pwrite(sp->fd, b->p, b->len, sp->spilled, sp->path)))
+		return rc;
+	XXH3_64bits_update(sp->hash, b->p, b->len);
+	sp->spilled += b->len;
+	b->len = 0;
+	return 0;
+}
+
 int cvl_iseg_add_doc(cvl_iseg_writer *w, const cvl_idoc *d)
 {
 	uint8_t r[CVL_ISEG_DOC];
@@ -238,17 +271,27 @@ int cvl_iseg_add_doc(cvl_iseg_writer *w, const cvl_idoc *d)
 	cvl_put_u32le(r + 24, d->len);
 	cvl_put_u16le(r + 28, ri);
 	cvl_put_u16le(r + 30, mi);
+	if (w->ndocs == w->lcap) {
+		size_t nc = w->lcap ? w->lcap * 2 : 1024;
+		uint32_t *nl = cvl_realloc(w->lens, nc * sizeof(*nl));
+		if (!nl)
+			return cvl_err(CONVLOG_ENOMEM, "out of memory writing an index segment");
+		w->lens = nl;
+		w->lcap = nc;
+	}
 	if (!w->ndocs)
 		w->min_docid = d->docid;
 	w->max_docid = d->docid;
-	w->ndocs++;
+	w->lens[w->ndocs++] = d->len;
 	w->total_len += d->len;
-	return cvl_buf_append(&w->docs, r, sizeof(r));
+	if ((rc = cvl_buf_append(&w->docs, r, sizeof(r))))
+		return rc;
+	return w->docs.len >= cvl_iseg_spill ? spill_out(w, &w->ds, &w->docs) : 0;
 }
 
 static uint32_t w_doclen(const cvl_iseg_writer *w, uint32_t doc)
 {
-	return cvl_get_u32le(w->docs.p + (size_t)doc * CVL_ISEG_DOC + 24);
+	return w->lens[doc];
 }
 
 /* Encodes postings [a, b) of the buffered term as one block. */
@@ -352,56 +395,39 @@ int cvl_iseg_term(cvl_iseg_writer *w, const char *text, size_t len)
 }
 
 /* Moves the buffered positions to the side file (bounded memory). */
-static int spill_pos(cvl_iseg_writer *w)
-{
-	int rc;
-
-	if (w->pfd < 0) {
-		cvl_os_unlink(w->ptmp);
-		if ((rc = cvl_os_open(w->ptmp, CVL_O_RDWR | CVL_O_CREATE | CVL_O_EXCL, &w->pfd)))
-			return rc;
-	}
-	if ((rc = cvl_os_pwrite(w->pfd, w->pos.p, w->pos.len, w->pos_spilled, w->ptmp)))
-		return rc;
-	XXH3_64bits_update(w->pos_hash, w->pos.p, w->pos.len);
-	w->pos_spilled += w->pos.len;
-	w->pos.len = 0;
-	return 0;
-}
-
-/* Writes the positions section: the side file's bytes, then the buffer. */
-static int put_pos(cvl_iseg_writer *w, uint8_t *foot)
+/* Writes the section's buffer b: the side file's bytes, then b. */
+static int spill_put(cvl_iseg_writer *w, spill *sp, cvl_buf *b, uint8_t *foot, int sec)
 {
 	uint64_t off = w->off;
 	int rc = 0;
 
-	if (w->pfd >= 0) {
+	if (sp->fd >= 0) {
 		uint8_t *chunk = cvl_malloc(1u << 20);
 		if (!chunk)
 			return cvl_err(CONVLOG_ENOMEM, "out of memory writing an index segment");
-		for (uint64_t at = 0; at < w->pos_spilled && !rc;) {
-			size_t want = w->pos_spilled - at < (1u << 20) ? (size_t)(w->pos_spilled - at) : (1u << 20), got = 0;
-			if (!(rc = cvl_os_pread(w->pfd, chunk, want, at, &got, w->ptmp)) && got != want)
-				rc = cvl_err(CONVLOG_EIO, "%s: short read", w->ptmp);
+		for (uint64_t at = 0; at < sp->spilled && !rc;) {
+			size_t want = sp->spilled - at < (1u << 20) ? (size_t)(sp->spilled - at) : (1u << 20), got = 0;
+			if (!(rc = cvl_os_pread(sp->fd, chunk, want, at, &got, sp->path)) && got != want)
+				rc = cvl_err(CONVLOG_EIO, "%s: short read", sp->path);
 			if (!rc)
 				rc = cvl_os_pwrite(w->fd, chunk, want, w->off, w->tmp);
 			w->off += want;
 			at += want;
 		}
 		cvl_free(chunk);
-		cvl_os_close(w->pfd);
-		w->pfd = -1;
-		cvl_os_unlink(w->ptmp);
+		cvl_os_close(sp->fd);
+		sp->fd = -1;
+		cvl_os_unlink(sp->path);
 		if (rc)
 			return rc;
 	}
-	XXH3_64bits_update(w->pos_hash, w->pos.p, w->pos.len);
-	if ((rc = cvl_os_pwrite(w->fd, w->pos.p, w->pos.len, w->off, w->tmp)))
+	XXH3_64bits_update(sp->hash, b->p, b->len);
+	if ((rc = cvl_os_pwrite(w->fd, b->p, b->len, w->off, w->tmp)))
 		return rc;
-	w->off += w->pos.len;
-	cvl_put_u64le(foot + S_POS * 24, off);
-	cvl_put_u64le(foot + S_POS * 24 + 8, w->off - off);
-	cvl_put_u64le(foot + S_POS * 24 + 16, XXH3_64bits_digest(w->pos_hash));
+	w->off += b->len;
+	cvl_put_u64le(foot + sec * 24, off);
+	cvl_put_u64le(foot + sec * 24 + 8, w->off - off);
+	cvl_put_u64le(foot + sec * 24 + 16, XXH3_64bits_digest(sp->hash));
 	return 0;
 }
 
@@ -427,13 +453,13 @@ int cvl_iseg_posting(cvl_iseg_writer *w, uint32_t doc, uint32_t tf, const uint32
 	}
 	w->tdocs[w->tn] = doc;
 	w->ttfs[w->tn] = tf;
-	w->tpos[w->tn++] = w->pos_spilled + w->pos.len;
+	w->tpos[w->tn++] = w->ps.spilled + w->pos.len;
 	for (uint32_t i = 0; i < tf; i++) {
 		if ((rc = cvl_buf_put_varint(&w->pos, pos[i] - prev)))
 			return rc;
 		prev = pos[i];
 	}
-	return w->pos.len >= cvl_iseg_spill ? spill_pos(w) : 0;
+	return w->pos.len >= cvl_iseg_spill ? spill_out(w, &w->ps, &w->pos) : 0;
 }
 
 static int put_section(cvl_iseg_writer *w, const cvl_buf *b, uint8_t *foot, int k)
@@ -459,7 +485,8 @@ static int write_tail(cvl_iseg_writer *w, uint8_t *foot, uint64_t post_start)
 	    (rc = cvl_buf_append(&nidx, w->idx.p, w->idx.len)) ||
 	    (rc = cvl_buf_append(&nidx, w->idxkeys.p, w->idxkeys.len)))
 		goto out;
-	if ((rc = put_pos(w, foot)) || (rc = put_section(w, &w->docs, foot, S_DOCS)) ||
+	if ((rc = spill_put(w, &w->ps, &w->pos, foot, S_POS)) ||
+	    (rc = spill_put(w, &w->ds, &w->docs, foot, S_DOCS)) ||
 	    (rc = put_section(w, &w->convs, foot, S_CONVS)) ||
 	    (rc = put_section(w, &w->strs, foot, S_STRS)) || (rc = put_section(w, &w->dict, foot, S_DICT)))
 		goto out;
