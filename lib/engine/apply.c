@@ -601,7 +601,7 @@ static int apply_purge(cvl_actx *a, const uint8_t *body, size_t len)
 		cvl_msg_sum s;
 		cvl_msg_peek m;
 		cvl_frame *f;
-		uint64_t lsn;
+		uint64_t lsn = 0;
 		rc = cvl_view_get(&a->view, CVL_T_MSG, k, cvl_key_msg(k, &id, (uint32_t)seq), &val, &vlen);
 		if (rc == CONVLOG_ENOTFOUND)
 			continue;
@@ -609,18 +609,22 @@ static int apply_purge(cvl_actx *a, const uint8_t *body, size_t len)
 			return rc;
 		if (cvl_msg_sum_decode(val, vlen, (uint32_t)seq, &s))
 			return cvl_err(CONVLOG_ECORRUPT, "message summary is malformed");
+		/* one read of the record gives the id (for msg_id) and the
+		 * docid (its LSN) of the search document */
 		rc = loc_msg(a, &s.loc, &m, &lsn, &f);
 		if (!rc) {
 			cvl_key_msg(want, &id, (uint32_t)seq);
-			rc = cvl_view_get(&a->view, CVL_T_MSGID, m.id.bytes, 16, &val, &vlen);
-			if (!rc && vlen == 20 && memcmp(val, want, 20) == 0)
+			int g = cvl_view_get(&a->view, CVL_T_MSGID, m.id.bytes, 16, &val, &vlen);
+			if (g == 0 && vlen == 20 && memcmp(val, want, 20) == 0)
 				rc = cvl_ws_del(&a->ws, CVL_T_MSGID, m.id.bytes, 16);
-			else if (rc == CONVLOG_ENOTFOUND || !rc)
-				rc = 0;
+			else if (g != 0 && g != CONVLOG_ENOTFOUND)
+				rc = g;
 		}
 		if (f)
 			cvl_cache_release(a->db->cache, f);
-		if (rc || (rc = cvl_text_kill(a, &s.loc)) ||
+		if (rc ||
+		    (rc = cvl_text_kill_doc(a, s.loc.seg ? lsn : 0,
+					    s.loc.seg ? -1 : (int64_t)s.loc.frame_off)) ||
 		    (rc = cvl_ws_del(&a->ws, CVL_T_MSG, k, 20)) ||
 		    (rc = cvl_ws_del(&a->ws, CVL_T_MSG_CHILDREN, ck,
 				     cvl_key_child(ck, &id, s.parent_seq, (uint32_t)seq))))

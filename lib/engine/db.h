@@ -318,6 +318,9 @@ uint32_t cvl_chain_limit(const cvl_chain *ch, int i);
 int cvl_text_add(cvl_actx *a, const cvl_msg_peek *m, const cvl_loc *loc);
 /* Queues the removal of the version stored at `old` from the index. */
 int cvl_text_kill(cvl_actx *a, const cvl_loc *old);
+/* The same when the caller knows the docid (the record's LSN) or, for a
+ * record pending in this transaction, its index `rec` (docid 0). */
+int cvl_text_kill_doc(cvl_actx *a, uint64_t docid, int64_t rec);
 /* Resolves pending LSNs (rec_lsn[i]: final LSN of record i; NULL when all
  * are known) and records the removals in the write-set (text_deleted). */
 int cvl_text_settle(cvl_actx *a, const uint64_t *rec_lsn);

@@ -216,17 +216,24 @@ static int record_lsn(convlog_db *db, const cvl_loc *loc, uint64_t *lsn)
 
 int cvl_text_kill(cvl_actx *a, const cvl_loc *old)
 {
-	cvl_text *t = &a->text;
 	uint64_t docid = 0;
-	int64_t rec = -1;
 	int rc;
 
 	if (!a->db->an)
 		return 0;
 	if (old->seg == 0)
-		rec = (int64_t)old->frame_off;
-	else if ((rc = record_lsn(a->db, old, &docid)))
+		return cvl_text_kill_doc(a, 0, (int64_t)old->frame_off);
+	if ((rc = record_lsn(a->db, old, &docid)))
 		return rc;
+	return cvl_text_kill_doc(a, docid, -1);
+}
+
+int cvl_text_kill_doc(cvl_actx *a, uint64_t docid, int64_t rec)
+{
+	cvl_text *t = &a->text;
+
+	if (!a->db->an)
+		return 0;
 	/* a version queued in this same batch is simply not indexed */
 	for (size_t i = 0; i < t->ndocs; i++) {
 		cvl_tdoc *d = &t->docs[i];
