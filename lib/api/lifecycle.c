@@ -127,14 +127,14 @@ static int apply_all(convlog_db *db, int act, const ids *c, int64_t cutoff, cons
 			break;
 		for (size_t end = i + SWEEP_BATCH; i < c->n && i < end && !rc; i++) {
 			cvl_cstate *cs;
+			if (skip && skip->n &&
+			    bsearch(&c->v[i], skip->v, skip->n, sizeof(*skip->v), cmp_id))
+				continue;
 			rc = cvl_actx_conv(&t->a, &c->v[i], &cs);
 			if (rc == CONVLOG_ENOTFOUND) { /* purged meanwhile */
 				rc = 0;
 				continue;
 			}
-			if (skip && skip->n &&
-			    bsearch(&c->v[i], skip->v, skip->n, sizeof(*skip->v), cmp_id))
-				continue;
 			if (!rc && still(act, cs->cur, cutoff) && !(rc = change(db, t, act, &c->v[i]))) {
 				n++;
 				if (changed)
