@@ -111,14 +111,14 @@ extern "C" {
 /* ---------------------------------------------------------------------- */
 
 #define CONVLOG_VERSION_MAJOR 0
-#define CONVLOG_VERSION_MINOR 2
+#define CONVLOG_VERSION_MINOR 3
 #define CONVLOG_VERSION_PATCH 0
-#define CONVLOG_VERSION_STRING "0.2.0"
+#define CONVLOG_VERSION_STRING "0.3.0"
 #define CONVLOG_VERSION_NUMBER \
 	(CONVLOG_VERSION_MAJOR * 10000 + CONVLOG_VERSION_MINOR * 100 + \
 	 CONVLOG_VERSION_PATCH)
 
-/** The library's version string, e.g. "0.2.0". Static; thread-safe. */
+/** The library's version string, e.g. "0.3.0". Static; thread-safe. */
 CONVLOG_API const char *convlog_version(void);
 
 /* ---------------------------------------------------------------------- */
@@ -146,6 +146,7 @@ CONVLOG_API const char *convlog_version(void);
 #define CONVLOG_EFAILED (-17)    /* handle failed earlier (sync error); reopen */
 #define CONVLOG_ERANGE (-18)     /* number out of its allowed range */
 #define CONVLOG_ESEQ (-19)       /* message sequence number out of order */
+#define CONVLOG_ECANCELED (-20)  /* a progress callback asked to stop */
 
 /** Static English name of a status code ("invalid argument"). Never NULL. */
 CONVLOG_API const char *convlog_strerror(int code);
@@ -508,6 +509,22 @@ CONVLOG_API void convlog_lifecycle_init(convlog_lifecycle *p);
 CONVLOG_API int convlog_options_set_lifecycle(convlog_options *opts,
 					      const convlog_lifecycle *p);
 
+/**
+ * Runs a background compactor in handles opened (for writing) with these
+ * options: every `interval_ms` (0 = off, the default; at least 10) it
+ * applies the lifecycle policies (convlog_lifecycle_sweep) and then a
+ * compaction pass (convlog_compact without flags) over the segments that
+ * qualify, writing at most `io_bytes_per_sec` (0 = unlimited) so that
+ * foreground appends and reads keep their latency.  Unlike
+ * convlog_compact(), a background pass does not force a memtable flush:
+ * it takes only segments the regular flushes already covered (except
+ * after a purge, which it erases at once).  Closing the handle stops a
+ * pass in progress (what it finished stays).  Failures go to the log
+ * callback.  CONVLOG_EINVAL for an interval below 10 ms.
+ */
+CONVLOG_API int convlog_options_set_compactor(convlog_options *opts, uint32_t interval_ms,
+					      uint64_t io_bytes_per_sec);
+
 /* ---------------------------------------------------------------------- */
 /* Store                                                                  */
 /* ---------------------------------------------------------------------- */
@@ -660,8 +677,8 @@ CONVLOG_API int convlog_conv_restore(convlog_db *db, convlog_txn *txn,
  * Purges a soft-deleted conversation for good: the conversation, its own
  * messages (every version), its index entries and its search documents
  * disappear from every read at once.  Their bytes stay in the files of the
- * store until compaction rewrites them (this version has no compactor
- * yet).  Forks survive their parent: before
+ * store until the next convlog_compact() (or background compaction), which
+ * erases them from every file.  Forks survive their parent: before
  * the parent goes, each fork that inherits some of the parent's own
  * messages receives copies of them as its own messages (same ids, seqs,
  * content and metadata) and is re-attached to the parent's parent (or
@@ -1223,6 +1240,87 @@ typedef struct convlog_sweep_stats {
  */
 CONVLOG_API int convlog_lifecycle_sweep(convlog_db *db, int64_t now_ms,
 					convlog_sweep_stats *out);
+
+/* ---------------------------------------------------------------------- */
+/* Compaction                                                             */
+/* ---------------------------------------------------------------------- */
+
+#define CONVLOG_COMPACT_VERSION 1
+
+/* Flags of convlog_compact_opts. */
+#define CONVLOG_COMPACT_ARCHIVE 0x1 /* move archived conversations to cold
+				     * segments (zstd level 19 with a
+				     * dictionary trained on them) */
+#define CONVLOG_COMPACT_DRY_RUN 0x2 /* plan only: fill the stats, change nothing */
+#define CONVLOG_COMPACT_FULL 0x4    /* seal the active segment and rewrite
+				     * every segment */
+
+typedef struct convlog_compact_opts {
+	unsigned int version;      /* CONVLOG_COMPACT_VERSION */
+	unsigned int flags;        /* CONVLOG_COMPACT_* */
+	unsigned int garbage_pct;  /* rewrite a compacted segment once this
+				    * share of its record bytes is dead;
+				    * 0 = 30 */
+	int level;                 /* zstd level of warm output; 0 = the
+				    * store's (convlog_options_set_level) */
+	uint64_t io_bytes_per_sec; /* write budget; 0 = unlimited */
+} convlog_compact_opts;
+
+/** Sets `o` to version set, no flags and the defaults. */
+CONVLOG_API void convlog_compact_opts_init(convlog_compact_opts *o);
+
+/* What a compaction did (or, with CONVLOG_COMPACT_DRY_RUN, would do). */
+typedef struct convlog_compact_stats {
+	unsigned int version;           /* set by the caller: CONVLOG_COMPACT_VERSION */
+	uint64_t segments_before, segments_after;
+	uint64_t bytes_before, bytes_after;   /* segment files */
+	uint64_t meta_bytes_before, meta_bytes_after; /* LMDB data file */
+	uint64_t segments_planned;      /* segments chosen for rewriting */
+	uint64_t bytes_planned;         /* live record bytes they hold */
+	uint64_t segments_rewritten;    /* removed after their records moved */
+	uint64_t segments_written;      /* new compacted segments */
+	uint64_t cold_segments_written; /* of which cold */
+	uint64_t records_moved;
+	int erased;                     /* LMDB was rewritten to drop the
+					 * free pages of purged data */
+	int64_t elapsed_ms;
+} convlog_compact_stats;
+
+/**
+ * Progress of a long operation: `done` of `total` units (bytes).  Return
+ * non-zero to stop it (the operation then fails with CONVLOG_ECANCELED,
+ * keeping what it completed).
+ */
+typedef int (*convlog_progress_fn)(void *ud, uint64_t done, uint64_t total);
+
+/**
+ * Compacts the log.  Flushes pending state to LMDB, then rewrites every
+ * sealed log segment and every compacted segment that is at least
+ * garbage_pct dead, holds records of a purged conversation, or is small
+ * (four or more under a quarter of the segment size are merged): only
+ * the current version of each message is kept, the turns of one
+ * conversation are stored together in seq order, in 1 MiB blocks of
+ * 32 KiB frames, so reading a conversation touches few frames.  With
+ * CONVLOG_COMPACT_ARCHIVE, archived conversations go to cold segments.
+ * After a purge (convlog_conv_purge), the active segment is sealed first
+ * and LMDB is rewritten by a compacting copy swapped in atomically, so no
+ * byte of the purged conversations remains in any file of the store (the
+ * swap waits for this handle's readers and is put off while a read-only
+ * handle of another process is open: stats.erased says whether it
+ * happened; the next compaction retries).
+ * Readers and the writer keep working meanwhile; each finished output
+ * segment is switched in one LMDB transaction; replaced files are
+ * unlinked at once and closed when no snapshot can still read them.  A
+ * crash at any point loses nothing: the next open removes unfinished
+ * output.  `o` may be NULL (defaults); `fn` (optional) is called with the
+ * live bytes copied so far; `out` (optional, version set) gets what was
+ * done.  One compaction runs at a time per handle (others wait).
+ * Errors: CONVLOG_EREADONLY, CONVLOG_EINVAL (bad options or versions),
+ * CONVLOG_ECANCELED, CONVLOG_EIO, CONVLOG_ENOSPC, CONVLOG_ECORRUPT,
+ * CONVLOG_ENOMEM.
+ */
+CONVLOG_API int convlog_compact(convlog_db *db, const convlog_compact_opts *o,
+				convlog_progress_fn fn, void *ud, convlog_compact_stats *out);
 
 /**
  * Receives one problem found by convlog_verify: the kind of object

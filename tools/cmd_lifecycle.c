@@ -69,8 +69,9 @@ static const char purge_usage[] =
 	"Erases each conversation CONV of STORE (its UUID or external_id) for\n"
 	"good, soft-deleting it first if it is not deleted: the conversation, its\n"
 	"own messages (every version) and its search entries disappear from every\n"
-	"read at once.  (Their bytes stay in the store's files until the store\n"
-	"is compacted; this version has no compactor yet.)  Forks survive: a\n"
+	"read at once, and the store is then compacted so that none of their\n"
+	"bytes remains in any file of the store (segments, index, LMDB; see\n"
+	"convlog compact).  Forks survive: a\n"
 	"fork of a purged conversation receives copies of the messages it\n"
 	"inherited from it, as its own messages, and is re-attached to the\n"
 	"purged conversation's parent (or becomes a root conversation), so its\n"
@@ -200,6 +201,15 @@ static int change(const lifecycle *lc, const char *store, char **args, int nargs
 	st = resolve(lc, db, args, nargs, cv, &n);
 	if (!st)
 		st = apply_all(lc, db, cv, n);
+	if (!st && lc->apply == purge_one) {
+		/* the purge is committed; now erase its bytes from every file:
+		 * the index documents, then segments and LMDB's free pages */
+		int rc = convlog_index_merge(db, CONVLOG_MERGE_ALL);
+		if (!rc)
+			rc = convlog_compact(db, NULL, NULL, NULL, NULL);
+		if (rc)
+			st = tool_lib_err(lc->name, rc, "compacting after the purge (run convlog compact)");
+	}
 out:
 	for (size_t i = 0; i < n; i++)
 		convlog_conv_free(cv[i]);

@@ -26,5 +26,6 @@ int cmd_tip(int argc, char **argv);
 int cmd_session(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_reindex(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
 
 #endif

@@ -29,6 +29,7 @@ static const command commands[] = {
 	{"restore", cmd_restore, "restore soft-deleted conversations"},
 	{"archive", cmd_archive, "archive conversations"},
 	{"purge", cmd_purge, "erase conversations for good (needs --yes)"},
+	{"compact", cmd_compact, "reclaim space, cluster turns, erase purged data"},
 	{"session", cmd_session, "summarise a session and list its conversations"},
 	{"search", cmd_search, "full-text search of message content"},
 	{"reindex", cmd_reindex, "rebuild the full-text index (e.g. with another stemming)"},

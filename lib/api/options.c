@@ -163,6 +163,21 @@ CONVLOG_API int convlog_options_set_lifecycle(convlog_options *o, const convlog_
 	return 0;
 }
 
+CONVLOG_API int convlog_options_set_compactor(convlog_options *o, uint32_t interval_ms,
+					      uint64_t io_bytes_per_sec)
+{
+	int rc = check(o, "options_set_compactor");
+
+	if (rc)
+		return rc;
+	if (interval_ms && interval_ms < 10)
+		return cvl_err(CONVLOG_EINVAL, "options_set_compactor: interval %u ms is below 10 ms",
+			       interval_ms);
+	o->compact_interval_ms = interval_ms;
+	o->compact_io_bps = io_bytes_per_sec;
+	return 0;
+}
+
 CONVLOG_API int convlog_options_set_log(convlog_options *o, convlog_log_fn fn, void *ud)
 {
 	int rc = check(o, "options_set_log");

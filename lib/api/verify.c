@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/db.h"
+#include "engine/segstat.h"
 #include "index/iseg.h"
 #include "index/memidx.h"
 #include "log/block.h"
@@ -86,7 +87,7 @@ static cagg *agg_get(vctx *c, const convlog_uuid *id)
 /* ---- 1. the log ---- */
 
 static int scan_frames(vctx *c, const char *path, uint64_t off, const cvl_buf *blk,
-		       const cvl_block_header *h, ZSTD_DCtx *d, cvl_buf *raw)
+		       const cvl_block_header *h, ZSTD_DCtx *d, cvl_buf *raw, int compacted)
 {
 	size_t pos = CVL_BLOCK_HEADER;
 	uint64_t prev = 0;
@@ -100,7 +101,8 @@ static int scan_frames(vctx *c, const char *path, uint64_t off, const cvl_buf *b
 		raw->len = 0;
 		if (cvl_buf_reserve(raw, fh.raw_len))
 			return CONVLOG_ENOMEM;
-		if (cvl_frame_decode(&fh, blk->p + pos + CVL_FRAME_HEADER, d, raw->p, &why)) {
+		if (cvl_frame_decode(&fh, blk->p + pos + CVL_FRAME_HEADER, d, cvl_db_ddict, c->db,
+				     raw->p, &why)) {
 			problem(c, where, "%s", why);
 			return 0;
 		}
@@ -111,9 +113,13 @@ static int scan_frames(vctx *c, const char *path, uint64_t off, const cvl_buf *b
 				problem(c, where, "record %u: %s", i, why);
 				return 0;
 			}
-			if (r.lsn < h->min_lsn || r.lsn > h->max_lsn || r.lsn <= prev)
+			/* compacted blocks are ordered by conversation, not LSN */
+			if (r.lsn < h->min_lsn || r.lsn > h->max_lsn || (!compacted && r.lsn <= prev))
 				problem(c, where, "record %u: LSN %" PRIu64 " is outside the block's range or out of order",
 					i, r.lsn);
+			if (compacted && !cvl_record_is_msg(r.type))
+				problem(c, where, "record %u: a compacted segment holds a %s record", i,
+					cvl_record_type_name(r.type));
 			prev = r.lsn;
 		}
 		if (p != end)
@@ -123,9 +129,10 @@ static int scan_frames(vctx *c, const char *path, uint64_t off, const cvl_buf *b
 	return 0;
 }
 
-static int scan_segment(vctx *c, uint64_t id, int fd, uint64_t size, uint64_t *prev_lsn,
-			ZSTD_DCtx *d, cvl_buf *blk, cvl_buf *raw)
+static int scan_segment(vctx *c, uint64_t id, int fd, uint64_t size, uint32_t flags,
+			uint64_t *prev_lsn, ZSTD_DCtx *d, cvl_buf *blk, cvl_buf *raw)
 {
+	int compacted = (flags & CVL_SEGF_COMPACT) != 0;
 	char path[CVL_PATH_MAX], where[CVL_PATH_MAX + 64];
 	uint64_t off = CVL_SEG_HEADER;
 	size_t got;
@@ -160,11 +167,14 @@ static int scan_segment(vctx *c, uint64_t id, int fd, uint64_t size, uint64_t *p
 		if (cvl_block_check(blk->p, blk->len, &h, &why)) {
 			problem(c, where, "%s", why);
 		} else {
-			if (h.min_lsn <= *prev_lsn)
+			if (!compacted && h.min_lsn <= *prev_lsn)
 				problem(c, where, "block LSNs %" PRIu64 "..%" PRIu64 " do not follow LSN %" PRIu64,
 					h.min_lsn, h.max_lsn, *prev_lsn);
-			*prev_lsn = h.max_lsn;
-			if ((rc = scan_frames(c, path, off, blk, &h, d, raw)))
+			if (!compacted)
+				*prev_lsn = h.max_lsn;
+			else if (h.durable_lsn)
+				problem(c, where, "a compacted block carries a durable watermark");
+			if ((rc = scan_frames(c, path, off, blk, &h, d, raw, compacted)))
 				return rc;
 		}
 		off += CVL_BLOCK_HEADER + (uint64_t)h.body_len;
@@ -189,7 +199,8 @@ static int check_log(vctx *c)
 		int more = i < db->nsegs;
 		cvl_segfile sf = more ? db->segs[i] : (cvl_segfile){0};
 		pthread_rwlock_unlock(&db->seg_lock);
-		if (!more || (rc = scan_segment(c, sf.id, sf.fd, sf.size, &prev, d, &blk, &raw)))
+		if (!more ||
+		    (rc = scan_segment(c, sf.id, sf.fd, sf.size, sf.flags, &prev, d, &blk, &raw)))
 			break;
 	}
 	cvl_buf_free(&blk);
@@ -524,6 +535,75 @@ static int check_text(vctx *c)
 	return 0;
 }
 
+/* seg_stats must describe the msg table of the same LMDB snapshot, and
+ * every segment a locator names must be in the manifest. */
+static int check_segstat(vctx *c)
+{
+	cvl_lmdb *lm = &c->db->lm;
+	cvl_sdeltas want = {0};
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	char where[64];
+	int rc = 0, mrc;
+
+	if (!lm->has_segstat || c->db->format < 3)
+		return 0;
+	if ((mrc = mdb_cursor_open(c->v.txn, lm->dbi[CVL_T_MSG], &cur)))
+		return cvl_lmdb_err(mrc, "msg");
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !mrc;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint32_t seg;
+		uint64_t bytes;
+		if (cvl_segstat_of_msg(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &seg, &bytes)) {
+			cvl_err_clear();
+			continue; /* reported by on_msg */
+		}
+		if ((rc = cvl_sdeltas_add(&want, seg, (int64_t)bytes, 1, 0)))
+			break;
+	}
+	mdb_cursor_close(cur);
+	for (size_t i = 0; !rc && i < want.n; i++) {
+		cvl_segstat st;
+		uint8_t mk[8];
+		MDB_val mkv = {8, mk}, mv;
+		snprintf(where, sizeof(where), "segment %u", want.v[i].seg);
+		cvl_put_u64be(mk, want.v[i].seg);
+		if (mdb_get(c->v.txn, lm->dbi[CVL_T_SEG], &mkv, &mv) != 0)
+			problem(c, where, "message locators name it but the manifest (segments) does not list it");
+		if ((rc = cvl_segstat_get(lm, c->v.txn, want.v[i].seg, &st))) {
+			problem(c, where, "%s", cvl_err_msg());
+			rc = 0;
+			continue;
+		}
+		if (st.live_bytes != (uint64_t)want.v[i].live || st.live_recs != (uint64_t)want.v[i].recs)
+			problem(c, where, "seg_stats says %" PRIu64 " live bytes in %" PRIu64
+				" records; the locators add up to %" PRId64 " in %" PRId64,
+				st.live_bytes, st.live_recs, want.v[i].live, want.v[i].recs);
+	}
+	/* entries for segments no locator names must say nothing is live */
+	if (!rc && !(mrc = mdb_cursor_open(c->v.txn, lm->dbi[CVL_T_SEGSTAT], &cur))) {
+		for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !mrc;
+		     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			cvl_segstat st;
+			if (k.mv_size != 4 || cvl_segstat_decode(v.mv_data, v.mv_size, &st)) {
+				cvl_err_clear();
+				problem(c, "table seg_stats", "a malformed entry");
+				continue;
+			}
+			uint32_t seg = cvl_get_u32be(k.mv_data);
+			int named = 0;
+			for (size_t i = 0; i < want.n && !named; i++)
+				named = want.v[i].seg == seg;
+			snprintf(where, sizeof(where), "segment %u", seg);
+			if (!named && (st.live_bytes || st.live_recs))
+				problem(c, where, "seg_stats counts live records no locator names");
+		}
+		mdb_cursor_close(cur);
+	}
+	cvl_sdeltas_free(&want);
+	return rc;
+}
+
 static int run(vctx *c)
 {
 	int rc;
@@ -537,6 +617,8 @@ static int run(vctx *c)
 		if ((rc = each(c, c->ix_table, on_ix)))
 			return rc;
 	check_leftovers(c);
+	if ((rc = check_segstat(c)))
+		return rc;
 	return check_text(c);
 }
 

@@ -410,6 +410,7 @@ static int apply_append(cvl_actx *a, const uint8_t *body, size_t len, const cvl_
 
 	if (cvl_msg_peek_body(body, len, &m))
 		return cvl_err(CONVLOG_ECORRUPT, "msg_append record is malformed");
+	m.rec_len = cvl_record_len(len);
 	rc = cvl_actx_conv(a, &m.conv, &cs);
 	if (rc)
 		return rc;
@@ -459,6 +460,7 @@ static int apply_supersede(cvl_actx *a, const uint8_t *body, size_t len, const c
 
 	if (cvl_msg_peek_body(body, len, &m))
 		return cvl_err(CONVLOG_ECORRUPT, "msg_supersede record is malformed");
+	m.rec_len = cvl_record_len(len);
 	rc = cvl_actx_conv(a, &m.conv, &cs);
 	if (rc)
 		return rc;
@@ -710,6 +712,7 @@ static int apply_adopt(cvl_actx *a, const uint8_t *body, size_t len, const cvl_l
 
 	if (cvl_msg_peek_body(body, len, &m))
 		return cvl_err(CONVLOG_ECORRUPT, "msg_adopt record is malformed");
+	m.rec_len = cvl_record_len(len);
 	if ((rc = cvl_actx_conv(a, &m.conv, &cs)))
 		return rc == CONVLOG_ENOTFOUND
 			       ? cvl_err(CONVLOG_ECORRUPT, "msg_adopt names a conversation that does not exist")

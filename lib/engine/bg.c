@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "engine/db.h"
+#include "engine/segstat.h"
 #include "index/iseg.h"
 #include "os/os.h"
 #include "util/alloc.h"
@@ -45,6 +46,7 @@ int cvl_rotate_locked(convlog_db *db)
 struct flush_ctx {
 	convlog_db *db;
 	MDB_txn *txn;
+	cvl_sdeltas acct; /* seg_stats changes of this flush */
 };
 
 static int flush_entry(void *ud, uint8_t table, const uint8_t *key, size_t klen,
@@ -56,6 +58,14 @@ static int flush_entry(void *ud, uint8_t table, const uint8_t *key, size_t klen,
 
 	if (table >= CVL_T_COUNT)
 		return cvl_err(CONVLOG_ECORRUPT, "memtable holds an entry for table %u", table);
+	if (table == CVL_T_MSG && fc->db->lm.has_segstat) {
+		int rc = cvl_sdeltas_msg(&fc->acct, &fc->db->lm, fc->txn, key, klen, val,
+					 vlen == CVL_MT_TOMB ? SIZE_MAX : vlen);
+		if (rc)
+			return rc;
+	}
+	if (table == CVL_T_CONV && vlen == CVL_MT_TOMB)
+		fc->acct.erase = 1; /* a purge: its bytes wait for the compactor */
 	if (vlen == CVL_MT_TOMB) {
 		mrc = mdb_del(fc->txn, fc->db->lm.dbi[table], &k, NULL);
 		if (mrc == MDB_NOTFOUND)
@@ -135,6 +145,13 @@ static int flush_one(convlog_db *db, int *did)
 	if (!rc)
 		rc = write_progress(fc.txn, db, mt);
 	if (!rc)
+		rc = cvl_sdeltas_apply(&fc.acct, &db->lm, fc.txn);
+	if (!rc && fc.acct.erase) {
+		uint8_t b[8];
+		cvl_put_u64le(b, mt->max_lsn);
+		rc = put_meta_u64(fc.txn, db, "erase_lsn", b, 8);
+	}
+	if (!rc)
 		rc = cvl_text_flush_meta(db, fc.txn, seg_id);
 	if (!rc) {
 		mrc = mdb_txn_commit(fc.txn);
@@ -144,6 +161,7 @@ static int flush_one(convlog_db *db, int *did)
 	}
 	if (fc.txn)
 		mdb_txn_abort(fc.txn);
+	cvl_sdeltas_free(&fc.acct);
 	pthread_mutex_lock(&db->mtmu);
 	if (!rc) {
 		memmove(db->frozen, db->frozen + 1, (size_t)(db->nfrozen - 1) * sizeof(db->frozen[0]));

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/db.h"
+#include "engine/segstat.h"
 #include "index/analyze.h"
 #include "log/segment.h"
 #include "os/os.h"
@@ -208,12 +209,15 @@ static int init_or_load_identity(convlog_db *db, int may_create)
 			return cvl_err(CONVLOG_ECORRUPT, "%s: store identity in meta/ is missing or malformed",
 				       db->path);
 		if (db->format < CVL_FORMAT_VERSION && !db->readonly) {
-			/* version 2 adds record types and tables to version 1:
-			 * a writer upgrades the store on open (format-spec §12) */
+			/* version 2 adds record types and tables to version 1,
+			 * version 3 compacted segments and seg_stats: a writer
+			 * upgrades the store on open (format-spec §12) */
 			if ((rc = cvl_lmdb_wtxn(&db->lm, &txn)))
 				return rc;
 			cvl_put_u32le(b, CVL_FORMAT_VERSION);
-			if ((rc = put_meta(txn, db, "format", b, 4))) {
+			/* version 3 adds seg_stats: computed from msg here */
+			if ((rc = put_meta(txn, db, "format", b, 4)) ||
+			    (db->format < 3 && (rc = cvl_segstat_rebuild(&db->lm, txn)))) {
 				mdb_txn_abort(txn);
 				return rc;
 			}
@@ -364,6 +368,7 @@ static void db_free(convlog_db *db)
 		cvl_free(db->wtext);
 	}
 	cvl_os_close(db->lock_fd);
+	cvl_os_close(db->readers_fd);
 	pthread_rwlock_destroy(&db->seg_lock);
 	pthread_mutex_destroy(&db->wmu);
 	pthread_mutex_destroy(&db->mtmu);
@@ -375,6 +380,7 @@ static void db_free(convlog_db *db)
 	pthread_mutex_destroy(&db->dctx_mu);
 	pthread_mutex_destroy(&db->mergemu);
 	pthread_mutex_destroy(&db->mgmu);
+	pthread_mutex_destroy(&db->compactmu);
 	db->magic = CVL_DB_POISON;
 	cvl_free(db);
 }
@@ -399,6 +405,7 @@ static int db_alloc(const char *path, const convlog_options *opts, convlog_db **
 	convlog_options_free(defaults);
 	db->readonly = (db->opts.open_flags & CONVLOG_OPEN_READONLY) != 0;
 	db->lock_fd = -1;
+	db->readers_fd = -1;
 	db->active_fd = -1;
 	snprintf(db->path, sizeof(db->path), "%s", path);
 	snprintf(db->seg_dir, sizeof(db->seg_dir), "%s/segments", path);
@@ -414,6 +421,7 @@ static int db_alloc(const char *path, const convlog_options *opts, convlog_db **
 	pthread_mutex_init(&db->dctx_mu, NULL);
 	pthread_mutex_init(&db->mergemu, NULL);
 	pthread_mutex_init(&db->mgmu, NULL);
+	pthread_mutex_init(&db->compactmu, NULL);
 	cvl_buf_init(&db->blockbuf, 0);
 	cvl_buf_init(&db->wrecs, CONVLOG_MAX_TXN_BYTES);
 	db->magic = CVL_DB_MAGIC;
@@ -445,6 +453,22 @@ CONVLOG_API int convlog_open(const char *path, const convlog_options *opts, conv
 		snprintf(p, sizeof(p), "%s/LOCK", path);
 		if ((rc = cvl_os_lock(p, 1, &db->lock_fd)))
 			goto fail;
+		int rfd;
+		snprintf(p, sizeof(p), "%s/readers", path);
+		if ((rc = cvl_os_open(p, CVL_O_RDWR | CVL_O_CREATE, &rfd)))
+			goto fail;
+		cvl_os_close(rfd);
+	}
+	if (db->readonly) {
+		/* the compactor swaps LMDB files only while no reader has them
+		 * open (compact.c); a store on read-only media cannot change */
+		snprintf(p, sizeof(p), "%s/readers", path);
+		if (cvl_os_open(p, CVL_O_RDONLY, &db->readers_fd) == 0 &&
+		    cvl_os_flock(db->readers_fd, 0, 1) != 0) {
+			cvl_os_close(db->readers_fd);
+			db->readers_fd = -1;
+		}
+		cvl_err_clear();
 	}
 	snprintf(p, sizeof(p), "%s/meta", path);
 	if ((rc = cvl_lmdb_open(&db->lm, p, db->opts.map_size, db->readonly, CVL_FORMAT_MIN,
@@ -466,12 +490,18 @@ CONVLOG_API int convlog_open(const char *path, const convlog_options *opts, conv
 		cvl_bg_stop(db);
 		goto fail;
 	}
+	if (!db->readonly && (rc = cvl_cp_start(db))) {
+		cvl_mg_stop(db);
+		cvl_bg_stop(db);
+		goto fail;
+	}
 	if (!db->readonly && atomic_load(&db->active->bytes) >= db->opts.memtable_size) {
 		/* a long replayed tail goes to LMDB in the background */
 		pthread_mutex_lock(&db->wmu);
 		rc = cvl_rotate_locked(db);
 		pthread_mutex_unlock(&db->wmu);
 		if (rc) {
+			cvl_cp_stop(db);
 			cvl_mg_stop(db);
 			cvl_bg_stop(db);
 			goto fail;
@@ -489,6 +519,7 @@ CONVLOG_API void convlog_close(convlog_db *db)
 {
 	if (!db || db->magic != CVL_DB_MAGIC)
 		return;
+	cvl_cp_stop(db);
 	cvl_mg_stop(db);
 	cvl_bg_stop(db);
 	if (!db->readonly && !atomic_load(&db->failed)) {

@@ -3,6 +3,7 @@
 #define CVL_ENGINE_DB_H
 
 #include <pthread.h>
+#include <sys/types.h>
 #include <stdatomic.h>
 #include <zstd.h>
 
@@ -23,7 +24,7 @@ struct cvl_memidx;
 
 #define CVL_DB_MAGIC 0x43564c44u   /* "CVLD" */
 #define CVL_DB_POISON 0xdeadbeefu
-#define CVL_FORMAT_VERSION 2 /* written by this library */
+#define CVL_FORMAT_VERSION 3 /* written by this library */
 #define CVL_FORMAT_MIN 1     /* oldest it opens (a writer upgrades it) */
 #define CVL_FROZEN_MAX 2
 #define CVL_PATH_MAX 4096
@@ -44,6 +45,8 @@ struct convlog_options {
 	convlog_log_fn log;
 	void *log_ud;
 	convlog_lifecycle life; /* lifecycle policies (all 0: none) */
+	uint32_t compact_interval_ms; /* background compactor period; 0 = off */
+	uint64_t compact_io_bps;      /* its write budget; 0 = unlimited */
 	char stem[32]; /* stemming language for a new store; "" = none */
 	int stem_set;  /* set explicitly: must match an existing store */
 };
@@ -53,8 +56,16 @@ struct convlog_options {
 typedef struct cvl_segfile {
 	uint64_t id;
 	int fd;
-	uint64_t size; /* bytes of valid blocks (writer: end of log) */
+	uint64_t size;  /* bytes of valid blocks (writer: end of log) */
+	uint32_t flags; /* CVL_SEGF_* from the header */
+	uint64_t gone_txn; /* retired: LMDB txn id that dropped it */
 } cvl_segfile;
+
+/* A loaded decompression dictionary. */
+typedef struct cvl_ddict_ent {
+	uint32_t id;
+	ZSTD_DDict *dd;
+} cvl_ddict_ent;
 
 /* Store-wide counters kept in meta/"counters". */
 typedef struct cvl_counters {
@@ -69,6 +80,7 @@ struct convlog_db {
 	char path[CVL_PATH_MAX];
 	char seg_dir[CVL_PATH_MAX];
 	int lock_fd;
+	int readers_fd; /* read-only handles: shared flock on STORE/readers */
 	cvl_lmdb lm;
 	uint8_t store_id[16];
 	uint64_t replica_id;
@@ -77,6 +89,13 @@ struct convlog_db {
 	pthread_rwlock_t seg_lock;
 	cvl_segfile *segs;
 	size_t nsegs, segcap;
+	/* compacted away: unlinked, fds kept until no reader predates them */
+	cvl_segfile *retired;
+	size_t nretired, retcap;
+	uint64_t seg_next; /* next segment id (log or compacted; wmu) */
+	pthread_mutex_t compactmu; /* one compaction at a time */
+	cvl_ddict_ent *ddicts; /* under dctx_mu */
+	size_t nddicts;
 
 	/* writer: everything below wmu is touched only with wmu held */
 	pthread_mutex_t wmu;
@@ -138,6 +157,13 @@ struct convlog_db {
 	pthread_mutex_t mgmu;
 	pthread_cond_t mgcond;
 	int mg_kicked;
+	/* background compactor and lifecycle sweeper */
+	pthread_t cp;
+	int cp_started;
+	_Atomic int cp_stop;
+	pthread_mutex_t cpmu;
+	pthread_cond_t cpcond;
+	_Atomic uint64_t n_compactions;
 	struct cvl_analyzer *an_pool[4]; /* for searches (under dctx_mu) */
 	int nan_pool;
 
@@ -158,9 +184,25 @@ int cvl_db_snapshot(convlog_db *db, cvl_view *v);
 /* ---- segments ---- */
 /* Cuts the active segment's zero-filled tail (writer, wmu held). */
 int cvl_seg_trim_zeros(convlog_db *db);
+/* The fd of segment `seg`; opens a segment created since this handle
+ * listed the directory (the compactor's).  CONVLOG_ENOTFOUND if absent. */
 int cvl_seg_fd(convlog_db *db, uint32_t seg, int *fd);
-int cvl_segs_add(convlog_db *db, uint64_t id, int fd, uint64_t size);
+/* The same among the segments already open (live or retired). */
+int cvl_seg_lookup(convlog_db *db, uint32_t seg, int *fd);
+int cvl_segs_add(convlog_db *db, uint64_t id, int fd, uint64_t size, uint32_t flags);
 void cvl_segs_close(convlog_db *db);
+/* Moves segment `id` to the retired list (seg_lock taken). */
+int cvl_segs_retire(convlog_db *db, uint64_t id, uint64_t txn_id);
+/* Closes retired segments no LMDB reader can still need. */
+void cvl_segs_reap(convlog_db *db);
+/* The newest log (not compacted) segment's index in db->segs, or -1. */
+ssize_t cvl_segs_last_log(convlog_db *db);
+/* A new segment id (never reused: meta/seg_next survives compaction). */
+int cvl_seg_alloc_id(convlog_db *db, uint64_t *id);
+/* Seals the active segment and starts a new one (wmu held). */
+int cvl_seg_roll_locked(convlog_db *db);
+/* The decompression dictionary with id `id` (cvl_ddict_fn for db). */
+const ZSTD_DDict *cvl_db_ddict(void *db, uint32_t id);
 
 /* ---- reading records ---- */
 ZSTD_DCtx *cvl_dctx_get(convlog_db *db);
@@ -387,6 +429,15 @@ void cvl_text_snapshot_release(cvl_tsnap *s);
 /* An analyzer for a search (pooled); put it back after. */
 int cvl_text_analyzer_get(convlog_db *db, struct cvl_analyzer **out);
 void cvl_text_analyzer_put(convlog_db *db, struct cvl_analyzer *an);
+
+/* ---- compaction ---- */
+/* `background`: no flush first (only fully flushed segments qualify), and
+ * stop early when the handle closes. */
+int cvl_compact(convlog_db *db, const convlog_compact_opts *o, convlog_progress_fn fn, void *ud,
+		convlog_compact_stats *st, int background);
+/* The background compactor (options' compact_interval_ms > 0). */
+int cvl_cp_start(convlog_db *db);
+void cvl_cp_stop(convlog_db *db);
 
 /* ---- open / recovery ---- */
 int cvl_recover(convlog_db *db);

@@ -1,6 +1,7 @@
 /* Open-time recovery: find the segments, replay the log after the last
  * flush into the memtable, and cut off a torn tail. */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,7 +77,7 @@ static int open_segments(convlog_db *db)
 	for (size_t i = 0; i < s.n; i++) {
 		int fd;
 		uint64_t size;
-		if (s.v[i] <= UINT32_MAX && cvl_seg_fd(db, (uint32_t)s.v[i], &fd) == 0) {
+		if (s.v[i] <= UINT32_MAX && cvl_seg_lookup(db, (uint32_t)s.v[i], &fd) == 0) {
 			char path[CVL_PATH_MAX];
 			cvl_seg_path(path, sizeof(path), db->seg_dir, s.v[i]);
 			if ((rc = cvl_os_file_size(fd, &size, path)))
@@ -88,7 +89,9 @@ static int open_segments(convlog_db *db)
 			pthread_rwlock_unlock(&db->seg_lock);
 			continue;
 		}
-		rc = cvl_seg_open(db->seg_dir, s.v[i], db->store_id, !db->readonly, &fd, &size);
+		uint32_t flags = 0;
+		rc = cvl_seg_open(db->seg_dir, s.v[i], db->store_id, !db->readonly, &fd, &size,
+				  &flags);
 		if (rc == CONVLOG_ECORRUPT && i == s.n - 1) {
 			char path[CVL_PATH_MAX];
 			uint64_t sz = 0;
@@ -102,7 +105,7 @@ static int open_segments(convlog_db *db)
 		}
 		if (rc)
 			goto out;
-		if ((rc = cvl_segs_add(db, s.v[i], fd, size))) {
+		if ((rc = cvl_segs_add(db, s.v[i], fd, size, flags))) {
 			cvl_os_close(fd);
 			goto out;
 		}
@@ -167,7 +170,7 @@ static int replay_block(replay *r, uint32_t seg, uint64_t off, const cvl_block_h
 			r->raw = nr;
 			r->rawcap = fh.raw_len;
 		}
-		if (cvl_frame_decode(&fh, fp + CVL_FRAME_HEADER, r->dctx, r->raw, &why))
+		if (cvl_frame_decode(&fh, fp + CVL_FRAME_HEADER, r->dctx, NULL, NULL, r->raw, &why))
 			return bad(path, off + pos, why);
 		const uint8_t *p = r->raw, *end = r->raw + fh.raw_len;
 		for (uint32_t ri = 0; ri < fh.record_count; ri++) {
@@ -315,7 +318,7 @@ static int replay_segment(replay *r, size_t i, uint64_t off)
 	convlog_db *db = r->db;
 	cvl_segfile *sf = &db->segs[i];
 	char path[CVL_PATH_MAX];
-	int last = i == db->nsegs - 1;
+	int last = (ssize_t)i == cvl_segs_last_log(db);
 
 	cvl_seg_path(path, sizeof(path), db->seg_dir, sf->id);
 	if (off > sf->size || off < CVL_SEG_HEADER)
@@ -364,7 +367,8 @@ static int replay_log(convlog_db *db, cvl_memtable *mt, MDB_txn *txn, uint64_t s
 		goto out;
 	}
 	for (size_t i = 0; i < db->nsegs && !rc; i++) {
-		if (db->segs[i].id < start_seg)
+		/* compacted segments are not part of the log */
+		if (db->segs[i].id < start_seg || db->segs[i].flags & CVL_SEGF_COMPACT)
 			continue;
 		rc = replay_segment(&r, i, db->segs[i].id == start_seg ? start_off : CVL_SEG_HEADER);
 	}
@@ -415,6 +419,69 @@ static int read_progress(convlog_db *db, MDB_txn *txn, uint64_t *flushed, uint64
 	return 0;
 }
 
+static int tmp_cb(void *ud, const char *name)
+{
+	convlog_db *db = ud;
+	uint64_t id;
+	size_t n = strlen(name);
+	char path[CVL_PATH_MAX];
+
+	if (cvl_seg_parse_tmp_name(name, &id) == 0 ||
+	    (n > 10 && strncmp(name, "dict-", 5) == 0 && strcmp(name + n - 4, ".tmp") == 0)) {
+		snprintf(path, sizeof(path), "%s/%s", db->seg_dir, name);
+		cvl_db_log(db, CONVLOG_LOG_INFO, "%s: unfinished compaction output; removing it", path);
+		return cvl_os_unlink(path);
+	}
+	return 0;
+}
+
+/*
+ * The writer removes what an interrupted compaction left (format-spec.md
+ * §9.7): unfinished outputs (*.seg.tmp), compacted segments the manifest
+ * does not list (written, never switched in), and log segments older than
+ * the replay position the manifest no longer lists (replaced, not yet
+ * unlinked).
+ */
+static int remove_leftovers(convlog_db *db, MDB_txn *txn, uint64_t start_seg)
+{
+	const uint8_t *v;
+	size_t n;
+	int rc;
+
+	if ((rc = cvl_os_listdir(db->seg_dir, tmp_cb, db)))
+		return rc;
+	rc = cvl_lmdb_get(&db->lm, txn, CVL_T_META, "seg_next", 8, &v, &n);
+	if (rc == 0 && n == 8 && cvl_get_u64le(v) > db->seg_next)
+		db->seg_next = cvl_get_u64le(v);
+	else if (rc && rc != CONVLOG_ENOTFOUND)
+		return rc;
+	for (size_t i = 0; i < db->nsegs;) {
+		cvl_segfile *sf = &db->segs[i];
+		uint8_t k[8];
+		cvl_put_u64be(k, sf->id);
+		rc = cvl_lmdb_get(&db->lm, txn, CVL_T_SEG, k, 8, &v, &n);
+		if (rc && rc != CONVLOG_ENOTFOUND)
+			return rc;
+		int orphan = rc == CONVLOG_ENOTFOUND &&
+			     ((sf->flags & CVL_SEGF_COMPACT) || (start_seg && sf->id < start_seg));
+		if (!orphan) {
+			i++;
+			continue;
+		}
+		char path[CVL_PATH_MAX];
+		cvl_seg_path(path, sizeof(path), db->seg_dir, sf->id);
+		cvl_db_log(db, CONVLOG_LOG_INFO, "%s: left by an interrupted compaction; removing it", path);
+		if ((rc = cvl_os_unlink(path)))
+			return rc;
+		pthread_rwlock_wrlock(&db->seg_lock);
+		cvl_os_close(sf->fd);
+		memmove(db->segs + i, db->segs + i + 1, (db->nsegs - i - 1) * sizeof(*db->segs));
+		db->nsegs--;
+		pthread_rwlock_unlock(&db->seg_lock);
+	}
+	return cvl_os_fsync_dir(db->seg_dir);
+}
+
 /* Opens the text index the flushed state names, marks its removed
  * versions (after replay: through memtable mt) and registers it. */
 static int load_text(convlog_db *db, const uint64_t *tids, size_t n, cvl_memtable *mt)
@@ -443,7 +510,8 @@ static int recover_state(convlog_db *db, uint64_t *end)
 	if ((rc = open_segments(db)) || (rc = cvl_lmdb_rtxn(&db->lm, &txn)))
 		return rc;
 	if ((rc = read_progress(db, txn, &flushed, &start_seg, &start_off)) ||
-	    (rc = cvl_text_open_list(db, txn, &tids, &ntids))) {
+	    (rc = cvl_text_open_list(db, txn, &tids, &ntids)) ||
+	    (!db->readonly && (rc = remove_leftovers(db, txn, start_seg)))) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
@@ -479,16 +547,17 @@ int cvl_recover(convlog_db *db)
 	atomic_store(&db->visible_lsn, end);
 	if (db->readonly)
 		return 0;
-	if (db->nsegs == 0) {
+	if (cvl_segs_last_log(db) < 0) {
 		int fd;
-		if ((rc = cvl_seg_create(db->seg_dir, 1, db->store_id, cvl_os_now_ms(), &fd)))
+		uint64_t id = db->seg_next ? db->seg_next : 1;
+		if ((rc = cvl_seg_create(db->seg_dir, id, db->store_id, cvl_os_now_ms(), &fd)))
 			return rc;
-		if ((rc = cvl_segs_add(db, 1, fd, CVL_SEG_HEADER))) {
+		if ((rc = cvl_segs_add(db, id, fd, CVL_SEG_HEADER, 0))) {
 			cvl_os_close(fd);
 			return rc;
 		}
 	}
-	cvl_segfile *last = &db->segs[db->nsegs - 1];
+	cvl_segfile *last = &db->segs[cvl_segs_last_log(db)];
 	db->active_seg = last->id;
 	db->active_fd = last->fd;
 	db->active_end = last->size;

@@ -4,6 +4,7 @@
 
 #include "engine/db.h"
 #include "log/block.h"
+#include "log/dict.h"
 #include "log/record.h"
 #include "log/segment.h"
 #include "os/os.h"
@@ -11,11 +12,16 @@
 #include "util/err.h"
 #include "util/uuid.h"
 
-int cvl_segs_add(convlog_db *db, uint64_t id, int fd, uint64_t size)
+int cvl_segs_add(convlog_db *db, uint64_t id, int fd, uint64_t size, uint32_t flags)
 {
 	int rc = 0;
 
 	pthread_rwlock_wrlock(&db->seg_lock);
+	for (size_t k = 0; k < db->nsegs; k++)
+		if (db->segs[k].id == id) { /* opened by a racing reader */
+			cvl_os_close(fd);
+			goto out;
+		}
 	if (db->nsegs == db->segcap) {
 		size_t nc = db->segcap ? db->segcap * 2 : 16;
 		cvl_segfile *ns = cvl_realloc(db->segs, nc * sizeof(*ns));
@@ -31,23 +37,97 @@ int cvl_segs_add(convlog_db *db, uint64_t id, int fd, uint64_t size)
 		db->segs[i] = db->segs[i - 1];
 		i--;
 	}
-	db->segs[i] = (cvl_segfile){.id = id, .fd = fd, .size = size};
+	db->segs[i] = (cvl_segfile){.id = id, .fd = fd, .size = size, .flags = flags};
 	db->nsegs++;
+	if (id >= db->seg_next)
+		db->seg_next = id + 1;
 out:
 	pthread_rwlock_unlock(&db->seg_lock);
 	return rc;
+}
+
+int cvl_seg_alloc_id(convlog_db *db, uint64_t *id)
+{
+	pthread_rwlock_wrlock(&db->seg_lock);
+	*id = db->seg_next ? db->seg_next : 1;
+	if (*id <= UINT32_MAX)
+		db->seg_next = *id + 1;
+	pthread_rwlock_unlock(&db->seg_lock);
+	if (*id > UINT32_MAX) /* locators hold 32-bit segment ids */
+		return cvl_err(CONVLOG_ETOOBIG, "the store has used all 2^32 segment ids");
+	return 0;
 }
 
 void cvl_segs_close(convlog_db *db)
 {
 	for (size_t i = 0; i < db->nsegs; i++)
 		cvl_os_close(db->segs[i].fd);
+	for (size_t i = 0; i < db->nretired; i++)
+		cvl_os_close(db->retired[i].fd);
 	cvl_free(db->segs);
-	db->segs = NULL;
-	db->nsegs = db->segcap = 0;
+	cvl_free(db->retired);
+	db->segs = db->retired = NULL;
+	db->nsegs = db->segcap = db->nretired = db->retcap = 0;
+	for (size_t i = 0; i < db->nddicts; i++)
+		ZSTD_freeDDict(db->ddicts[i].dd);
+	cvl_free(db->ddicts);
+	db->ddicts = NULL;
+	db->nddicts = 0;
 }
 
-int cvl_seg_fd(convlog_db *db, uint32_t seg, int *fd)
+int cvl_segs_retire(convlog_db *db, uint64_t id, uint64_t txn_id)
+{
+	int rc = 0;
+
+	pthread_rwlock_wrlock(&db->seg_lock);
+	for (size_t i = 0; i < db->nsegs; i++) {
+		if (db->segs[i].id != id)
+			continue;
+		if (db->nretired == db->retcap) {
+			size_t nc = db->retcap ? db->retcap * 2 : 16;
+			cvl_segfile *nr = cvl_realloc(db->retired, nc * sizeof(*nr));
+			if (!nr) { /* keep it open among the live ones */
+				rc = cvl_err(CONVLOG_ENOMEM, "out of memory retiring a segment");
+				break;
+			}
+			db->retired = nr;
+			db->retcap = nc;
+		}
+		db->retired[db->nretired] = db->segs[i];
+		db->retired[db->nretired++].gone_txn = txn_id;
+		memmove(db->segs + i, db->segs + i + 1, (db->nsegs - i - 1) * sizeof(*db->segs));
+		db->nsegs--;
+		break;
+	}
+	pthread_rwlock_unlock(&db->seg_lock);
+	return rc;
+}
+
+void cvl_segs_reap(convlog_db *db)
+{
+	uint64_t oldest = cvl_lmdb_oldest_reader(&db->lm);
+
+	pthread_rwlock_wrlock(&db->seg_lock);
+	for (size_t i = 0; i < db->nretired;) {
+		if (db->retired[i].gone_txn <= oldest) {
+			cvl_os_close(db->retired[i].fd);
+			db->retired[i] = db->retired[--db->nretired];
+		} else {
+			i++;
+		}
+	}
+	pthread_rwlock_unlock(&db->seg_lock);
+}
+
+ssize_t cvl_segs_last_log(convlog_db *db)
+{
+	for (size_t i = db->nsegs; i-- > 0;)
+		if (!(db->segs[i].flags & CVL_SEGF_COMPACT))
+			return (ssize_t)i;
+	return -1;
+}
+
+int cvl_seg_lookup(convlog_db *db, uint32_t seg, int *fd)
 {
 	size_t lo = 0, hi;
 	int rc = CONVLOG_ENOTFOUND;
@@ -65,8 +145,79 @@ int cvl_seg_fd(convlog_db *db, uint32_t seg, int *fd)
 		*fd = db->segs[lo].fd;
 		rc = 0;
 	}
+	for (size_t i = 0; rc && i < db->nretired; i++)
+		if (db->retired[i].id == seg) {
+			*fd = db->retired[i].fd;
+			rc = 0;
+		}
 	pthread_rwlock_unlock(&db->seg_lock);
 	return rc;
+}
+
+/* A locator may name a segment the compactor (of this handle or of the
+ * writer process) created after this handle listed the directory. */
+int cvl_seg_fd(convlog_db *db, uint32_t seg, int *fd)
+{
+	uint64_t size;
+	uint32_t flags;
+	int rc;
+
+	if (cvl_seg_lookup(db, seg, fd) == 0)
+		return 0;
+	if (seg == 0)
+		return CONVLOG_ENOTFOUND;
+	rc = cvl_seg_open(db->seg_dir, seg, db->store_id, 0, fd, &size, &flags);
+	if (rc) {
+		cvl_err_clear();
+		return CONVLOG_ENOTFOUND;
+	}
+	if ((rc = cvl_segs_add(db, seg, *fd, size, flags))) {
+		cvl_os_close(*fd);
+		return rc;
+	}
+	return cvl_seg_lookup(db, seg, fd);
+}
+
+const ZSTD_DDict *cvl_db_ddict(void *ud, uint32_t id)
+{
+	convlog_db *db = ud;
+	const ZSTD_DDict *found = NULL;
+	uint8_t *bytes = NULL;
+	size_t len = 0;
+
+	pthread_mutex_lock(&db->dctx_mu);
+	for (size_t i = 0; i < db->nddicts && !found; i++)
+		if (db->ddicts[i].id == id)
+			found = db->ddicts[i].dd;
+	pthread_mutex_unlock(&db->dctx_mu);
+	if (found)
+		return found;
+	if (cvl_dict_read(db->seg_dir, id, &bytes, &len) != 0) {
+		cvl_err_clear();
+		return NULL;
+	}
+	ZSTD_DDict *dd = ZSTD_createDDict(bytes, len);
+	cvl_free(bytes);
+	if (!dd || ZSTD_getDictID_fromDDict(dd) != id) {
+		ZSTD_freeDDict(dd);
+		return NULL;
+	}
+	pthread_mutex_lock(&db->dctx_mu);
+	for (size_t i = 0; i < db->nddicts && !found; i++)
+		if (db->ddicts[i].id == id)
+			found = db->ddicts[i].dd;
+	if (!found) {
+		cvl_ddict_ent *n = cvl_realloc(db->ddicts, (db->nddicts + 1) * sizeof(*n));
+		if (n) {
+			db->ddicts = n;
+			n[db->nddicts++] = (cvl_ddict_ent){id, dd};
+			found = dd;
+			dd = NULL;
+		}
+	}
+	pthread_mutex_unlock(&db->dctx_mu);
+	ZSTD_freeDDict(dd);
+	return found;
 }
 
 ZSTD_DCtx *cvl_dctx_get(convlog_db *db)
@@ -138,7 +289,7 @@ static int load_frame(convlog_db *db, const cvl_loc *loc, cvl_frame **out)
 		rc = cvl_err(CONVLOG_ENOMEM, "out of memory decompressing a frame");
 		goto out;
 	}
-	if (cvl_frame_decode(&fh, buf + CVL_FRAME_HEADER, d, raw, &why)) {
+	if (cvl_frame_decode(&fh, buf + CVL_FRAME_HEADER, d, cvl_db_ddict, db, raw, &why)) {
 		rc = cvl_err(CONVLOG_ECORRUPT, "%s offset %llu: %s", path,
 			     (unsigned long long)loc->frame_off, why);
 		goto out;

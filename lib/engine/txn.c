@@ -267,12 +267,12 @@ int cvl_seg_trim_zeros(convlog_db *db)
 
 static int rollover(convlog_db *db)
 {
-	uint64_t id = db->active_seg + 1;
+	uint64_t id;
 	int fd, rc;
 	char path[CVL_PATH_MAX];
 
-	if (id > UINT32_MAX) /* locators hold 32-bit segment ids */
-		return cvl_err(CONVLOG_ETOOBIG, "the store has used all 2^32 segment ids");
+	if ((rc = cvl_seg_alloc_id(db, &id)))
+		return rc;
 
 	cvl_seg_path(path, sizeof(path), db->seg_dir, db->active_seg);
 	/* a sealed segment ends with its last block */
@@ -291,7 +291,7 @@ static int rollover(convlog_db *db)
 	rc = cvl_seg_create(db->seg_dir, id, db->store_id, cvl_os_now_ms(), &fd);
 	if (rc)
 		return rc;
-	rc = cvl_segs_add(db, id, fd, CVL_SEG_HEADER);
+	rc = cvl_segs_add(db, id, fd, CVL_SEG_HEADER, 0);
 	if (rc) {
 		cvl_os_close(fd);
 		return rc;
@@ -304,6 +304,11 @@ static int rollover(convlog_db *db)
 	db->sync_fd = fd;
 	pthread_mutex_unlock(&db->syncmu);
 	return 0;
+}
+
+int cvl_seg_roll_locked(convlog_db *db)
+{
+	return db->active_end > CVL_SEG_HEADER ? rollover(db) : 0;
 }
 
 static void set_seg_size(convlog_db *db, uint64_t id, uint64_t size)

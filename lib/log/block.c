@@ -64,10 +64,6 @@ int cvl_block_header_decode(const uint8_t in[CVL_BLOCK_HEADER], cvl_block_header
 		*why = "block body length is out of range";
 		return -1;
 	}
-	if (h->dict_id != 0) {
-		*why = "block names a compression dictionary this store does not have";
-		return -1;
-	}
 	return 0;
 }
 
@@ -107,7 +103,8 @@ int cvl_frame_check(const uint8_t *frame, size_t avail, cvl_frame_header *f,
 		*why = "reserved frame header bytes are set";
 		return -1;
 	}
-	if (f->codec != CVL_CODEC_RAW && f->codec != CVL_CODEC_ZSTD) {
+	if (f->codec != CVL_CODEC_RAW && f->codec != CVL_CODEC_ZSTD &&
+	    f->codec != CVL_CODEC_ZSTD_DICT) {
 		*why = "unknown frame codec";
 		return -1;
 	}
@@ -121,7 +118,8 @@ int cvl_frame_check(const uint8_t *frame, size_t avail, cvl_frame_header *f,
 }
 
 int cvl_frame_decode(const cvl_frame_header *f, const uint8_t *stored,
-		     ZSTD_DCtx *dctx, uint8_t *out, const char **why)
+		     ZSTD_DCtx *dctx, cvl_ddict_fn getd, void *ud, uint8_t *out,
+		     const char **why)
 {
 	size_t r;
 
@@ -129,7 +127,21 @@ int cvl_frame_decode(const cvl_frame_header *f, const uint8_t *stored,
 		memcpy(out, stored, f->raw_len);
 		return 0;
 	}
-	r = ZSTD_decompressDCtx(dctx, out, f->raw_len, stored, f->stored_len);
+	if (f->codec == CVL_CODEC_ZSTD_DICT) {
+		unsigned id = ZSTD_getDictID_fromFrame(stored, f->stored_len);
+		const ZSTD_DDict *dd = id && getd ? getd(ud, id) : NULL;
+		if (!id) {
+			*why = "dictionary frame names no dictionary";
+			return -1;
+		}
+		if (!dd) {
+			*why = "frame needs a compression dictionary the store does not have";
+			return -1;
+		}
+		r = ZSTD_decompress_usingDDict(dctx, out, f->raw_len, stored, f->stored_len, dd);
+	} else {
+		r = ZSTD_decompressDCtx(dctx, out, f->raw_len, stored, f->stored_len);
+	}
 	if (ZSTD_isError(r) || r != f->raw_len) {
 		*why = "frame does not decompress to its stated size";
 		return -1;
@@ -167,7 +179,8 @@ int cvl_block_check(const uint8_t *blk, size_t len, const cvl_block_header *h,
 
 /* Compresses one frame of records [a, b) into out. */
 static int build_frame(const uint8_t *raw, size_t raw_len, uint32_t nrec,
-		       ZSTD_CCtx *cctx, int level, cvl_buf *out, uint32_t *frame_len)
+		       ZSTD_CCtx *cctx, int level, const ZSTD_CDict *cdict, cvl_buf *out,
+		       uint32_t *frame_len)
 {
 	size_t start = out->len, bound = ZSTD_compressBound(raw_len), clen;
 	cvl_frame_header f = {.raw_len = (uint32_t)raw_len, .record_count = nrec};
@@ -176,7 +189,8 @@ static int build_frame(const uint8_t *raw, size_t raw_len, uint32_t nrec,
 	if (rc)
 		return rc;
 	uint8_t *hdr = out->p + start, *dst = hdr + CVL_FRAME_HEADER;
-	clen = ZSTD_compressCCtx(cctx, dst, bound, raw, raw_len, level);
+	clen = cdict ? ZSTD_compress_usingCDict(cctx, dst, bound, raw, raw_len, cdict)
+		     : ZSTD_compressCCtx(cctx, dst, bound, raw, raw_len, level);
 	if (ZSTD_isError(clen))
 		return cvl_err(CONVLOG_ENOMEM, "zstd compression failed: %s",
 			       ZSTD_getErrorName(clen));
@@ -185,7 +199,7 @@ static int build_frame(const uint8_t *raw, size_t raw_len, uint32_t nrec,
 		f.codec = CVL_CODEC_RAW;
 		f.stored_len = (uint32_t)raw_len;
 	} else {
-		f.codec = CVL_CODEC_ZSTD;
+		f.codec = cdict ? CVL_CODEC_ZSTD_DICT : CVL_CODEC_ZSTD;
 		f.stored_len = (uint32_t)clen;
 	}
 	frame_header_encode(hdr, &f, dst);
@@ -194,14 +208,16 @@ static int build_frame(const uint8_t *raw, size_t raw_len, uint32_t nrec,
 	return 0;
 }
 
-int cvl_block_build(const uint8_t *recs, const size_t *offs, const size_t *group,
-		    size_t nrec, size_t total, uint64_t min_lsn, uint64_t max_lsn,
-		    uint64_t durable_lsn, size_t frame_target, ZSTD_CCtx *cctx, int level,
-		    cvl_buf *out, cvl_frame_loc *locs)
+static int block_build(const uint8_t *recs, const size_t *offs, const size_t *group,
+		       size_t nrec, size_t total, uint64_t min_lsn, uint64_t max_lsn,
+		       uint64_t durable_lsn, size_t frame_target, ZSTD_CCtx *cctx, int level,
+		       const ZSTD_CDict *cdict, uint32_t dict_id, cvl_buf *out,
+		       cvl_frame_loc *locs)
 {
 	size_t block_start = out->len, i = 0;
 	cvl_block_header h = {.record_count = (uint32_t)nrec, .min_lsn = min_lsn,
-			      .max_lsn = max_lsn, .durable_lsn = durable_lsn};
+			      .max_lsn = max_lsn, .durable_lsn = durable_lsn,
+			      .dict_id = cdict ? dict_id : 0};
 	int rc = cvl_buf_reserve(out, CVL_BLOCK_HEADER);
 
 	if (rc)
@@ -220,7 +236,7 @@ int cvl_block_build(const uint8_t *recs, const size_t *offs, const size_t *group
 				       UINT16_MAX);
 		uint32_t frame_off = (uint32_t)(out->len - block_start);
 		rc = build_frame(recs + offs[a], end - offs[a], (uint32_t)(b - a), cctx, level,
-				 out, &flen);
+				 cdict, out, &flen);
 		if (rc)
 			return rc;
 		for (size_t k = a; k < b; k++) {
@@ -237,6 +253,25 @@ int cvl_block_build(const uint8_t *recs, const size_t *offs, const size_t *group
 	h.body_len = (uint32_t)(out->len - block_start - CVL_BLOCK_HEADER);
 	cvl_block_header_encode(&h, out->p + block_start);
 	return 0;
+}
+
+int cvl_block_build(const uint8_t *recs, const size_t *offs, const size_t *group,
+		    size_t nrec, size_t total, uint64_t min_lsn, uint64_t max_lsn,
+		    uint64_t durable_lsn, size_t frame_target, ZSTD_CCtx *cctx, int level,
+		    cvl_buf *out, cvl_frame_loc *locs)
+{
+	return block_build(recs, offs, group, nrec, total, min_lsn, max_lsn, durable_lsn,
+			   frame_target, cctx, level, NULL, 0, out, locs);
+}
+
+int cvl_block_build_dict(const uint8_t *recs, const size_t *offs, const size_t *group,
+			 size_t nrec, size_t total, uint64_t min_lsn, uint64_t max_lsn,
+			 size_t frame_target, ZSTD_CCtx *cctx, int level,
+			 const ZSTD_CDict *cdict, uint32_t dict_id, cvl_buf *out,
+			 cvl_frame_loc *locs)
+{
+	return block_build(recs, offs, group, nrec, total, min_lsn, max_lsn, 0, frame_target,
+			   cctx, level, cdict, dict_id, out, locs);
 }
 
 int cvl_block_scan_after(int fd, const char *path, uint64_t off, uint64_t file_size,

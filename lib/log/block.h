@@ -16,6 +16,11 @@
 #define CVL_FRAME_MAX_RECORDS 65535u
 #define CVL_CODEC_RAW 0
 #define CVL_CODEC_ZSTD 1
+#define CVL_CODEC_ZSTD_DICT 2 /* format 3: zstd with a stored dictionary */
+
+/* Finds the decompression dictionary with zstd dictionary id `id` (NULL if
+ * the store has none). */
+typedef const ZSTD_DDict *(*cvl_ddict_fn)(void *ud, uint32_t id);
 
 typedef struct cvl_block_header {
 	uint16_t frame_count;
@@ -59,6 +64,16 @@ int cvl_block_build(const uint8_t *recs, const size_t *offs, const size_t *group
 		    uint64_t durable_lsn, size_t frame_target, ZSTD_CCtx *cctx, int level,
 		    cvl_buf *out, cvl_frame_loc *locs);
 
+/* The same with every frame compressed with dictionary `cdict` (codec 2,
+ * zstd dictionary id `dict_id`, also stored in the block header), for the
+ * compactor's cold segments: the records need not carry consecutive LSNs,
+ * [min_lsn, max_lsn] just bounds them.  cdict NULL: as cvl_block_build. */
+int cvl_block_build_dict(const uint8_t *recs, const size_t *offs, const size_t *group,
+			 size_t nrec, size_t total, uint64_t min_lsn, uint64_t max_lsn,
+			 size_t frame_target, ZSTD_CCtx *cctx, int level,
+			 const ZSTD_CDict *cdict, uint32_t dict_id, cvl_buf *out,
+			 cvl_frame_loc *locs);
+
 void cvl_block_header_encode(const cvl_block_header *h, uint8_t out[CVL_BLOCK_HEADER]);
 
 /* Decodes and checks a block header. -1 with *why if invalid. */
@@ -70,9 +85,11 @@ int cvl_block_header_decode(const uint8_t in[CVL_BLOCK_HEADER], cvl_block_header
 int cvl_frame_check(const uint8_t *frame, size_t avail, cvl_frame_header *f,
 		    const char **why);
 
-/* Decompresses a checked frame's stored bytes into out[raw_len]. */
+/* Decompresses a checked frame's stored bytes into out[raw_len]; a codec 2
+ * frame gets its dictionary from getd (NULL: such frames fail). */
 int cvl_frame_decode(const cvl_frame_header *f, const uint8_t *stored,
-		     ZSTD_DCtx *dctx, uint8_t *out, const char **why);
+		     ZSTD_DCtx *dctx, cvl_ddict_fn getd, void *ud, uint8_t *out,
+		     const char **why);
 
 /*
  * Checks a whole block held in memory (header + body): every frame header,

@@ -25,6 +25,18 @@ static inline int cvl_record_is_msg(uint8_t t)
 /* Fixed part after the length varint: type, flags, lsn, hlc, origin. */
 #define CVL_REC_FIXED 26
 
+/* Encoded size of a record with a `body_len`-byte body. */
+static inline size_t cvl_record_len(size_t body_len)
+{
+	size_t l = CVL_REC_FIXED + body_len, n = l;
+	size_t v = 1;
+	while (n >= 0x80) {
+		n >>= 7;
+		v++;
+	}
+	return l + v;
+}
+
 typedef struct cvl_record {
 	uint8_t type;
 	uint64_t lsn;

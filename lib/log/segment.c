@@ -16,12 +16,31 @@ void cvl_seg_path(char *buf, size_t n, const char *dir, uint64_t id)
 	snprintf(buf, n, "%s/%016" PRIx64 ".seg", dir, id);
 }
 
+void cvl_seg_tmp_path(char *buf, size_t n, const char *dir, uint64_t id)
+{
+	snprintf(buf, n, "%s/%016" PRIx64 ".seg.tmp", dir, id);
+}
+
+static int parse_hex16(const char *name, uint64_t *id);
+
+int cvl_seg_parse_tmp_name(const char *name, uint64_t *id)
+{
+	if (strlen(name) != 24 || strcmp(name + 16, ".seg.tmp") != 0)
+		return -1;
+	return parse_hex16(name, id);
+}
+
 int cvl_seg_parse_name(const char *name, uint64_t *id)
+{
+	if (strlen(name) != 20 || strcmp(name + 16, ".seg") != 0)
+		return -1;
+	return parse_hex16(name, id);
+}
+
+static int parse_hex16(const char *name, uint64_t *id)
 {
 	uint64_t v = 0;
 
-	if (strlen(name) != 20 || strcmp(name + 16, ".seg") != 0)
-		return -1;
 	for (int i = 0; i < 16; i++) {
 		char c = name[i];
 		int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
@@ -59,7 +78,9 @@ int cvl_seg_header_decode(const uint8_t in[CVL_SEG_HEADER], cvl_seg_header *h,
 	if (h->version != CVL_SEG_VERSION)
 		return cvl_err(CONVLOG_EVERSION, "%s: segment format version %u, this library reads %u",
 			       path, h->version, CVL_SEG_VERSION);
-	if (h->flags != 0 || cvl_get_u64le(in + 48) != 0)
+	if ((h->flags & ~CVL_SEGF_KNOWN) != 0 ||
+	    (h->flags & CVL_SEGF_COLD && !(h->flags & CVL_SEGF_COMPACT)) ||
+	    cvl_get_u64le(in + 48) != 0)
 		return cvl_err(CONVLOG_ECORRUPT, "%s offset 0: reserved header bits are set", path);
 	h->id = cvl_get_u64le(in + 16);
 	memcpy(h->store_id, in + 24, 16);
@@ -94,8 +115,43 @@ int cvl_seg_create(const char *dir, uint64_t id, const uint8_t store_id[16],
 	return rc;
 }
 
+int cvl_seg_create_tmp(const char *dir, uint64_t id, const uint8_t store_id[16],
+		       int64_t now_ms, uint32_t flags, int *fd)
+{
+	char path[CVL_SEG_NAME_MAX];
+	uint8_t hdr[CVL_SEG_HEADER];
+	cvl_seg_header h = {.version = CVL_SEG_VERSION, .flags = flags, .id = id,
+			    .created_at = now_ms};
+	int rc;
+
+	memcpy(h.store_id, store_id, 16);
+	cvl_seg_tmp_path(path, sizeof(path), dir, id);
+	cvl_os_unlink(path);
+	if ((rc = cvl_os_open(path, CVL_O_RDWR | CVL_O_CREATE | CVL_O_EXCL, fd)))
+		return rc;
+	cvl_seg_header_encode(&h, hdr);
+	if ((rc = cvl_os_pwrite(*fd, hdr, sizeof(hdr), 0, path))) {
+		cvl_os_close(*fd);
+		*fd = -1;
+		cvl_os_unlink(path);
+	}
+	return rc;
+}
+
+int cvl_seg_publish(const char *dir, uint64_t id, int fd)
+{
+	char tmp[CVL_SEG_NAME_MAX], path[CVL_SEG_NAME_MAX];
+	int rc;
+
+	cvl_seg_tmp_path(tmp, sizeof(tmp), dir, id);
+	cvl_seg_path(path, sizeof(path), dir, id);
+	if ((rc = cvl_os_fdatasync(fd, tmp)) || (rc = cvl_os_rename(tmp, path)))
+		return rc;
+	return cvl_os_fsync_dir(dir);
+}
+
 int cvl_seg_open(const char *dir, uint64_t id, const uint8_t store_id[16], int rw,
-		 int *fd, uint64_t *size)
+		 int *fd, uint64_t *size, uint32_t *flags)
 {
 	char path[CVL_SEG_NAME_MAX];
 	uint8_t hdr[CVL_SEG_HEADER];
@@ -127,6 +183,8 @@ int cvl_seg_open(const char *dir, uint64_t id, const uint8_t store_id[16], int r
 	}
 	if (memcmp(h.store_id, store_id, 16) != 0)
 		rc = cvl_err(CONVLOG_ECORRUPT, "%s: segment belongs to another store", path);
+	if (flags)
+		*flags = h.flags;
 out:
 	if (rc) {
 		cvl_os_close(*fd);

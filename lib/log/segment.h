@@ -9,6 +9,13 @@
 #define CVL_SEG_VERSION 1
 #define CVL_SEG_NAME_MAX 4096
 
+/* Header flags (store format 3).  A compacted segment holds message
+ * records the compactor copied out of older segments: it is not part of
+ * the log (never replayed, never appended to). */
+#define CVL_SEGF_COMPACT 1u
+#define CVL_SEGF_COLD 2u /* compacted, archived conversations, dictionary */
+#define CVL_SEGF_KNOWN 3u
+
 typedef struct cvl_seg_header {
 	uint32_t version;
 	uint32_t flags;
@@ -31,8 +38,18 @@ int cvl_seg_header_decode(const uint8_t in[CVL_SEG_HEADER], cvl_seg_header *h,
 int cvl_seg_create(const char *dir, uint64_t id, const uint8_t store_id[16],
 		   int64_t now_ms, int *fd);
 
-/* Opens and checks an existing segment; `rw` for the writer. */
+/* Opens and checks an existing segment; `rw` for the writer.  *flags
+ * (may be NULL) gets the header flags. */
 int cvl_seg_open(const char *dir, uint64_t id, const uint8_t store_id[16], int rw,
-		 int *fd, uint64_t *size);
+		 int *fd, uint64_t *size, uint32_t *flags);
+
+/* The compactor's output: `%016x.seg.tmp`, header with `flags` written
+ * (not synced); cvl_seg_publish syncs it and renames it into place. */
+void cvl_seg_tmp_path(char *buf, size_t n, const char *dir, uint64_t id);
+int cvl_seg_create_tmp(const char *dir, uint64_t id, const uint8_t store_id[16],
+		       int64_t now_ms, uint32_t flags, int *fd);
+int cvl_seg_publish(const char *dir, uint64_t id, int fd);
+/* 0 and *id if `name` is a compactor's temporary file name. */
+int cvl_seg_parse_tmp_name(const char *name, uint64_t *id);
 
 #endif

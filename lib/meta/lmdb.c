@@ -12,7 +12,7 @@ static const char *table_names[CVL_T_COUNT] = {
 	"meta", "segments", "conv", "conv_stats", "conv_external", "msg", "msg_id",
 	"ix_activity", "ix_user", "ix_org", "ix_session", "ix_status", "ix_tag",
 	"ix_parent", "ix_initiator_role", "ix_responder_role", "ix_created", "ix_user_created",
-	"ix_org_created", "ix_session_created", "msg_children", "text_deleted",
+	"ix_org_created", "ix_session_created", "msg_children", "text_deleted", "seg_stats",
 };
 
 const char *cvl_table_name(int t)
@@ -113,6 +113,12 @@ int cvl_lmdb_open(cvl_lmdb *lm, const char *dir, uint64_t map_size, int readonly
 		goto fail;
 	for (int t = 0; t < CVL_T_COUNT; t++) {
 		mrc = mdb_dbi_open(txn, table_names[t], readonly ? 0 : MDB_CREATE, &lm->dbi[t]);
+		if (mrc == MDB_NOTFOUND && t == CVL_T_SEGSTAT) {
+			lm->dbi[t] = 0;
+			continue;
+		}
+		if (t == CVL_T_SEGSTAT && !mrc)
+			lm->has_segstat = 1;
 		if (mrc) {
 			rc = mrc == MDB_NOTFOUND
 				     ? cvl_err(CONVLOG_ECORRUPT, "LMDB %s: table %s is missing", dir,
@@ -169,4 +175,25 @@ int cvl_lmdb_get(cvl_lmdb *lm, MDB_txn *txn, int table, const void *key, size_t 
 	*val = v.mv_data;
 	*vlen = v.mv_size;
 	return 0;
+}
+
+static int reader_line(const char *msg, void *ctx)
+{
+	uint64_t *oldest = ctx;
+	int pid;
+	size_t tid;
+	unsigned long long txn;
+
+	if (sscanf(msg, "%d %zx %llu", &pid, &tid, &txn) == 3 && txn < *oldest)
+		*oldest = txn;
+	return 0;
+}
+
+uint64_t cvl_lmdb_oldest_reader(cvl_lmdb *lm)
+{
+	uint64_t oldest = UINT64_MAX;
+
+	if (mdb_reader_list(lm->env, reader_line, &oldest) < 0)
+		return 0;
+	return oldest;
 }

@@ -30,6 +30,7 @@ enum cvl_table {
 	CVL_T_IX_SESSION_CREATED,
 	CVL_T_MSG_CHILDREN,
 	CVL_T_IX_DELETED,
+	CVL_T_SEGSTAT, /* format 3: per-segment live bytes (absent before) */
 	CVL_T_COUNT
 };
 
@@ -41,6 +42,7 @@ typedef struct cvl_lmdb {
 	MDB_env *env;
 	MDB_dbi dbi[CVL_T_COUNT];
 	int readonly;
+	int has_segstat; /* a read-only handle on a format 2 store lacks it */
 	uint64_t map_size; /* what the environment got (see cvl_lmdb_open) */
 	char path[4096];
 } cvl_lmdb;
@@ -54,6 +56,9 @@ const char *cvl_table_name(int t);
 int cvl_lmdb_open(cvl_lmdb *lm, const char *dir, uint64_t map_size, int readonly,
 		  uint32_t format_lo, uint32_t format_hi);
 void cvl_lmdb_close(cvl_lmdb *lm);
+/* The oldest transaction id any live reader (any process) holds, or
+ * UINT64_MAX when there is none. */
+uint64_t cvl_lmdb_oldest_reader(cvl_lmdb *lm);
 
 /* Translates an LMDB return code into CONVLOG_E* with a message. */
 int cvl_lmdb_err(int mrc, const char *what);

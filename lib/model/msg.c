@@ -288,6 +288,8 @@ int cvl_msg_sum_encode(const cvl_msg_peek *m, const cvl_loc *loc, cvl_buf *b)
 	if (m->edited_at)
 		TRY(cvl_tlv_put_i(b, MF_EDITED, m->edited_at));
 	TRY(cvl_tlv_put_u(b, MF_CONTENT_LEN, m->content_len));
+	if (m->rec_len)
+		TRY(cvl_tlv_put_u(b, MF_REC_LEN, m->rec_len));
 	return 0;
 }
 
@@ -385,6 +387,7 @@ int cvl_msg_sum_decode(const uint8_t *p, size_t n, uint32_t seq, cvl_msg_sum *s)
 			case MF_CREATED: s->created_at = cvl_unzigzag(it.v); break;
 			case MF_EDITED: s->edited_at = cvl_unzigzag(it.v); break;
 			case MF_CONTENT_LEN: s->content_len = it.v; break;
+			case MF_REC_LEN: s->rec_len = it.v; break;
 			default: return -1;
 			}
 		}

@@ -13,7 +13,8 @@ enum {
 	MF_COST = 11, MF_LATENCY = 12, MF_MODEL = 13, MF_STATUS = 14, MF_ERROR = 15,
 	MF_FEEDBACK = 16, MF_FEEDBACK_TEXT = 17, MF_METADATA = 18, MF_CREATED = 19,
 	MF_EDITED = 20,
-	MF_CONTENT_LEN = 40 /* summaries only */
+	MF_CONTENT_LEN = 40, /* summaries only */
+	MF_REC_LEN = 41      /* summaries only, format 3 */
 };
 
 /* Full message TLV (record bodies). */
@@ -55,6 +56,7 @@ typedef struct cvl_msg_sum {
 	int status, feedback;
 	int64_t created_at, edited_at;
 	uint64_t content_len;
+	uint64_t rec_len; /* encoded record bytes; 0 unknown (format < 3) */
 } cvl_msg_sum;
 
 /* The fields of a message record body that state changes need, read in
@@ -68,6 +70,7 @@ typedef struct cvl_msg_peek {
 	int status, feedback;
 	int64_t created_at, edited_at;
 	uint64_t content_len;
+	uint64_t rec_len; /* set by the caller for the summary (0: omitted) */
 	int has_id, has_conv;
 } cvl_msg_peek;
 

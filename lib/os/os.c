@@ -282,6 +282,20 @@ int cvl_os_lock(const char *path, int exclusive, int *fd)
 	return 0;
 }
 
+int cvl_os_flock(int fd, int exclusive, int wait)
+{
+	int r;
+
+	do {
+		r = flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB));
+	} while (r != 0 && errno == EINTR);
+	if (r == 0)
+		return 0;
+	if (errno == EWOULDBLOCK)
+		return CONVLOG_ELOCKED;
+	return oserr(errno, "flock", "lock file");
+}
+
 /* ---- time and randomness ---- */
 
 int64_t cvl_os_now_ms(void)

@@ -40,6 +40,9 @@ int cvl_os_listdir(const char *path, int (*fn)(void *ud, const char *name),
 /* ---- locks ---- */
 /* Exclusive (or shared) non-blocking flock. CONVLOG_ELOCKED if held. */
 int cvl_os_lock(const char *path, int exclusive, int *fd);
+/* flock on an open fd: shared or exclusive, waiting or not
+ * (CONVLOG_ELOCKED when it would wait). */
+int cvl_os_flock(int fd, int exclusive, int wait);
 
 /* ---- time and randomness ---- */
 int64_t cvl_os_now_ms(void);      /* wall clock, ms since epoch */

@@ -72,6 +72,7 @@ CONVLOG_API const char *convlog_strerror(int code)
 	case CONVLOG_EFAILED: return "store handle failed earlier; reopen it";
 	case CONVLOG_ERANGE: return "number out of range";
 	case CONVLOG_ESEQ: return "message sequence out of order";
+	case CONVLOG_ECANCELED: return "cancelled";
 	default: return "unknown error";
 	}
 }

@@ -121,7 +121,7 @@ static uint8_t *frame_raw(const uint8_t *blk, size_t blen, size_t off, cvl_frame
 		      off, why);
 	raw = malloc(f->raw_len ? f->raw_len : 1);
 	ck_assert_ptr_nonnull(raw);
-	ck_assert_msg(cvl_frame_decode(f, blk + off + CVL_FRAME_HEADER, d, raw, &why) == 0,
+	ck_assert_msg(cvl_frame_decode(f, blk + off + CVL_FRAME_HEADER, d, NULL, NULL, raw, &why) == 0,
 		      "frame at %zu: %s", off, why);
 	ZSTD_freeDCtx(d);
 	return raw;
@@ -423,7 +423,6 @@ START_TEST(test_block__header_with_valid_checksum_but_bad_fields_is_rejected)
 	TAMPER(cvl_put_u64le(b + 16, 14));         /* min > max */
 	TAMPER(cvl_put_u32le(b + 12, 47));         /* body shorter than 2 frame headers */
 	TAMPER(cvl_put_u32le(b + 12, CVL_BLOCK_MAX_BODY + 1));
-	TAMPER(cvl_put_u32le(b + 32, 9));          /* dictionary */
 #undef TAMPER
 	/* the boundaries themselves are fine */
 	cvl_block_header_encode(&good, b);
@@ -483,7 +482,7 @@ START_TEST(test_block__frame_check_rejects_bad_fields_under_a_valid_checksum)
 	FRAME(8, 8, 1, CVL_CODEC_RAW, 0);
 	ck_assert_int_eq(cvl_frame_check(fr, sizeof(fr), &f, &why), 0);
 	ck_assert_uint_eq(f.stored_len, 8);
-	FRAME(8, 8, 1, 2, 0); /* unknown codec */
+	FRAME(8, 8, 1, 3, 0); /* unknown codec */
 	ck_assert_int_eq(cvl_frame_check(fr, sizeof(fr), &f, &why), -1);
 	FRAME(8, 8, 1, CVL_CODEC_RAW, 1); /* reserved */
 	ck_assert_int_eq(cvl_frame_check(fr, sizeof(fr), &f, &why), -1);
@@ -519,13 +518,13 @@ START_TEST(test_block__frame_decode_rejects_a_wrong_raw_length)
 	ck_assert_uint_eq(f.codec, CVL_CODEC_ZSTD);
 	uint8_t *raw = malloc(f.raw_len + 16);
 	f.raw_len -= 1;
-	ck_assert_int_eq(cvl_frame_decode(&f, out.p + CVL_BLOCK_HEADER + CVL_FRAME_HEADER, d, raw,
+	ck_assert_int_eq(cvl_frame_decode(&f, out.p + CVL_BLOCK_HEADER + CVL_FRAME_HEADER, d, NULL, NULL, raw,
 					  &why), -1);
 	f.raw_len += 2;
-	ck_assert_int_eq(cvl_frame_decode(&f, out.p + CVL_BLOCK_HEADER + CVL_FRAME_HEADER, d, raw,
+	ck_assert_int_eq(cvl_frame_decode(&f, out.p + CVL_BLOCK_HEADER + CVL_FRAME_HEADER, d, NULL, NULL, raw,
 					  &why), -1);
 	f.raw_len -= 1;
-	ck_assert_int_eq(cvl_frame_decode(&f, out.p + CVL_BLOCK_HEADER + CVL_FRAME_HEADER, d, raw,
+	ck_assert_int_eq(cvl_frame_decode(&f, out.p + CVL_BLOCK_HEADER + CVL_FRAME_HEADER, d, NULL, NULL, raw,
 					  &why), 0);
 	ck_assert_int_eq(memcmp(raw, rs.recs.p, rs.recs.len), 0);
 	free(raw);

@@ -448,7 +448,7 @@ START_TEST(test_recovery__format_1_store_opens_and_a_writer_upgrades_it)
 
 	tu_msg(db, &id, "user", "written by a format 1 library");
 	convlog_close(db);
-	ck_assert_int_eq(meta_format(-1), 2);
+	ck_assert_int_eq(meta_format(-1), 3);
 	ck_assert_int_eq(meta_format(1), 1);
 	/* a read-only handle reads it as it is */
 	convlog_options *ro = tu_opts(CONVLOG_DURABILITY_OFF);
@@ -461,10 +461,53 @@ START_TEST(test_recovery__format_1_store_opens_and_a_writer_upgrades_it)
 	ck_assert_int_eq(meta_format(-1), 1);
 	/* a writer upgrades it */
 	db = tu_open(path, o);
-	tu_msg(db, &id, "assistant", "and by format 2");
+	tu_msg(db, &id, "assistant", "and by format 3");
 	tu_verify_clean(db);
 	convlog_close(db);
-	ck_assert_int_eq(meta_format(-1), 2);
+	ck_assert_int_eq(meta_format(-1), 3);
+	convlog_options_free(ro);
+	convlog_options_free(o);
+}
+END_TEST
+
+/* A format 2 store has no seg_stats table: read-only handles do without
+ * it, a writer computes it from the message locators. */
+START_TEST(test_recovery__format_2_store_gets_its_segment_accounting)
+{
+	convlog_options *o = tu_opts(CONVLOG_DURABILITY_OFF);
+	convlog_db *db = tu_open(path, o);
+	convlog_uuid a = tu_conv(db, "u", "one"), b = tu_conv(db, "u", "two");
+	char meta[300];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+
+	for (int i = 0; i < 20; i++)
+		tu_msg(db, i % 2 ? &a : &b, "user", "a turn of a format 2 store");
+	convlog_close(db);
+	ck_assert_int_eq(meta_format(2), 2);
+	snprintf(meta, sizeof(meta), "%s/meta", path);
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 32);
+	mdb_env_set_mapsize(env, 64u << 20);
+	ck_assert_int_eq(mdb_env_open(env, meta, 0, 0644), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "seg_stats", 0, &dbi), 0);
+	ck_assert_int_eq(mdb_drop(txn, dbi, 1), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	convlog_options *ro = tu_opts(CONVLOG_DURABILITY_OFF);
+	CK_OK(convlog_options_set_open_flags(ro, CONVLOG_OPEN_READONLY));
+	db = tu_open(path, ro);
+	tu_verify_clean(db);
+	convlog_close(db);
+	db = tu_open(path, o);
+	tu_msg(db, &a, "assistant", "and one by format 3");
+	tu_verify_clean(db); /* verify compares seg_stats with the locators */
+	CK_OK(convlog_checkpoint(db));
+	tu_verify_clean(db);
+	convlog_close(db);
+	ck_assert_int_eq(meta_format(-1), 3);
 	convlog_options_free(ro);
 	convlog_options_free(o);
 }
@@ -478,8 +521,8 @@ START_TEST(test_recovery__newer_format_version_is_refused)
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
-	unsigned char three[4] = {3, 0, 0, 0};
-	MDB_val k = {6, "format"}, v = {4, three};
+	unsigned char four[4] = {4, 0, 0, 0};
+	MDB_val k = {6, "format"}, v = {4, four};
 
 	convlog_close(db);
 	snprintf(meta, sizeof(meta), "%s/meta", path);
@@ -493,7 +536,7 @@ START_TEST(test_recovery__newer_format_version_is_refused)
 	ck_assert_int_eq(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
 	CK_ERR(convlog_open(path, o, &db), CONVLOG_EVERSION);
-	ck_assert_ptr_nonnull(strstr(convlog_errmsg(), "version 3"));
+	ck_assert_ptr_nonnull(strstr(convlog_errmsg(), "version 4"));
 	convlog_options_free(o);
 }
 END_TEST
@@ -516,6 +559,7 @@ int main(void)
 	tcase_add_test(tc, test_recovery__damaged_older_segment_header_is_corruption);
 	tcase_add_test(tc, test_recovery__newer_format_version_is_refused);
 	tcase_add_test(tc, test_recovery__format_1_store_opens_and_a_writer_upgrades_it);
+	tcase_add_test(tc, test_recovery__format_2_store_gets_its_segment_accounting);
 	suite_add_tcase(s, tc);
 	return tu_run(s) != 0;
 }

@@ -57,7 +57,7 @@ static int open_a(uint64_t id)
 {
 	int fd = -2;
 	uint64_t size = 0;
-	int rc = cvl_seg_open(dir, id, store_a, 0, &fd, &size);
+	int rc = cvl_seg_open(dir, id, store_a, 0, &fd, &size, NULL);
 
 	if (rc == 0) {
 		ck_assert_int_ge(fd, 0);
@@ -79,7 +79,7 @@ START_TEST(test_segment__created_segment_opens_with_its_header)
 	ck_assert_int_ge(fd, 0);
 	cvl_os_close(fd);
 
-	CK_OK(cvl_seg_open(dir, 42, store_a, 1, &rfd, &size));
+	CK_OK(cvl_seg_open(dir, 42, store_a, 1, &rfd, &size, NULL));
 	ck_assert_int_ge(rfd, 0);
 	ck_assert_uint_eq(size, CVL_SEG_HEADER);
 	cvl_os_close(rfd);
@@ -105,7 +105,7 @@ START_TEST(test_segment__open_reports_the_size_after_appends)
 	CK_OK(cvl_seg_create(dir, 1, store_a, 1, &fd));
 	CK_OK(cvl_os_pwrite(fd, data, sizeof(data), CVL_SEG_HEADER, "seg"));
 	cvl_os_close(fd);
-	CK_OK(cvl_seg_open(dir, 1, store_a, 0, &fd, &size));
+	CK_OK(cvl_seg_open(dir, 1, store_a, 0, &fd, &size, NULL));
 	ck_assert_uint_eq(size, CVL_SEG_HEADER + sizeof(data));
 	cvl_os_close(fd);
 }
@@ -203,9 +203,16 @@ START_TEST(test_segment__reserved_fields_must_be_zero)
 	uint8_t b[CVL_SEG_HEADER];
 
 	memcpy(h.store_id, store_a, 16);
-	h.flags = 1;
+	h.flags = 4; /* unknown flag */
 	cvl_seg_header_encode(&h, b);
 	CK_ERR(cvl_seg_header_decode(b, &d, "p"), CONVLOG_ECORRUPT);
+	h.flags = CVL_SEGF_COLD; /* cold without compacted */
+	cvl_seg_header_encode(&h, b);
+	CK_ERR(cvl_seg_header_decode(b, &d, "p"), CONVLOG_ECORRUPT);
+	h.flags = CVL_SEGF_COMPACT | CVL_SEGF_COLD;
+	cvl_seg_header_encode(&h, b);
+	CK_OK(cvl_seg_header_decode(b, &d, "p"));
+	ck_assert_uint_eq(d.flags, 3);
 	h.flags = 0;
 	cvl_seg_header_encode(&h, b);
 	CK_OK(cvl_seg_header_decode(b, &d, "p"));
@@ -252,7 +259,7 @@ START_TEST(test_segment__segment_of_another_store_is_corruption)
 	cvl_os_close(fd);
 	CK_ERR(open_a(9), CONVLOG_ECORRUPT);
 	ck_assert_ptr_nonnull(strstr(convlog_errmsg(), "another store"));
-	CK_OK(cvl_seg_open(dir, 9, store_b, 0, &fd, &size));
+	CK_OK(cvl_seg_open(dir, 9, store_b, 0, &fd, &size, NULL));
 	cvl_os_close(fd);
 }
 END_TEST
