@@ -10,7 +10,7 @@
 #include "util.h"
 
 static const char usage_text[] =
-	"usage: convlog compact [--archive] [--full] [--dry-run] [--json] STORE\n"
+	"usage: convlog compact [--archive] [--full] [--level N] [--dry-run] [--json] STORE\n"
 	"\n"
 	"Compacts STORE: every sealed log segment and every compacted segment\n"
 	"that is mostly garbage, small, or holds bytes of purged conversations is\n"
@@ -25,6 +25,8 @@ static const char usage_text[] =
 	"  --archive    also move archived conversations to cold segments\n"
 	"               (zstd level 19 with a dictionary trained on them)\n"
 	"  --full       seal the active segment and rewrite every segment\n"
+	"  --level N    zstd level (1..19) of the rewritten warm segments\n"
+	"               (default: the store's level, 3)\n"
 	"  --dry-run    print what would be rewritten, change nothing\n"
 	"  --json       print the summary as one JSON object\n"
 	"  -h, --help   show this help\n";
@@ -71,6 +73,7 @@ int cmd_compact(int argc, char **argv)
 		{"full", no_argument, NULL, 'f'},
 		{"dry-run", no_argument, NULL, 'n'},
 		{"json", no_argument, NULL, 'j'},
+		{"level", required_argument, NULL, 'l'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -89,6 +92,13 @@ int cmd_compact(int argc, char **argv)
 		case 'f': o.flags |= CONVLOG_COMPACT_FULL; break;
 		case 'n': o.flags |= CONVLOG_COMPACT_DRY_RUN; break;
 		case 'j': json = 1; break;
+		case 'l': {
+			uint64_t v;
+			if (tool_parse_u64(optarg, 19, &v) || v < 1)
+				return tool_usage("compact", "--level wants 1..19, not '%s'", optarg);
+			o.level = (int)v;
+			break;
+		}
 		case 'h': fputs(usage_text, stdout); return TOOL_OK;
 		default: return tool_getopt_error("compact", c, argv);
 		}

@@ -1001,6 +1001,88 @@ static int lock_readers_out(convlog_db *db)
 	return fd;
 }
 
+/* Copies every table of the store into a new environment in `dir`, in key
+ * order with MDB_APPEND: leaf pages come out full, and no free page (with
+ * whatever bytes it held) is carried over. */
+static int repack(convlog_db *db, const char *dir)
+{
+	MDB_env *dst = NULL;
+	MDB_txn *src = NULL, *dt = NULL;
+	MDB_cursor *c = NULL;
+	int rc = 0, mrc;
+
+	if ((mrc = mdb_env_create(&dst)))
+		return cvl_lmdb_err(mrc, "env_create");
+	mdb_env_set_maxdbs(dst, CVL_T_COUNT + 8);
+	mdb_env_set_mapsize(dst, (size_t)db->lm.map_size);
+	if ((mrc = mdb_env_open(dst, dir, MDB_NOSYNC, 0644)) || (mrc = mdb_txn_begin(db->lm.env, NULL, MDB_RDONLY, &src))) {
+		rc = cvl_lmdb_err(mrc, "repack");
+		goto out;
+	}
+	for (int t = 0; t < CVL_T_COUNT && !rc; t++) {
+		MDB_dbi dd;
+		MDB_val k, v;
+		size_t n = 0;
+		if (t == CVL_T_SEGSTAT && !db->lm.has_segstat)
+			continue;
+		if ((mrc = mdb_txn_begin(dst, NULL, 0, &dt)) ||
+		    (mrc = mdb_dbi_open(dt, cvl_table_name(t), MDB_CREATE, &dd)) ||
+		    (mrc = mdb_cursor_open(src, db->lm.dbi[t], &c))) {
+			rc = cvl_lmdb_err(mrc, "repack");
+			break;
+		}
+		for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); !mrc;
+		     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			if ((mrc = mdb_put(dt, dd, &k, &v, MDB_APPEND)))
+				break;
+			if (++n % 65536 == 0) { /* bounded dirty pages */
+				if ((mrc = mdb_txn_commit(dt)) || (mrc = mdb_txn_begin(dst, NULL, 0, &dt)))
+					break;
+			}
+		}
+		mdb_cursor_close(c);
+		c = NULL;
+		if (mrc && mrc != MDB_NOTFOUND) {
+			rc = cvl_lmdb_err(mrc, cvl_table_name(t));
+			break;
+		}
+		mrc = mdb_txn_commit(dt);
+		dt = NULL;
+		if (mrc)
+			rc = cvl_lmdb_err(mrc, "repack commit");
+	}
+	if (!rc && (mrc = mdb_env_sync(dst, 1)))
+		rc = cvl_lmdb_err(mrc, "repack sync");
+out:
+	if (dt)
+		mdb_txn_abort(dt);
+	if (src)
+		mdb_txn_abort(src);
+	mdb_env_close(dst);
+	return rc;
+}
+
+/* Share of data.mdb's pages no table uses (free pages). */
+static double lmdb_free_share(convlog_db *db)
+{
+	MDB_envinfo info;
+	MDB_txn *txn;
+	MDB_stat st;
+	uint64_t used = 0;
+
+	if (mdb_env_info(db->lm.env, &info) || mdb_txn_begin(db->lm.env, NULL, MDB_RDONLY, &txn))
+		return 0;
+	for (int t = 0; t < CVL_T_COUNT; t++) {
+		if (t == CVL_T_SEGSTAT && !db->lm.has_segstat)
+			continue;
+		if (!mdb_stat(txn, db->lm.dbi[t], &st))
+			used += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+	}
+	mdb_txn_abort(txn);
+	double total = (double)info.me_last_pgno + 1;
+	return total > 64 ? 1.0 - (double)used / total : 0;
+}
+
 /*
  * LMDB never clears the pages a purge freed: a compacting copy holds only
  * live pages.  The copy is made with every LMDB writer of the handle held
@@ -1008,7 +1090,7 @@ static int lock_readers_out(convlog_db *db)
  * Skipped (and retried by the next compaction) while another process has
  * the store open, or readers keep transactions open.
  */
-static int erase_swap(convlog_db *db, int *done)
+static int erase_swap(convlog_db *db, int force, int *done)
 {
 	char meta[CVL_PATH_MAX], dir[CVL_PATH_MAX], from[CVL_PATH_MAX + 16], to[CVL_PATH_MAX + 16];
 	MDB_txn *txn = NULL;
@@ -1019,7 +1101,7 @@ static int erase_swap(convlog_db *db, int *done)
 	snprintf(dir, sizeof(dir), "%s/meta.compact", db->path);
 	snprintf(from, sizeof(from), "%s/data.mdb", dir);
 	snprintf(to, sizeof(to), "%s/data.mdb", meta);
-	pthread_mutex_lock(&db->wmu);
+	/* commits go on (they do not write LMDB); flushes and merges wait */
 	pthread_mutex_lock(&db->mergemu);
 	pthread_mutex_lock(&db->flushmu);
 	/* the pending flag goes out in the copy; back in if the swap fails */
@@ -1027,11 +1109,14 @@ static int erase_swap(convlog_db *db, int *done)
 		goto out;
 	MDB_val k = {10, "erase_meta"};
 	mrc = mdb_del(txn, db->lm.dbi[CVL_T_META], &k, NULL);
-	if (mrc == MDB_NOTFOUND) {
+	if (mrc == MDB_NOTFOUND && !force) {
 		mdb_txn_abort(txn);
 		txn = NULL;
 		goto out; /* nothing to erase */
 	}
+	int erasing = mrc != MDB_NOTFOUND;
+	if (!erasing)
+		mrc = 0;
 	if (mrc || (mrc = mdb_txn_commit(txn))) {
 		txn = NULL;
 		rc = cvl_lmdb_err(mrc, "meta");
@@ -1045,18 +1130,10 @@ static int erase_swap(convlog_db *db, int *done)
 		goto restore;
 	}
 	cvl_os_unlink(from);
-	if ((rc = cvl_os_mkdir(dir)))
-		goto restore;
-	if ((mrc = mdb_env_copy2(db->lm.env, dir, MDB_CP_COMPACT))) {
-		rc = cvl_lmdb_err(mrc, "compacting copy");
-		goto restore;
-	}
-	int fd;
-	if ((rc = cvl_os_open(from, CVL_O_RDWR, &fd)))
-		goto restore;
-	rc = cvl_os_fsync(fd, from);
-	cvl_os_close(fd);
-	if (rc)
+	snprintf(to, sizeof(to), "%s/lock.mdb", dir);
+	cvl_os_unlink(to);
+	snprintf(to, sizeof(to), "%s/data.mdb", meta);
+	if ((rc = cvl_os_mkdir(dir)) || (rc = repack(db, dir)))
 		goto restore;
 	/* wait (a little) until no transaction of this handle is open */
 	for (int tries = 0; tries < 2000 && !swapped; tries++) {
@@ -1088,16 +1165,20 @@ static int erase_swap(convlog_db *db, int *done)
 		}
 	}
 	cvl_os_unlink(from);
+	snprintf(from, sizeof(from), "%s/lock.mdb", dir);
+	cvl_os_unlink(from);
 	rmdir(dir);
 	if (swapped) {
-		*done = !rc;
+		*done = !rc && erasing;
 		goto out;
 	}
 	cvl_db_log(db, CONVLOG_LOG_INFO, "compaction: readers kept LMDB busy; its free pages are erased later");
 restore:
 	cvl_os_unlink(from);
+	snprintf(from, sizeof(from), "%s/lock.mdb", dir);
+	cvl_os_unlink(from);
 	rmdir(dir);
-	if (!cvl_lmdb_wtxn(&db->lm, &txn)) {
+	if (erasing && !cvl_lmdb_wtxn(&db->lm, &txn)) {
 		uint8_t one = 1;
 		MDB_val v = {1, &one};
 		if (mdb_put(txn, db->lm.dbi[CVL_T_META], &k, &v, 0) || mdb_txn_commit(txn))
@@ -1111,7 +1192,6 @@ out:
 		cvl_os_close(rfd);
 	pthread_mutex_unlock(&db->flushmu);
 	pthread_mutex_unlock(&db->mergemu);
-	pthread_mutex_unlock(&db->wmu);
 	return rc;
 }
 
@@ -1213,8 +1293,10 @@ int cvl_compact(convlog_db *db, const convlog_compact_opts *o, convlog_progress_
 			rc = progress(&p);
 	}
 	if (!rc) {
+		/* a purge's free pages must go; so should a data.mdb that the
+		 * locator switches left more than a quarter free */
 		int done = 0;
-		rc = erase_swap(db, &done);
+		rc = erase_swap(db, p.nvic && lmdb_free_share(db) > 0.25, &done);
 		st->erased = done;
 	}
 	cvl_segs_reap(db);
