@@ -1302,8 +1302,11 @@ typedef int (*convlog_progress_fn)(void *ud, uint64_t done, uint64_t total);
  * conversation are stored together in seq order, in 1 MiB blocks of
  * 32 KiB frames, so reading a conversation touches few frames.  With
  * CONVLOG_COMPACT_ARCHIVE, archived conversations go to cold segments.
- * After a purge (convlog_conv_purge), the active segment is sealed first
- * and LMDB is rewritten by a compacting copy swapped in atomically, so no
+ * After a purge (convlog_conv_purge), the active segment is sealed first,
+ * every text index segment is merged into one without the purged
+ * documents (convlog_index_merge(CONVLOG_MERGE_ALL)), segments sharing a
+ * cold dictionary with purged records are rewritten with a new one, and
+ * LMDB is rewritten by a copy swapped in atomically, so no
  * byte of the purged conversations remains in any file of the store (the
  * swap waits for this handle's readers and is put off while a read-only
  * handle of another process is open: stats.erased says whether it
@@ -1314,7 +1317,9 @@ typedef int (*convlog_progress_fn)(void *ud, uint64_t done, uint64_t total);
  * crash at any point loses nothing: the next open removes unfinished
  * output.  `o` may be NULL (defaults); `fn` (optional) is called with the
  * live bytes copied so far; `out` (optional, version set) gets what was
- * done.  One compaction runs at a time per handle (others wait).
+ * done.  One compaction runs at a time per handle (others wait).  When
+ * the locator switches leave more than a quarter of LMDB's file free, it
+ * is rewritten the same way (full pages, no free pages).
  * Errors: CONVLOG_EREADONLY, CONVLOG_EINVAL (bad options or versions),
  * CONVLOG_ECANCELED, CONVLOG_EIO, CONVLOG_ENOSPC, CONVLOG_ECORRUPT,
  * CONVLOG_ENOMEM.

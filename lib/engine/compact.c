@@ -353,7 +353,7 @@ static int switch_segment(cpass *p, cwriter *w)
 	convlog_db *db = p->db;
 	cvl_sdeltas d = {0};
 	MDB_txn *txn = NULL;
-	uint64_t live = 0, recs = 0;
+	uint64_t live = 0, recs = 0, erased = 0;
 	int rc, mrc, added = 0;
 
 	if (w->fd < 0)
@@ -369,8 +369,11 @@ static int switch_segment(cpass *p, cwriter *w)
 		move *m = &w->moves[i];
 		MDB_val k = {20, m->key}, v;
 		mrc = mdb_get(txn, db->lm.dbi[CVL_T_MSG], &k, &v);
-		if (mrc == MDB_NOTFOUND)
-			continue; /* purged meanwhile: dead on arrival */
+		if (mrc == MDB_NOTFOUND) {
+			/* purged meanwhile: its copy must go at the next pass */
+			erased += m->len;
+			continue;
+		}
 		if (mrc) {
 			rc = cvl_lmdb_err(mrc, "msg");
 			break;
@@ -404,7 +407,7 @@ static int switch_segment(cpass *p, cwriter *w)
 		rc = cvl_sdeltas_apply(&d, &db->lm, txn);
 	if (!rc) {
 		cvl_segstat s = {.live_bytes = live, .live_recs = recs, .total_bytes = w->total,
-				 .dict_id = w->dict_id};
+				 .erased_bytes = erased, .dict_id = w->dict_id};
 		rc = cvl_segstat_put(&db->lm, txn, (uint32_t)w->id, &s);
 	}
 	if (!rc) {
@@ -664,6 +667,28 @@ static int plan(cpass *p)
 				p->work += st.live_bytes;
 		}
 	}
+	/* segments sharing a dictionary go together: the dictionary was
+	 * trained on their records only, and is dropped with the last of them
+	 * (a purge must not leave its words in a dictionary file) */
+	for (int again = 1; again && !rc;) {
+		again = 0;
+		for (size_t i = 0; i < n && !rc; i++) {
+			cvl_segstat st, vs;
+			if (!(segs[i].flags & CVL_SEGF_COLD) || is_victim(p, (uint32_t)segs[i].id, NULL) ||
+			    (rc = cvl_segstat_get(&db->lm, txn, (uint32_t)segs[i].id, &st)) || !st.dict_id)
+				continue;
+			for (size_t k = 0; k < p->nvic && !rc; k++) {
+				if (!(p->vic_flags[k] & CVL_SEGF_COLD) ||
+				    (rc = cvl_segstat_get(&db->lm, txn, (uint32_t)p->vic[k], &vs)) ||
+				    vs.dict_id != st.dict_id)
+					continue;
+				if (!(rc = add_victim(p, segs[i].id, segs[i].flags)))
+					p->work += st.live_bytes;
+				again = 1;
+				break;
+			}
+		}
+	}
 	cvl_free(segs);
 	cvl_free(arch_segs);
 	mdb_txn_abort(txn);
@@ -707,12 +732,19 @@ static int train_dict(cpass *p)
 		     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 			if (k.mv_size != 20 || memcmp(k.mv_data, a->id, 16) != 0 || v.mv_size < CVL_LOC_LEN)
 				break;
-			if (++seen % 3 != 1) /* every third record of each conversation */
-				continue;
 			cvl_loc loc = {.seg = cvl_get_u32le(v.mv_data),
 				       .frame_off = cvl_get_u32le((uint8_t *)v.mv_data + 4),
 				       .frame_len = cvl_get_u32le((uint8_t *)v.mv_data + 8),
 				       .rec_idx = cvl_get_u16le((uint8_t *)v.mv_data + 12)};
+			/* only records this pass writes cold: a dictionary holds
+			 * nothing of conversations outside the segments using it,
+			 * so rewriting those segments (a purge) drops it too */
+			uint32_t vf;
+			if (!is_victim(p, loc.seg, &vf) ||
+			    !((p->o && (p->o->flags & CONVLOG_COMPACT_ARCHIVE)) || (vf & CVL_SEGF_COLD)))
+				continue;
+			if (++seen % 3 != 1) /* every third record of each conversation */
+				continue;
 			cvl_frame *f;
 			if (cvl_frame_get(db, &loc, &f)) {
 				cvl_err_clear();
@@ -748,8 +780,21 @@ static int train_dict(cpass *p)
 		char path[CVL_PATH_MAX];
 		if (id)
 			cvl_dict_path(path, sizeof(path), db->seg_dir, id);
-		/* ids are random; a clash with a kept dictionary: go without */
-		if (id && !cvl_os_exists(path) && !(rc = cvl_dict_write(db->seg_dir, id, dict, dl))) {
+		/* zstd derives the id from the content: the same samples give
+		 * the same dictionary, which is then reused; another one with
+		 * that id (a hash collision) means going without */
+		int usable = 0;
+		if (id && cvl_os_exists(path)) {
+			uint8_t *old = NULL;
+			size_t ol = 0;
+			if (cvl_dict_read(db->seg_dir, id, &old, &ol) == 0)
+				usable = ol == dl && memcmp(old, dict, dl) == 0;
+			cvl_err_clear();
+			cvl_free(old);
+		} else if (id && !(rc = cvl_dict_write(db->seg_dir, id, dict, dl))) {
+			usable = 1;
+		}
+		if (usable) {
 			p->cdict = ZSTD_createCDict(dict, dl, COLD_LEVEL);
 			p->dict_id = p->cdict ? id : 0;
 		}
@@ -1014,7 +1059,14 @@ static int repack(convlog_db *db, const char *dir)
 	if ((mrc = mdb_env_create(&dst)))
 		return cvl_lmdb_err(mrc, "env_create");
 	mdb_env_set_maxdbs(dst, CVL_T_COUNT + 8);
-	mdb_env_set_mapsize(dst, (size_t)db->lm.map_size);
+	/* room for the live pages, not the whole map: a second 1 TiB mapping
+	 * fails where address space is tight (sanitizers, ulimit -v) */
+	MDB_envinfo info;
+	MDB_stat es;
+	uint64_t want = 64u << 20;
+	if (!mdb_env_info(db->lm.env, &info) && !mdb_env_stat(db->lm.env, &es))
+		want += (uint64_t)(info.me_last_pgno + 1) * es.ms_psize * 5 / 4;
+	mdb_env_set_mapsize(dst, (size_t)(want < db->lm.map_size ? want : db->lm.map_size));
 	if ((mrc = mdb_env_open(dst, dir, MDB_NOSYNC, 0644)) || (mrc = mdb_txn_begin(db->lm.env, NULL, MDB_RDONLY, &src))) {
 		rc = cvl_lmdb_err(mrc, "repack");
 		goto out;
@@ -1033,6 +1085,9 @@ static int repack(convlog_db *db, const char *dir)
 		}
 		for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); !mrc;
 		     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			/* the copy has no free pages: nothing is left to erase */
+			if (t == CVL_T_META && k.mv_size == 10 && !memcmp(k.mv_data, "erase_meta", 10))
+				continue;
 			if ((mrc = mdb_put(dt, dd, &k, &v, MDB_APPEND)))
 				break;
 			if (++n % 65536 == 0) { /* bounded dirty pages */
@@ -1104,25 +1159,21 @@ static int erase_swap(convlog_db *db, int force, int *done)
 	/* commits go on (they do not write LMDB); flushes and merges wait */
 	pthread_mutex_lock(&db->mergemu);
 	pthread_mutex_lock(&db->flushmu);
-	/* the pending flag goes out in the copy; back in if the swap fails */
-	if ((rc = cvl_lmdb_wtxn(&db->lm, &txn)))
+	/* the pending flag stays in the live environment until the copy,
+	 * which leaves it out, replaces it: a crash in between retries */
+	if ((rc = cvl_lmdb_rtxn(&db->lm, &txn)))
 		goto out;
-	MDB_val k = {10, "erase_meta"};
-	mrc = mdb_del(txn, db->lm.dbi[CVL_T_META], &k, NULL);
-	if (mrc == MDB_NOTFOUND && !force) {
-		mdb_txn_abort(txn);
-		txn = NULL;
-		goto out; /* nothing to erase */
-	}
-	int erasing = mrc != MDB_NOTFOUND;
-	if (!erasing)
-		mrc = 0;
-	if (mrc || (mrc = mdb_txn_commit(txn))) {
-		txn = NULL;
+	MDB_val k = {10, "erase_meta"}, v;
+	mrc = mdb_get(txn, db->lm.dbi[CVL_T_META], &k, &v);
+	mdb_txn_abort(txn);
+	txn = NULL;
+	if (mrc && mrc != MDB_NOTFOUND) {
 		rc = cvl_lmdb_err(mrc, "meta");
 		goto out;
 	}
-	txn = NULL;
+	int erasing = mrc == 0;
+	if (!erasing && !force)
+		goto out; /* nothing to erase */
 	if ((rfd = lock_readers_out(db)) < 0) {
 		cvl_db_log(db, CONVLOG_LOG_INFO,
 			   "compaction: a read-only handle has %s open; LMDB free pages are erased later",
@@ -1178,13 +1229,6 @@ restore:
 	snprintf(from, sizeof(from), "%s/lock.mdb", dir);
 	cvl_os_unlink(from);
 	rmdir(dir);
-	if (erasing && !cvl_lmdb_wtxn(&db->lm, &txn)) {
-		uint8_t one = 1;
-		MDB_val v = {1, &one};
-		if (mdb_put(txn, db->lm.dbi[CVL_T_META], &k, &v, 0) || mdb_txn_commit(txn))
-			cvl_db_log(db, CONVLOG_LOG_WARN, "compaction: could not record pending LMDB erasure");
-		txn = NULL;
-	}
 out:
 	if (txn)
 		mdb_txn_abort(txn);
@@ -1291,6 +1335,12 @@ int cvl_compact(convlog_db *db, const convlog_compact_opts *o, convlog_progress_
 		p.done = p.work;
 		if (!rc)
 			rc = progress(&p);
+	}
+	/* the purged conversations' words: every index segment is rewritten
+	 * without the documents a purge removed */
+	if (!rc && p.erase) {
+		int did = 0;
+		rc = cvl_text_merge(db, 1, &did);
 	}
 	if (!rc) {
 		/* a purge's free pages must go; so should a data.mdb that the

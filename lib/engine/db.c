@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/db.h"
 #include "engine/segstat.h"
@@ -458,6 +459,15 @@ CONVLOG_API int convlog_open(const char *path, const convlog_options *opts, conv
 		if ((rc = cvl_os_open(p, CVL_O_RDWR | CVL_O_CREATE, &rfd)))
 			goto fail;
 		cvl_os_close(rfd);
+		/* an LMDB rewrite the compactor did not finish (format-spec §9.7) */
+		static const char *const left[] = {"meta.compact/data.mdb", "meta.compact/lock.mdb"};
+		for (int i = 0; i < 2; i++) {
+			snprintf(p, sizeof(p), "%s/%s", path, left[i]);
+			if (cvl_os_unlink(p) != 0)
+				cvl_err_clear();
+		}
+		snprintf(p, sizeof(p), "%s/meta.compact", path);
+		rmdir(p);
 	}
 	if (db->readonly) {
 		/* the compactor swaps LMDB files only while no reader has them
