@@ -10,6 +10,7 @@
  *   util.c          clocks, percentiles, directories, the fdatasync floor
  *   search.c        the full-text query instances (drawn from the corpus)
  *                   and the cross-engine comparison of their results
+ *   dict.c          the zstd dictionary experiment of the compact scenario
  *   convlog_side.c  every scenario against libconvlog
  *   sqlite_side.c   every scenario against SQLite
  *
@@ -149,6 +150,10 @@ void wl_batch_fill(const workload *w, uint32_t first, uint32_t count, wl_batch *
 /* Appends `count` appends of (scen, thread) starting at index `first`. */
 void wl_batch_appends(const workload *w, uint32_t scen, uint32_t thread, uint32_t count,
 		      wl_batch *b);
+/* Up to `count` edits of the compact scenario from corpus message *next
+ * on (advanced past them): the corpus messages wl_edited() picks, with
+ * wl_edit_content() as their content. */
+void wl_batch_edits(const workload *w, uint32_t *next, uint32_t count, wl_batch *b);
 void wl_batch_free(wl_batch *b);
 
 /* Random conversation index / user index (activity-weighted) for reads. */
@@ -156,6 +161,12 @@ uint32_t wl_pick_conv(const workload *w, rng *r);
 uint32_t wl_pick_user(const workload *w, rng *r);
 /* Generates the whole corpus once: raw_bytes and digest. */
 void wl_digest(workload *w);
+/* The compact scenario edits about one corpus message in ten: is message
+ * `i` (import order) one of them? */
+int wl_edited(const workload *w, uint32_t i);
+/* The edited content of corpus message `i`: fresh text of exactly `len`
+ * bytes (len < WL_MAX_CONTENT), valid UTF-8, into buf (len + 1 bytes). */
+void wl_edit_content(const workload *w, uint32_t i, size_t len, char *buf);
 
 /* ---- timing and statistics ---- */
 
@@ -228,6 +239,13 @@ enum metric {
 	M_SEARCH_LAST = M_SEARCH_P50 + 2 * SQ_CLASSES - 1,
 	M_INDEX_BYTES,    /* full-text index on disk */
 	M_INDEX_RATIO,    /* ... / raw text bytes */
+	M_TAIL_COMPACT_P50, /* 4. again after the compaction of 16. */
+	M_COMPACT_MS,     /* convlog_compact / VACUUM of the loaded store */
+	M_COMPACT_DISK,   /* allocated bytes after it */
+	M_COMPACT_RATIO,  /* ... / raw text bytes in the store */
+	M_EDIT_DISK,      /* after superseding / updating 10% of the messages */
+	M_EDIT_COMPACT_DISK, /* ... and compacting / vacuuming again */
+	M_EDIT_COMPACT_MS,
 	M_COUNT
 };
 
@@ -250,6 +268,43 @@ enum extra {
 	X_INDEX_PRE_FILES, /* convlog: segment files right after the import ... */
 	X_INDEX_PRE_BYTES, /* ... and their size, before pending merges ran */
 	X_INDEX_MERGE_S,   /* convlog: seconds the pending merges took (untimed) */
+	/* the compact scenario */
+	X_COMPACT_DISK_BEFORE, /* allocated bytes right before 16. */
+	X_COMPACT_REWRITTEN,   /* convlog: segments 16. rewrote ... */
+	X_COMPACT_WRITTEN,     /* ... compacted segments it wrote ... */
+	X_COMPACT_MOVED,       /* ... and records it moved */
+	X_COMPACT_SEGS_AFTER,  /* convlog: segment files after 16. */
+	X_VACUUM_CKPT_MS,      /* sqlite: the wal_checkpoint(TRUNCATE) after VACUUM (untimed) */
+	X_TAIL_COMPACT_CHECK,  /* checksum of what the tail reads after 16. returned,
+				* without seqs: append_4t's concurrent appends may
+				* take theirs in another order in each engine */
+	X_TAIL_COMPACT_MSGS,
+	X_EDITS,               /* messages edited in 17. */
+	X_EDIT_RATE,           /* ... per second, 1000 a transaction (untimed in the table) */
+	X_EDIT_REWRITTEN,      /* convlog: segments the compaction of 17. rewrote ... */
+	X_EDIT_MOVED,          /* ... and records it moved */
+	X_SCEN_RSS_PEAK,       /* process peak RSS at the end of the compact scenario */
+	X_SCEN_ANON_PEAK,      /* peak anonymous memory during it (not in 9.) */
+	/* convlog: archive half the conversations, compact with CONVLOG_COMPACT_ARCHIVE */
+	X_ARCH_CONVS,          /* conversations archived */
+	X_ARCH_COMPACT_MS,
+	X_ARCH_COLD_WRITTEN,   /* cold segments written */
+	X_WARM_CONTENT,        /* content bytes of the conversations left warm */
+	X_COLD_CONTENT,        /* content bytes of the archived conversations */
+	X_WARM_SEG_BYTES,      /* segment files with flags 1 (compacted) ... */
+	X_COLD_SEG_BYTES,      /* ... flags 3 (compacted, cold) ... */
+	X_LOG_SEG_BYTES,       /* ... flags 0 (log) */
+	X_WARM_RATIO,          /* X_WARM_CONTENT / X_WARM_SEG_BYTES */
+	X_COLD_RATIO,          /* X_COLD_CONTENT / X_COLD_SEG_BYTES */
+	/* zstd dictionary on small frames (dict.c) */
+	X_DICT_SIZE,           /* bytes of the trained dictionary */
+	X_DICT_RAW,            /* content bytes of the test messages */
+	X_DICT_MSG_PLAIN,      /* each message its own level-3 frame, no dictionary */
+	X_DICT_MSG_DICT,       /* ... with the dictionary */
+	X_DICT_MSG_RATIO,      /* with / without */
+	X_DICT_CHUNK_PLAIN,    /* the same messages concatenated, 32 KiB frames */
+	X_DICT_CHUNK_DICT,
+	X_DICT_CHUNK_RATIO,
 	X_COUNT
 };
 
@@ -360,6 +415,7 @@ static inline uint64_t sq_hash_add(uint64_t h, uint64_t key)
 #define SC_APPEND4 (1u << 7)
 #define SC_IMPORT_NOFTS (1u << 8)
 #define SC_SEARCH (1u << 9)
+#define SC_COMPACT (1u << 10) /* mutates the store: runs last */
 
 typedef struct bench_cfg {
 	uint32_t scenarios;    /* SC_* to report */
@@ -373,11 +429,19 @@ typedef struct bench_cfg {
 	uint32_t recent_n;     /* conversations per listing */
 	const char *dir;       /* bench directory */
 	const query_set *qs;   /* full-text queries (SC_SEARCH) */
+	unsigned compact_flags; /* convlog_compact_opts.flags of SC_COMPACT (0: opts NULL) */
 } bench_cfg;
 
 /* Runs the selected scenarios of one engine in the current process. */
 void convlog_run(const workload *w, const bench_cfg *cfg, results *r);
 void sqlite_run(const workload *w, const bench_cfg *cfg, results *r);
+
+/* The dictionary experiment of the compact scenario: X_DICT_*. */
+#define DICT_MSGS 2000             /* messages compressed, and trained on */
+#define DICT_CAPACITY (64u << 10)  /* dictionary size */
+#define DICT_CHUNK (32u << 10)     /* convlog's log frame size */
+#define DICT_LEVEL 3
+void dict_experiment(const workload *w, results *r);
 
 /* Scenario ids used to separate the append streams of the scenarios. */
 #define APPEND_STREAM_1T 1

@@ -2,10 +2,15 @@
  * convlog_side.c - every scenario against libconvlog, through the public
  * API only, with the store's default options (durability FULL).
  */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "convlog.h"
@@ -16,6 +21,8 @@ typedef struct cl_ctx {
 	results *r;
 	char path[4096];
 	convlog_db *db;
+	uint64_t *conv_bytes; /* content bytes in the store, per conversation */
+	uint64_t loaded;      /* ... in all */
 } cl_ctx;
 
 static void cl_check(int rc, const char *what)
@@ -106,7 +113,10 @@ static double import_all(cl_ctx *c)
 		}
 		cl_check(convlog_txn_commit(txn), "txn_commit");
 		busy += now_us() - t0;
+		for (uint32_t i = 0; i < b.n; i++)
+			c->conv_bytes[b.m[i].conv] += b.m[i].len;
 	}
+	c->loaded += w->raw_bytes;
 	wl_batch_free(&b);
 	return (double)w->n_msgs / (busy / 1e6);
 }
@@ -179,6 +189,10 @@ static void appends(cl_ctx *c, uint32_t nthreads, uint32_t scen, int m_rate, int
 	for (uint32_t t = 0; t < nthreads; t++) {
 		lat_merge(&all, &th[t].l);
 		lat_free(&th[t].l);
+		for (uint32_t i = 0; i < th[t].b.n; i++) {
+			c->conv_bytes[th[t].b.m[i].conv] += th[t].b.m[i].len;
+			c->loaded += th[t].b.m[i].len;
+		}
 		wl_batch_free(&th[t].b);
 	}
 	res_set(c->r, m_rate, (double)all.n / ((t1 - t0) / 1e6));
@@ -193,7 +207,9 @@ static void appends(cl_ctx *c, uint32_t nthreads, uint32_t scen, int m_rate, int
 
 /* ---- 4. tail read ---- */
 
-static void tail_reads(cl_ctx *c)
+/* Records p50 in m_p50 and the rest where the id is not -1; the checksum
+ * covers each message's seq unless `by_seq` is 0. */
+static void tail_reads(cl_ctx *c, int m_p50, int m_p99, int x_check, int x_msgs, int by_seq)
 {
 	uint64_t check = 0, msgs = 0;
 	lat l;
@@ -213,17 +229,20 @@ static void tail_reads(cl_ctx *c)
 		cl_check(convlog_msg_range(c->db, &id, CONVLOG_RANGE_LAST, c->cfg->tail_n, 0, &it),
 			 "msg_range");
 		while ((rc = convlog_msg_iter_next(it, &m)) == 0) {
-			check += check_msg(m->seq, m->content, m->content_len);
+			check += check_msg(by_seq ? m->seq : 0, m->content, m->content_len);
 			msgs++;
 		}
 		cl_check(rc, "msg_iter_next");
 		convlog_msg_iter_free(it);
 		lat_add(&l, now_us() - t0);
 	}
-	res_set(c->r, M_TAIL_P50, lat_pct(&l, 50));
-	res_set(c->r, M_TAIL_P99, lat_pct(&l, 99));
-	res_xset(c->r, X_TAIL_CHECK, (double)(check >> 11));
-	res_xset(c->r, X_TAIL_MSGS, (double)msgs);
+	res_set(c->r, m_p50, lat_pct(&l, 50));
+	if (m_p99 >= 0)
+		res_set(c->r, m_p99, lat_pct(&l, 99));
+	if (x_check >= 0)
+		res_xset(c->r, x_check, (double)(check >> 11));
+	if (x_msgs >= 0)
+		res_xset(c->r, x_msgs, (double)msgs);
 	lat_free(&l);
 }
 
@@ -404,13 +423,236 @@ static void search_all(cl_ctx *c)
 	sq_run(c->cfg->qs, &e, c->r);
 }
 
+/* ---- 16./17. compaction, tail read after it, warm and cold tiers ---- */
+
+/* Options of the compactions of 16. and 17.: CONVLOG_COMPACT_FULL (the
+ * default: seal the active segment and rewrite every segment, as VACUUM
+ * rewrites the whole database), or NULL with --compact-default. */
+static const convlog_compact_opts *compact_opts(cl_ctx *c, convlog_compact_opts *o)
+{
+	if (!c->cfg->compact_flags)
+		return NULL;
+	convlog_compact_opts_init(o);
+	o->flags = c->cfg->compact_flags;
+	return o;
+}
+
+/* The disk_size measurement, taken once the index has no merge pending:
+ * the merge thread runs the tiered policy after every flush, and a merge
+ * finishing between two measurements would be counted as compaction. */
+static uint64_t settled_alloc(cl_ctx *c)
+{
+	uint64_t alloc, apparent;
+
+	cl_check(convlog_checkpoint(c->db), "checkpoint");
+	cl_check(convlog_index_merge(c->db, 0), "index_merge");
+	dir_usage(c->path, &alloc, &apparent);
+	return alloc;
+}
+
+/* One timed compaction; its wall time in ms. */
+static double compact_once(cl_ctx *c, const convlog_compact_opts *o, convlog_compact_stats *st)
+{
+	double t0;
+
+	memset(st, 0, sizeof(*st));
+	st->version = CONVLOG_COMPACT_VERSION;
+	t0 = now_us();
+	cl_check(convlog_compact(c->db, o, NULL, NULL, st), "compact");
+	return (now_us() - t0) / 1e3;
+}
+
+static void compact_loaded(cl_ctx *c)
+{
+	convlog_compact_opts o;
+	convlog_compact_stats st;
+	uint64_t before = settled_alloc(c), after;
+	double ms = compact_once(c, compact_opts(c, &o), &st);
+
+	after = settled_alloc(c);
+	res_xset(c->r, X_COMPACT_DISK_BEFORE, (double)before);
+	res_set(c->r, M_COMPACT_MS, ms);
+	res_set(c->r, M_COMPACT_DISK, (double)after);
+	res_set(c->r, M_COMPACT_RATIO, (double)after / (double)c->loaded);
+	res_xset(c->r, X_COMPACT_REWRITTEN, (double)st.segments_rewritten);
+	res_xset(c->r, X_COMPACT_WRITTEN, (double)st.segments_written);
+	res_xset(c->r, X_COMPACT_MOVED, (double)st.records_moved);
+	res_xset(c->r, X_COMPACT_SEGS_AFTER, (double)st.segments_after);
+	bench_log("[convlog] compaction: %.1f ms, disk %.1f -> %.1f MiB; %llu of %llu segments "
+		  "rewritten into %llu, %llu records moved",
+		  ms, before / 1048576.0, after / 1048576.0,
+		  (unsigned long long)st.segments_rewritten, (unsigned long long)st.segments_before,
+		  (unsigned long long)st.segments_written, (unsigned long long)st.records_moved);
+}
+
+/* Supersedes the content of the messages wl_edited() picks, 1000 edits a
+ * transaction, with text of the same length. */
+static void edit_messages(cl_ctx *c)
+{
+	const workload *w = c->w;
+	wl_batch b = {0};
+	uint32_t next = 0, n = 0;
+	double busy = 0;
+
+	for (;;) {
+		convlog_txn *txn;
+		double t0;
+
+		wl_batch_edits(w, &next, c->cfg->batch, &b);
+		if (!b.n)
+			break;
+		t0 = now_us();
+		cl_check(convlog_txn_begin(c->db, &txn), "txn_begin");
+		for (uint32_t i = 0; i < b.n; i++) {
+			const wl_msg *m = &b.m[i];
+			convlog_msg f;
+			convlog_uuid id;
+			convlog_msg_init(&f);
+			f.content = m->content;
+			f.content_len = m->len;
+			to_uuid(w->convs[m->conv].id, &id);
+			cl_check(convlog_msg_supersede(c->db, txn, &id, m->seq, &f,
+						       CONVLOG_MSG_CONTENT),
+				 "msg_supersede");
+		}
+		cl_check(convlog_txn_commit(txn), "txn_commit");
+		busy += now_us() - t0;
+		n += b.n;
+	}
+	wl_batch_free(&b);
+	res_xset(c->r, X_EDITS, n);
+	res_xset(c->r, X_EDIT_RATE, busy > 0 ? n / (busy / 1e6) : 0);
+}
+
+static void edit_and_reclaim(cl_ctx *c)
+{
+	convlog_compact_opts o;
+	convlog_compact_stats st;
+	uint64_t before, after;
+	double ms;
+
+	edit_messages(c);
+	before = settled_alloc(c);
+	ms = compact_once(c, compact_opts(c, &o), &st);
+	after = settled_alloc(c);
+	res_set(c->r, M_EDIT_DISK, (double)before);
+	res_set(c->r, M_EDIT_COMPACT_DISK, (double)after);
+	res_set(c->r, M_EDIT_COMPACT_MS, ms);
+	res_xset(c->r, X_EDIT_REWRITTEN, (double)st.segments_rewritten);
+	res_xset(c->r, X_EDIT_MOVED, (double)st.records_moved);
+	bench_log("[convlog] %.0f messages edited (%.0f/s); disk %.1f MiB, after compaction "
+		  "(%.1f ms, %llu segments rewritten) %.1f MiB",
+		  c->r->x[X_EDITS], c->r->x[X_EDIT_RATE], before / 1048576.0, ms,
+		  (unsigned long long)st.segments_rewritten, after / 1048576.0);
+}
+
+/* File sizes of the segments, by their header flags (offset 12, u32 LE):
+ * 0 log, 1 compacted (warm), 3 compacted cold. */
+static void segment_tiers(cl_ctx *c, uint64_t bytes[4])
+{
+	char dir[4200];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/segments", c->path);
+	if (!(d = opendir(dir)))
+		bench_die("opendir %s: %s", dir, strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+		unsigned char h[16];
+		char p[8400];
+		struct stat st;
+		int fd;
+		if (l < 4 || strcmp(de->d_name + l - 4, ".seg"))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+			bench_die("open %s: %s", p, strerror(errno));
+		if (fstat(fd, &st) != 0 || pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h))
+			bench_die("reading the header of %s: %s", p, strerror(errno));
+		close(fd);
+		bytes[h[12] & 3] += (uint64_t)st.st_size;
+	}
+	closedir(d);
+}
+
+/* Archives every other conversation, then compacts with
+ * CONVLOG_COMPACT_ARCHIVE: content bytes per segment byte of each tier. */
+static void archive_tiers(cl_ctx *c)
+{
+	const workload *w = c->w;
+	convlog_compact_opts o;
+	convlog_compact_stats st;
+	convlog_txn *txn = NULL;
+	uint64_t warm = 0, cold = 0, seg[4] = {0};
+	uint32_t n = 0;
+	double ms;
+
+	for (uint32_t i = 0; i < w->n_convs; i++) {
+		convlog_uuid id;
+		if (i % 2) {
+			warm += c->conv_bytes[i];
+			continue;
+		}
+		if (!txn)
+			cl_check(convlog_txn_begin(c->db, &txn), "txn_begin");
+		/* active -> inactive_user_terminated -> archived, one step */
+		to_uuid(w->convs[i].id, &id);
+		cl_check(convlog_conv_archive(c->db, txn, &id), "conv_archive");
+		cold += c->conv_bytes[i];
+		if (++n % c->cfg->batch == 0) {
+			cl_check(convlog_txn_commit(txn), "txn_commit");
+			txn = NULL;
+		}
+	}
+	if (txn)
+		cl_check(convlog_txn_commit(txn), "txn_commit");
+	convlog_compact_opts_init(&o);
+	o.flags = CONVLOG_COMPACT_ARCHIVE | c->cfg->compact_flags;
+	ms = compact_once(c, &o, &st);
+	segment_tiers(c, seg);
+	res_xset(c->r, X_ARCH_CONVS, n);
+	res_xset(c->r, X_ARCH_COMPACT_MS, ms);
+	res_xset(c->r, X_ARCH_COLD_WRITTEN, (double)st.cold_segments_written);
+	res_xset(c->r, X_WARM_CONTENT, (double)warm);
+	res_xset(c->r, X_COLD_CONTENT, (double)cold);
+	res_xset(c->r, X_WARM_SEG_BYTES, (double)seg[1]);
+	res_xset(c->r, X_COLD_SEG_BYTES, (double)seg[3]);
+	res_xset(c->r, X_LOG_SEG_BYTES, (double)seg[0]);
+	if (seg[1])
+		res_xset(c->r, X_WARM_RATIO, (double)warm / (double)seg[1]);
+	if (seg[3])
+		res_xset(c->r, X_COLD_RATIO, (double)cold / (double)seg[3]);
+	bench_log("[convlog] %u conversations archived, compaction (archive) %.1f ms: warm "
+		  "segments %.1f MiB, cold %.1f MiB, log %.1f MiB",
+		  n, ms, seg[1] / 1048576.0, seg[3] / 1048576.0, seg[0] / 1048576.0);
+}
+
+/* Runs on a store that every other selected scenario is done with. */
+static void compact_all(cl_ctx *c)
+{
+	compact_loaded(c);
+	tail_reads(c, M_TAIL_COMPACT_P50, -1, X_TAIL_COMPACT_CHECK, X_TAIL_COMPACT_MSGS, 0);
+	bench_log("[convlog] tail read after compaction p50 %.1f us", c->r->v[M_TAIL_COMPACT_P50]);
+	edit_and_reclaim(c);
+	archive_tiers(c);
+	dict_experiment(c->w, c->r);
+	if (c->r->xhave[X_DICT_MSG_RATIO])
+		bench_log("[dict] with / without a dictionary: single messages %.3f, 32 KiB chunks "
+			  "%.3f",
+			  c->r->x[X_DICT_MSG_RATIO], c->r->x[X_DICT_CHUNK_RATIO]);
+}
+
 /* ---- the run ---- */
 
 void convlog_run(const workload *w, const bench_cfg *cfg, results *r)
 {
-	cl_ctx c = {w, cfg, r, {0}, NULL};
+	cl_ctx c = {w, cfg, r, {0}, NULL, NULL, 0};
 	uint32_t sc = cfg->scenarios;
 	double t0;
+
+	if (!(c.conv_bytes = calloc(w->n_convs ? w->n_convs : 1, sizeof(*c.conv_bytes))))
+		bench_die("out of memory");
 
 	anon_sampler_start();
 	snprintf(c.path, sizeof(c.path), "%s/convlog.store", cfg->dir);
@@ -434,7 +676,7 @@ void convlog_run(const workload *w, const bench_cfg *cfg, results *r)
 		bench_log("[convlog] disk: %.1f MiB", r->v[M_DISK_BYTES] / 1048576.0);
 	}
 	if (sc & SC_TAIL) {
-		tail_reads(&c);
+		tail_reads(&c, M_TAIL_P50, M_TAIL_P99, X_TAIL_CHECK, X_TAIL_MSGS, 1);
 		bench_log("[convlog] tail read p50 %.1f us", r->v[M_TAIL_P50]);
 	}
 	if (sc & SC_RECENT) {
@@ -463,6 +705,18 @@ void convlog_run(const workload *w, const bench_cfg *cfg, results *r)
 			  r->v[M_APPEND4_RATE]);
 	}
 	convlog_close(c.db);
+	c.db = NULL;
 	res_set(r, M_RSS_PEAK, (double)peak_rss_kib() * 1024.0);
 	res_set(r, M_ANON_PEAK, (double)anon_sampler_stop() * 1024.0);
+	/* last, since it changes the store; its memory is kept out of 9. */
+	if (sc & SC_COMPACT) {
+		anon_sampler_start();
+		cl_open(&c);
+		compact_all(&c);
+		convlog_close(c.db);
+		c.db = NULL;
+		res_xset(r, X_SCEN_RSS_PEAK, (double)peak_rss_kib() * 1024.0);
+		res_xset(r, X_SCEN_ANON_PEAK, (double)anon_sampler_stop() * 1024.0);
+	}
+	free(c.conv_bytes);
 }

@@ -44,6 +44,7 @@ static const struct {
 	{"append_4t", SC_APPEND4},   {"tail_read", SC_TAIL},
 	{"recent", SC_RECENT},       {"open", SC_OPEN},
 	{"disk_size", SC_DISK},      {"search", SC_SEARCH},
+	{"compact", SC_COMPACT},
 };
 
 #define N_SCEN (sizeof(scen_names) / sizeof(scen_names[0]))
@@ -70,10 +71,18 @@ static void usage(FILE *f)
 		"  --only NAME[,NAME...]  run only these scenarios: fsync, bulk_import,\n"
 		"                   import_nofts, append_1t, append_4t, tail_read, recent,\n"
 		"                   open, disk_size, search (full-text queries and index\n"
-		"                   size; data is loaded, unreported, as needed)\n"
+		"                   size), compact (compaction / VACUUM, the tail read after\n"
+		"                   it, editing 10%% of the messages and reclaiming; convlog:\n"
+		"                   warm vs cold tier, zstd dictionary on small frames; runs\n"
+		"                   last, it changes the store); data is loaded, unreported,\n"
+		"                   as needed\n"
 		"  --threads T      writer threads of the concurrent append scenario (4)\n"
 		"  --interleave K   conversations receiving turns at once in the arrival\n"
 		"                   stream (default 32; 1 = one conversation at a time)\n"
+		"  --compact-default  compact scenario: convlog_compact with default options,\n"
+		"                   which leave the active segment (64 MiB) alone, instead of\n"
+		"                   CONVLOG_COMPACT_FULL (seal the active segment and rewrite\n"
+		"                   every segment, as VACUUM rewrites the whole database)\n"
 		"  -h, --help       this help\n");
 }
 
@@ -109,7 +118,18 @@ static uint32_t parse_only(const char *list)
 
 static void parse_args(int argc, char **argv, opts *o)
 {
-	enum { O_MSG = 256, O_SEED, O_DIR, O_KEEP, O_JSON, O_QUICK, O_ONLY, O_THREADS, O_INTER };
+	enum {
+		O_MSG = 256,
+		O_SEED,
+		O_DIR,
+		O_KEEP,
+		O_JSON,
+		O_QUICK,
+		O_ONLY,
+		O_THREADS,
+		O_INTER,
+		O_COMPACT_FULL
+	};
 	static const struct option lo[] = {
 		{"messages", required_argument, NULL, O_MSG},
 		{"seed", required_argument, NULL, O_SEED},
@@ -120,6 +140,7 @@ static void parse_args(int argc, char **argv, opts *o)
 		{"only", required_argument, NULL, O_ONLY},
 		{"threads", required_argument, NULL, O_THREADS},
 		{"interleave", required_argument, NULL, O_INTER},
+		{"compact-default", no_argument, NULL, O_COMPACT_FULL},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -130,6 +151,7 @@ static void parse_args(int argc, char **argv, opts *o)
 	o->messages = 100000;
 	o->interleave = 32;
 	o->cfg.threads = 4;
+	o->cfg.compact_flags = CONVLOG_COMPACT_FULL; /* like VACUUM: everything */
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
 		case O_MSG:
@@ -159,6 +181,9 @@ static void parse_args(int argc, char **argv, opts *o)
 			break;
 		case O_INTER:
 			o->interleave = (uint32_t)parse_u64(optarg, "--interleave");
+			break;
+		case O_COMPACT_FULL:
+			o->cfg.compact_flags = 0;
 			break;
 		case 'h':
 			usage(stdout);
@@ -324,6 +349,8 @@ static const row rows[] = {
 	 0},
 	{M_TAIL_P99, M_TAIL_P99, "tail_read_p99", "4. tail read, last 50 msgs, p99", "us", 1, 1, 0,
 	 0},
+	{M_TAIL_COMPACT_P50, M_TAIL_COMPACT_P50, "tail_read_p50_after_compaction",
+	 "4b. tail read, last 50 msgs, p50, after 16.", "us", 1, 1, 0, 0},
 	{M_RECENT_P50, M_RECENT_P50, "recent_convs_p50", "5. user's 20 recent conversations, p50",
 	 "us", 1, 1, 0, 0},
 	{M_RECENT_P99, M_RECENT_P99, "recent_convs_p99", "5. user's 20 recent conversations, p99",
@@ -362,6 +389,19 @@ static const row rows[] = {
 	 1, 0, 0},
 	{M_INDEX_RATIO, M_INDEX_RATIO, "index_vs_raw_text",
 	 "15. full-text index size / raw text bytes", "x", 1, 3, 0, 0},
+	{M_COMPACT_MS, M_COMPACT_MS, "compaction_ms",
+	 "16. compaction of the loaded store (convlog: convlog_compact; sqlite: VACUUM), time",
+	 "ms", 1, 1, 0, 0},
+	{M_COMPACT_DISK, M_COMPACT_DISK, "compaction_disk_bytes", "16b. disk size after 16.", "MiB",
+	 1048576.0, 1, 0, 0},
+	{M_COMPACT_RATIO, M_COMPACT_RATIO, "compaction_disk_vs_raw_text",
+	 "16c. disk after 16. / raw text", "x", 1, 3, 0, 0},
+	{M_EDIT_DISK, M_EDIT_DISK, "edit_disk_bytes",
+	 "17. after editing 10% of messages: disk before compaction", "MiB", 1048576.0, 1, 0, 0},
+	{M_EDIT_COMPACT_DISK, M_EDIT_COMPACT_DISK, "edit_compaction_disk_bytes",
+	 "17b. after editing 10% of messages: disk after compaction", "MiB", 1048576.0, 1, 0, 0},
+	{M_EDIT_COMPACT_MS, M_EDIT_COMPACT_MS, "edit_compaction_ms",
+	 "17c. after editing 10% of messages: compaction time", "ms", 1, 1, 0, 0},
 };
 
 #define N_ROWS (sizeof(rows) / sizeof(rows[0]))
@@ -644,6 +684,84 @@ static void print_search_notes(const report *rp)
 	       rp->qs->sanity_cap);
 }
 
+static void print_compact_notes(const report *rp)
+{
+	const results *c = &rp->res[ENG_CONVLOG], *s = &rp->res[ENG_SQLITE];
+	uint32_t dict_n = rp->w->n_msgs / 2 < DICT_MSGS ? rp->w->n_msgs / 2 : DICT_MSGS;
+	int full = (rp->o->cfg.compact_flags & CONVLOG_COMPACT_FULL) != 0;
+
+	if (c->have[M_COMPACT_MS]) {
+		printf("compaction (16.): convlog_compact %s, after convlog_checkpoint: %.0f "
+		       "segments rewritten into %.0f compacted, %.0f records moved, %.0f segment "
+		       "files after; disk %.1f -> %.1f MiB\n",
+		       full ? "with CONVLOG_COMPACT_FULL" : "with default options (--compact-default)",
+		       c->x[X_COMPACT_REWRITTEN], c->x[X_COMPACT_WRITTEN], c->x[X_COMPACT_MOVED],
+		       c->x[X_COMPACT_SEGS_AFTER], c->x[X_COMPACT_DISK_BEFORE] / 1048576.0,
+		       c->v[M_COMPACT_DISK] / 1048576.0);
+		if (!full && c->x[X_COMPACT_REWRITTEN] == 0)
+			printf("  (nothing to rewrite: without CONVLOG_COMPACT_FULL the active log "
+			       "segment is left alone, and it holds the whole log; drop "
+			       "--compact-default)\n");
+	}
+	if (s->have[M_COMPACT_MS])
+		printf("  sqlite: VACUUM after wal_checkpoint(TRUNCATE); disk %.1f -> %.1f MiB "
+		       "measured after another wal_checkpoint(TRUNCATE), which took %.0f ms "
+		       "(not in 16.)\n",
+		       s->x[X_COMPACT_DISK_BEFORE] / 1048576.0, s->v[M_COMPACT_DISK] / 1048576.0,
+		       s->x[X_VACUUM_CKPT_MS]);
+	if (c->xhave[X_TAIL_COMPACT_CHECK])
+		printf("  read check after 16. (both engines returned the same data): tail read %s "
+		       "(%.0f msgs; contents only, since append_4t's concurrent appends may take "
+		       "their seqs in another order in each engine)\n",
+		       match(rp, X_TAIL_COMPACT_CHECK), c->x[X_TAIL_COMPACT_MSGS]);
+	if (c->xhave[X_EDITS])
+		printf("edit and reclaim (17.): %.0f messages given new content of the same "
+		       "length, 1000 a transaction (convlog_msg_supersede: %.0f msgs/s; sqlite "
+		       "UPDATE with the FTS5 trigger: %.0f msgs/s); convlog's compaction rewrote "
+		       "%.0f segments, moved %.0f records\n",
+		       c->x[X_EDITS], c->x[X_EDIT_RATE], s->x[X_EDIT_RATE], c->x[X_EDIT_REWRITTEN],
+		       c->x[X_EDIT_MOVED]);
+	if (c->xhave[X_ARCH_CONVS]) {
+		printf("convlog warm vs cold: %.0f conversations (every other one) archived, "
+		       "convlog_compact(CONVLOG_COMPACT_ARCHIVE%s) %.0f ms, %.0f cold segments "
+		       "written; segment files: warm %.1f MiB, cold %.1f MiB, log %.1f MiB\n",
+		       c->x[X_ARCH_CONVS], full ? " | CONVLOG_COMPACT_FULL" : "",
+		       c->x[X_ARCH_COMPACT_MS], c->x[X_ARCH_COLD_WRITTEN],
+		       c->x[X_WARM_SEG_BYTES] / 1048576.0, c->x[X_COLD_SEG_BYTES] / 1048576.0,
+		       c->x[X_LOG_SEG_BYTES] / 1048576.0);
+		printf("  warm tier: content bytes / segment bytes ");
+		if (c->xhave[X_WARM_RATIO])
+			printf("%.2f", c->x[X_WARM_RATIO]);
+		else
+			printf("- (no warm segment)");
+		printf(" (%.1f MiB of content); cold tier: ", c->x[X_WARM_CONTENT] / 1048576.0);
+		if (c->xhave[X_COLD_RATIO])
+			printf("%.2f", c->x[X_COLD_RATIO]);
+		else
+			printf("- (no cold segment)");
+		printf(" (%.1f MiB of content)\n", c->x[X_COLD_CONTENT] / 1048576.0);
+		if (c->x[X_LOG_SEG_BYTES] * 100 > c->x[X_WARM_SEG_BYTES] + c->x[X_COLD_SEG_BYTES])
+			printf("  (log segments still hold %.1f MiB: the content counted above is not "
+			       "all in the tiers' segments%s)\n",
+			       c->x[X_LOG_SEG_BYTES] / 1048576.0,
+			       full ? "" : "; without --compact-default all of it moves");
+	}
+	if (c->xhave[X_DICT_MSG_RATIO])
+		printf("zstd dictionary on small frames: %.0f KiB trained on %u messages, %u other "
+		       "messages (%.1f MiB) compressed at level %d: one frame per message %.0f "
+		       "bytes without, %.0f with (dictionary on single-message frames: bytes with "
+		       "/ without %.3f); 32 KiB frames of the same messages concatenated %.0f "
+		       "without, %.0f with (%.3f)\n",
+		       c->x[X_DICT_SIZE] / 1024.0, dict_n, dict_n,
+		       c->x[X_DICT_RAW] / 1048576.0, DICT_LEVEL, c->x[X_DICT_MSG_PLAIN],
+		       c->x[X_DICT_MSG_DICT], c->x[X_DICT_MSG_RATIO], c->x[X_DICT_CHUNK_PLAIN],
+		       c->x[X_DICT_CHUNK_DICT], c->x[X_DICT_CHUNK_RATIO]);
+	if (c->xhave[X_SCEN_ANON_PEAK] || s->xhave[X_SCEN_ANON_PEAK])
+		printf("memory of the compact scenario (run after 9. was taken, on a fresh open): "
+		       "peak anonymous convlog %.1f MiB, sqlite %.1f MiB\n",
+		       c->x[X_SCEN_ANON_PEAK] / 1048576.0, s->x[X_SCEN_ANON_PEAK] / 1048576.0);
+}
+
 static void print_notes(const report *rp)
 {
 	const results *c = &rp->res[ENG_CONVLOG], *s = &rp->res[ENG_SQLITE];
@@ -667,6 +785,7 @@ static void print_notes(const report *rp)
 		       match(rp, X_TAIL_CHECK), c->x[X_TAIL_MSGS], match(rp, X_RECENT_CHECK),
 		       c->x[X_RECENT_CONVS]);
 	print_search_notes(rp);
+	print_compact_notes(rp);
 	printf("harness baseline RSS (plan, before the engines; included in both 9.): %.1f MiB\n",
 	       rp->harness_rss_kib / 1024.0);
 }
@@ -703,12 +822,26 @@ static void json_num(int have, double v)
 
 static void json_extra(const results *r)
 {
-	static const char *const names[X_COUNT] = {
+	static const char *const names[] = {
 		"tail_read_check", "recent_check", "append_1t_syncs", "append_4t_syncs",
 		"append_1t_commits", "append_4t_commits", "disk_apparent_bytes", "segment_bytes",
 		"meta_bytes", "nofts_disk_bytes", "tail_read_msgs", "recent_convs", "index_files",
 		"index_alloc_bytes", "index_files_before_merges", "index_bytes_before_merges",
-		"index_merge_seconds"};
+		"index_merge_seconds", "compaction_disk_bytes_before",
+		"compaction_segments_rewritten", "compaction_segments_written",
+		"compaction_records_moved", "compaction_segments_after", "vacuum_checkpoint_ms",
+		"tail_read_after_compaction_check", "tail_read_after_compaction_msgs",
+		"edited_msgs", "edits_per_sec", "edit_compaction_segments_rewritten",
+		"edit_compaction_records_moved", "compact_scenario_peak_rss_bytes",
+		"compact_scenario_peak_anon_bytes", "archived_convs", "archive_compaction_ms",
+		"archive_cold_segments_written", "warm_content_bytes", "cold_content_bytes",
+		"warm_segment_bytes", "cold_segment_bytes", "log_segment_bytes",
+		"warm_content_per_segment_byte", "cold_content_per_segment_byte", "dict_bytes",
+		"dict_test_raw_bytes", "dict_msg_frames_bytes_without",
+		"dict_msg_frames_bytes_with", "dict_msg_frames_with_vs_without",
+		"dict_32k_frames_bytes_without",
+		"dict_32k_frames_bytes_with", "dict_32k_frames_with_vs_without"};
+	_Static_assert(sizeof(names) / sizeof(names[0]) == X_COUNT, "a name per extra");
 	int first = 1;
 
 	putchar('{');
@@ -810,9 +943,10 @@ static void print_json(const report *rp)
 	printf(",\"conversations\":%" PRIu32 ",\"users\":%" PRIu32 ",\"interleave\":%" PRIu32
 	       ",\"raw_text_bytes\":%" PRIu64 ",\"corpus_digest\":\"%016" PRIx64 "\""
 	       ",\"import_batch\":%u,\"appends\":%u,\"threads\":%u,\"reads\":%u,\"opens\":%u"
-	       ",\"fsyncs\":%u,\"durability\":\"full\"},",
+	       ",\"fsyncs\":%u,\"durability\":\"full\",\"compact_full\":%s},",
 	       w->n_convs, w->n_users, w->interleave, w->raw_bytes, w->digest, cfg->batch,
-	       cfg->appends, cfg->threads, cfg->reads, cfg->opens, cfg->fsyncs);
+	       cfg->appends, cfg->threads, cfg->reads, cfg->opens, cfg->fsyncs,
+	       cfg->compact_flags & CONVLOG_COMPACT_FULL ? "true" : "false");
 	printf("\"results\":{");
 	int first = 1;
 	for (size_t i = 0; i < N_ROWS; i++) {
@@ -849,8 +983,9 @@ static void print_json(const report *rp)
 	printf(",\"sqlite\":");
 	json_extra(&rp->res[1]);
 	printf(",\"tail_read_check\":\"%s\",\"recent_check\":\"%s\""
-	       ",\"harness_rss_bytes\":%ld}",
-	       match(rp, X_TAIL_CHECK), match(rp, X_RECENT_CHECK), rp->harness_rss_kib * 1024);
+	       ",\"tail_read_after_compaction_check\":\"%s\",\"harness_rss_bytes\":%ld}",
+	       match(rp, X_TAIL_CHECK), match(rp, X_RECENT_CHECK), match(rp, X_TAIL_COMPACT_CHECK),
+	       rp->harness_rss_kib * 1024);
 	json_search(rp);
 	printf("}\n");
 }

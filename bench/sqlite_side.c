@@ -63,6 +63,7 @@ typedef struct sq_ctx {
 	results *r;
 	char dir[4096], path[4096];
 	sq_conn c;
+	uint64_t loaded; /* content bytes in the database */
 } sq_ctx;
 
 static void sq_check(sqlite3 *db, int rc, const char *what)
@@ -306,6 +307,8 @@ static void appends(sq_ctx *x, uint32_t nthreads, uint32_t scen, int m_rate, int
 	for (uint32_t t = 0; t < nthreads; t++) {
 		lat_merge(&all, &th[t].l);
 		lat_free(&th[t].l);
+		for (uint32_t i = 0; i < th[t].b.n; i++)
+			x->loaded += th[t].b.m[i].len;
 		wl_batch_free(&th[t].b);
 		sq_close(&th[t].c);
 	}
@@ -320,7 +323,9 @@ static void appends(sq_ctx *x, uint32_t nthreads, uint32_t scen, int m_rate, int
 
 /* ---- 4. tail read ---- */
 
-static void tail_reads(sq_ctx *x)
+/* Records p50 in m_p50 and the rest where the id is not -1; the checksum
+ * covers each message's seq unless `by_seq` is 0. */
+static void tail_reads(sq_ctx *x, int m_p50, int m_p99, int x_check, int x_msgs, int by_seq)
 {
 	sqlite3 *db = x->c.db;
 	sqlite3_stmt *st = sq_prep(db, SQL_TAIL);
@@ -343,7 +348,7 @@ static void tail_reads(sq_ctx *x)
 			uint32_t seq = (uint32_t)sqlite3_column_int64(st, 1);
 			if (!content && len)
 				bench_die("sqlite: tail read: out of memory");
-			check += check_msg(seq, content, len);
+			check += check_msg(by_seq ? seq : 0, content, len);
 			msgs++;
 		}
 		sq_check(db, rc, "tail read");
@@ -351,10 +356,13 @@ static void tail_reads(sq_ctx *x)
 		lat_add(&l, now_us() - t0);
 	}
 	sqlite3_finalize(st);
-	res_set(x->r, M_TAIL_P50, lat_pct(&l, 50));
-	res_set(x->r, M_TAIL_P99, lat_pct(&l, 99));
-	res_xset(x->r, X_TAIL_CHECK, (double)(check >> 11));
-	res_xset(x->r, X_TAIL_MSGS, (double)msgs);
+	res_set(x->r, m_p50, lat_pct(&l, 50));
+	if (m_p99 >= 0)
+		res_set(x->r, m_p99, lat_pct(&l, 99));
+	if (x_check >= 0)
+		res_xset(x->r, x_check, (double)(check >> 11));
+	if (x_msgs >= 0)
+		res_xset(x->r, x_msgs, (double)msgs);
 	lat_free(&l);
 }
 
@@ -609,6 +617,109 @@ static void search_all(sq_ctx *x)
 	sqlite3_finalize(s.newest);
 }
 
+/* ---- 16./17. VACUUM, the equivalent of convlog's compaction ---- */
+
+/* The disk_size measurement: the WAL checkpointed into the database. */
+static uint64_t checkpointed_alloc(sq_ctx *x)
+{
+	uint64_t alloc, apparent;
+
+	sq_exec(x->c.db, "PRAGMA wal_checkpoint(TRUNCATE)");
+	dir_usage(x->dir, &alloc, &apparent);
+	return alloc;
+}
+
+/* A timed VACUUM (in WAL mode it writes the new database into the WAL),
+ * then the checkpoint that moves it into place (*ckpt_ms), then the size.
+ * The VACUUM's time in ms. */
+static double vacuum(sq_ctx *x, uint64_t *after, double *ckpt_ms)
+{
+	double t0 = now_us(), ms;
+
+	sq_exec(x->c.db, "VACUUM");
+	ms = (now_us() - t0) / 1e3;
+	t0 = now_us();
+	*after = checkpointed_alloc(x);
+	*ckpt_ms = (now_us() - t0) / 1e3;
+	return ms;
+}
+
+static void vacuum_loaded(sq_ctx *x)
+{
+	uint64_t before = checkpointed_alloc(x), after;
+	double ckpt, ms = vacuum(x, &after, &ckpt);
+
+	res_xset(x->r, X_COMPACT_DISK_BEFORE, (double)before);
+	res_xset(x->r, X_VACUUM_CKPT_MS, ckpt);
+	res_set(x->r, M_COMPACT_MS, ms);
+	res_set(x->r, M_COMPACT_DISK, (double)after);
+	res_set(x->r, M_COMPACT_RATIO, (double)after / (double)x->loaded);
+	bench_log("[sqlite] VACUUM: %.1f ms (checkpoint after it %.1f ms), disk %.1f -> %.1f MiB",
+		  ms, x->r->x[X_VACUUM_CKPT_MS], before / 1048576.0, after / 1048576.0);
+}
+
+/* UPDATE of the content of the messages wl_edited() picks (the FTS5
+ * trigger replaces their documents), 1000 a transaction. */
+static void edit_messages(sq_ctx *x)
+{
+	sqlite3 *db = x->c.db;
+	sqlite3_stmt *st = sq_prep(db, "UPDATE messages SET content = ?1 WHERE id = ?2");
+	wl_batch b = {0};
+	uint32_t next = 0, n = 0;
+	double busy = 0;
+
+	for (;;) {
+		double t0;
+
+		wl_batch_edits(x->w, &next, x->cfg->batch, &b);
+		if (!b.n)
+			break;
+		t0 = now_us();
+		sq_step_done(db, x->c.begin, "BEGIN");
+		for (uint32_t i = 0; i < b.n; i++) {
+			const wl_msg *m = &b.m[i];
+			sqlite3_bind_text(st, 1, m->content, (int)m->len, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, m->ids, 36, SQLITE_STATIC);
+			sq_step_done(db, st, "update message");
+			if (sqlite3_changes(db) != 1)
+				bench_die("sqlite: edit: message %s not found", m->ids);
+		}
+		sq_step_done(db, x->c.commit, "COMMIT");
+		busy += now_us() - t0;
+		n += b.n;
+	}
+	sqlite3_finalize(st);
+	wl_batch_free(&b);
+	res_xset(x->r, X_EDITS, n);
+	res_xset(x->r, X_EDIT_RATE, busy > 0 ? n / (busy / 1e6) : 0);
+}
+
+static void edit_and_reclaim(sq_ctx *x)
+{
+	uint64_t before, after;
+	double ms, ckpt;
+
+	edit_messages(x);
+	before = checkpointed_alloc(x);
+	ms = vacuum(x, &after, &ckpt);
+	res_set(x->r, M_EDIT_DISK, (double)before);
+	res_set(x->r, M_EDIT_COMPACT_DISK, (double)after);
+	res_set(x->r, M_EDIT_COMPACT_MS, ms);
+	bench_log("[sqlite] %.0f messages edited (%.0f/s); disk %.1f MiB, after VACUUM (%.1f ms) "
+		  "%.1f MiB",
+		  x->r->x[X_EDITS], x->r->x[X_EDIT_RATE], before / 1048576.0, ms,
+		  after / 1048576.0);
+}
+
+/* Runs on a database that every other selected scenario is done with. */
+static void compact_all(sq_ctx *x)
+{
+	vacuum_loaded(x);
+	tail_reads(x, M_TAIL_COMPACT_P50, -1, X_TAIL_COMPACT_CHECK, X_TAIL_COMPACT_MSGS, 0);
+	bench_log("[sqlite] tail read after VACUUM p50 %.1f us", x->r->v[M_TAIL_COMPACT_P50]);
+	edit_and_reclaim(x);
+}
+
 /* ---- the run ---- */
 
 void sqlite_run(const workload *w, const bench_cfg *cfg, results *r)
@@ -626,6 +737,7 @@ void sqlite_run(const workload *w, const bench_cfg *cfg, results *r)
 	if (sc & ~(SC_FSYNC | SC_IMPORT_NOFTS)) {
 		t0 = now_us();
 		res_set(r, M_IMPORT_RATE, import_all(w, cfg, &x.c));
+		x.loaded = w->raw_bytes;
 		bench_log("[sqlite] bulk import: %.0f msgs/s (%.1f s wall)", r->v[M_IMPORT_RATE],
 			  (now_us() - t0) / 1e6);
 		if (!(sc & SC_IMPORT))
@@ -641,7 +753,7 @@ void sqlite_run(const workload *w, const bench_cfg *cfg, results *r)
 		bench_log("[sqlite] disk: %.1f MiB", r->v[M_DISK_BYTES] / 1048576.0);
 	}
 	if (sc & SC_TAIL) {
-		tail_reads(&x);
+		tail_reads(&x, M_TAIL_P50, M_TAIL_P99, X_TAIL_CHECK, X_TAIL_MSGS, 1);
 		bench_log("[sqlite] tail read p50 %.1f us", r->v[M_TAIL_P50]);
 	}
 	if (sc & SC_RECENT) {
@@ -673,6 +785,15 @@ void sqlite_run(const workload *w, const bench_cfg *cfg, results *r)
 	sq_close(&x.c);
 	res_set(r, M_RSS_PEAK, (double)peak_rss_kib() * 1024.0);
 	res_set(r, M_ANON_PEAK, (double)anon_sampler_stop() * 1024.0);
+	/* last, since it changes the database; its memory is kept out of 9. */
+	if (sc & SC_COMPACT) {
+		anon_sampler_start();
+		sq_open(x.path, &x.c, 1);
+		compact_all(&x);
+		sq_close(&x.c);
+		res_xset(r, X_SCEN_RSS_PEAK, (double)peak_rss_kib() * 1024.0);
+		res_xset(r, X_SCEN_ANON_PEAK, (double)anon_sampler_stop() * 1024.0);
+	}
 	if (sc & SC_IMPORT_NOFTS) {
 		import_nofts(&x);
 		bench_log("[sqlite] bulk import without FTS5: %.0f msgs/s", r->v[M_IMPORT_NOFTS_RATE]);

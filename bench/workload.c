@@ -493,6 +493,34 @@ void wl_append_msg(const workload *w, uint32_t scen, uint32_t thread, uint32_t i
 	usage_fields(w, &r, &w->convs[m->conv], m);
 }
 
+int wl_edited(const workload *w, uint32_t i)
+{
+	return mix64(w->seed ^ mix64((uint64_t)i + 0xed17ull)) % 10 == 0;
+}
+
+void wl_edit_content(const workload *w, uint32_t i, size_t len, char *buf)
+{
+	tbuf b = {buf, 0, WL_MAX_CONTENT};
+	textmode tm = {0, 0};
+	size_t n;
+	rng r;
+
+	if (len >= WL_MAX_CONTENT)
+		bench_die("wl_edit_content: %zu bytes is too long", len);
+	rng_seed(&r, w->seed, 'E', i, 0);
+	while (b.len < len && b.len + 600 < b.cap) {
+		if (b.len)
+			tputs(&b, " ");
+		sentence(w, &r, &tm, &b);
+	}
+	/* cut at a character boundary at or before len, pad with spaces */
+	n = b.len < len ? b.len : len;
+	while (n > 0 && n < b.len && ((unsigned char)buf[n] & 0xc0) == 0x80)
+		n--;
+	memset(buf + n, ' ', len - n);
+	buf[len] = '\0';
+}
+
 uint32_t wl_pick_conv(const workload *w, rng *r)
 {
 	return rng_below(r, w->n_convs);
@@ -771,6 +799,24 @@ void wl_batch_appends(const workload *w, uint32_t scen, uint32_t thread, uint32_
 	for (uint32_t i = 0; i < count; i++) {
 		wl_append_msg(w, scen, thread, i, buf, &m);
 		batch_add(b, &m, buf);
+	}
+	batch_fix(b);
+}
+
+void wl_batch_edits(const workload *w, uint32_t *next, uint32_t count, wl_batch *b)
+{
+	static _Thread_local char buf[WL_MAX_CONTENT], edit[WL_MAX_CONTENT];
+	wl_msg m;
+
+	b->n = 0;
+	b->used = 0;
+	batch_reserve(b, count, 0);
+	for (; *next < w->n_msgs && b->n < count; (*next)++) {
+		if (!wl_edited(w, *next))
+			continue;
+		wl_corpus_msg(w, *next, buf, &m);
+		wl_edit_content(w, *next, m.len, edit);
+		batch_add(b, &m, edit);
 	}
 	batch_fix(b);
 }
