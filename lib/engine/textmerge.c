@@ -283,7 +283,9 @@ int cvl_mg_start(convlog_db *db)
 	e = pthread_create(&db->mg, NULL, mg_main, db);
 	if (e)
 		return cvl_err(CONVLOG_ENOMEM, "cannot start the index merge thread: %s", strerror(e));
+	pthread_mutex_lock(&db->mgmu);
 	db->mg_started = 1;
+	pthread_mutex_unlock(&db->mgmu);
 	return 0;
 }
 
@@ -293,19 +295,21 @@ void cvl_mg_stop(convlog_db *db)
 		return;
 	pthread_mutex_lock(&db->mgmu);
 	atomic_store(&db->mg_stop, 1);
+	db->mg_started = 0; /* no kick signals the condition from now on */
 	pthread_cond_signal(&db->mgcond);
 	pthread_mutex_unlock(&db->mgmu);
 	pthread_join(db->mg, NULL);
 	pthread_cond_destroy(&db->mgcond);
-	db->mg_started = 0;
 	atomic_store(&db->mg_stop, 0);
 }
 
 void cvl_mg_kick(convlog_db *db)
 {
-	if (!db->mg_started)
-		return;
 	pthread_mutex_lock(&db->mgmu);
+	if (!db->mg_started) { /* read under mgmu: cvl_mg_stop clears it */
+		pthread_mutex_unlock(&db->mgmu);
+		return;
+	}
 	db->mg_kicked = 1;
 	pthread_cond_signal(&db->mgcond);
 	pthread_mutex_unlock(&db->mgmu);

@@ -32,7 +32,9 @@ typedef struct cvl_memtable {
 	uint64_t end_seg, end_off;
 	uint64_t born_ns;   /* monotonic time of the first insert */
 	uint64_t rng;
-	void *aux;          /* the text index of the documents applied to it */
+	/* the text index of the documents applied to it: set once by the
+	 * writer while searches may already read the memtable */
+	_Atomic(void *) aux;
 	void (*aux_free)(void *);
 } cvl_memtable;
 
