@@ -1347,6 +1347,175 @@ typedef void (*convlog_problem_fn)(void *ud, const char *where,
 CONVLOG_API int convlog_verify(convlog_db *db, convlog_problem_fn fn, void *ud,
 			       uint64_t *n_problems);
 
+/* ---------------------------------------------------------------------- */
+/* Looking inside: inspect, log dump, repair                              */
+/* ---------------------------------------------------------------------- */
+
+/* Tier of a segment file. */
+#define CONVLOG_TIER_LOG 0  /* written by commits, in LSN order */
+#define CONVLOG_TIER_WARM 1 /* written by the compactor, clustered by conversation */
+#define CONVLOG_TIER_COLD 2 /* compacted archive: high zstd level, dictionary */
+
+typedef struct convlog_segment_info {
+	uint64_t id;
+	int tier;                /* CONVLOG_TIER_* */
+	int active;              /* the log segment commits append to */
+	uint64_t file_bytes;     /* size of the file */
+	uint64_t valid_bytes;    /* header + whole valid blocks */
+	uint64_t blocks, frames, records;
+	uint64_t raw_bytes;      /* decompressed frame bytes (all records) */
+	uint64_t min_lsn, max_lsn; /* over its blocks; 0 when empty */
+	/* live_*, erased_bytes: from the segment accounting of format 3
+	 * stores; 0 in older formats */
+	uint64_t live_bytes;     /* record bytes current messages still use */
+	uint64_t live_records;   /* current message versions stored here */
+	uint64_t erased_bytes;   /* bytes of purged messages awaiting rewrite */
+	uint32_t dict_id;        /* zstd dictionary of its frames, 0 = none */
+	/* a block header or frame header failed its check, or the file ends
+	 * inside a block (convlog_inspect reads headers only: damage inside
+	 * a frame's data shows in convlog_log_scan and convlog_verify) */
+	int damaged;
+} convlog_segment_info;
+
+typedef struct convlog_table_info {
+	const char *name;        /* static string: "conv", "msg", ... */
+	uint64_t entries;
+	uint32_t depth;          /* B-tree depth */
+	uint64_t branch_pages, leaf_pages, overflow_pages;
+} convlog_table_info;
+
+typedef struct convlog_index_segment_info {
+	uint64_t id;
+	uint64_t bytes;          /* file size */
+	uint64_t docs;           /* message versions indexed */
+	uint64_t dead_docs;      /* of those, superseded or purged since */
+	uint64_t terms;          /* distinct terms */
+} convlog_index_segment_info;
+
+#define CONVLOG_INSPECT_VERSION 1
+
+/* A description of a store's files and structures (convlog_inspect). */
+typedef struct convlog_inspect_info {
+	unsigned int version;    /* CONVLOG_INSPECT_VERSION */
+	uint32_t format;         /* on-disk format version of the store */
+	char store_id[33];       /* hex */
+	uint64_t replica_id;
+	int readonly;            /* the handle that inspected it */
+	convlog_segment_info *segments; /* ascending id */
+	size_t n_segments;
+	convlog_table_info *tables;
+	size_t n_tables;
+	uint64_t lmdb_file_bytes, lmdb_map_bytes, lmdb_page_size;
+	uint64_t lmdb_used_pages, lmdb_last_txn;
+	uint32_t lmdb_readers, lmdb_max_readers;
+	convlog_index_segment_info *index_segments;
+	size_t n_index_segments;
+	char stemming[32];       /* "" = none */
+	uint64_t memtable_bytes, memtable_entries;
+	int frozen_memtables;
+	uint64_t last_lsn, flushed_lsn, replay_segment, replay_offset;
+	uint64_t conversations, messages, content_bytes;
+	uint32_t n_dicts;        /* dictionary files */
+	uint64_t dict_bytes;
+	/* compression: content bytes of live messages per byte of segment
+	 * files, and raw record bytes per stored frame byte */
+	double content_ratio, frame_ratio;
+} convlog_inspect_info;
+
+/**
+ * Describes the store: every segment (reading its block and frame
+ * headers, so the cost grows with the number of blocks, not with the data;
+ * frames are not decompressed), every LMDB table, the text index segments,
+ * the memtables and the compression ratios.  On success *out is a new
+ * description to free with convlog_inspect_free().  Works on read-only
+ * handles.  Thread-safe.  Errors: CONVLOG_EIO, CONVLOG_ENOMEM,
+ * CONVLOG_ECORRUPT (unreadable LMDB state).
+ */
+CONVLOG_API int convlog_inspect(convlog_db *db, convlog_inspect_info **out);
+CONVLOG_API void convlog_inspect_free(convlog_inspect_info *info);
+
+/* One block of the log, as convlog_log_scan reports it. */
+typedef struct convlog_log_block {
+	uint64_t segment;
+	uint64_t offset;         /* of the block header in the file */
+	uint32_t body_len, frame_count, record_count;
+	uint64_t min_lsn, max_lsn, durable_lsn;
+	uint32_t dict_id;
+	const char *problem;     /* NULL, or why the block is unusable */
+} convlog_log_block;
+
+/* One decoded record of the log. */
+typedef struct convlog_log_record {
+	uint64_t segment;
+	uint64_t frame_offset;   /* of the frame header in the file */
+	uint32_t index;          /* within the frame */
+	uint64_t lsn, hlc, origin;
+	uint32_t length;         /* encoded bytes */
+	const char *type;        /* "conv_put", "conv_patch", "conv_status",
+				  * "conv_purge", "conv_detach", "msg_append",
+				  * "msg_supersede", "msg_adopt" */
+	convlog_uuid conv_id;
+	uint32_t seq;            /* message records; 0 otherwise */
+	/* Every field of the record body as one JSON object, named as in
+	 * format-spec.md §6 ({"title":"...","status":"active",...}), in the
+	 * order stored; NUL-terminated, valid only during the callback.
+	 * Text as JSON strings (U+0000 as \u0000), or {"hex":"..."} when it
+	 * is not valid UTF-8; metadata and tool_calls embedded as JSON (as a
+	 * string if they do not parse); statuses by name; times in ms; the
+	 * "+1" fields (token_count, cost, latency_ms) decoded, null for 0;
+	 * repeated fields (tag, cursor) as one array; a field unknown to
+	 * this version as "field_N"; a malformed end as "_error". */
+	const char *json;
+} convlog_log_record;
+
+/* Return non-zero to stop the scan (convlog_log_scan returns it). */
+typedef int (*convlog_block_fn)(void *ud, const convlog_log_block *b);
+typedef int (*convlog_record_fn)(void *ud, const convlog_log_record *r);
+
+/**
+ * Walks the records of the segment files: every segment when `segment` is
+ * 0, else that one.  Log segments are read in file order, which is LSN
+ * order; records of compacted segments (older than every log segment)
+ * come first, sorted by LSN, unless `segment` names one, which is then
+ * read in file order.  Blocks go to `block_fn`, records to `record_fn`
+ * (either may be NULL); a block comes before its records, except that
+ * the blocks of compacted segments all come before the sorted records.
+ * A damaged block (header, checksum, decompression or record framing) is
+ * reported to block_fn with `problem` set and skipped, with the rest of
+ * its segment when its header cannot be read; the scan still returns 0.
+ * Zeros or a block cut short at the end of the newest log segment are
+ * the writer's tail, not damage.  Records superseded or purged since are
+ * included until the compactor drops them: this is the log, not the
+ * current state.  Works on read-only handles, beside a writer; memory
+ * grows with the number of records in compacted segments (24 bytes
+ * each).  Thread-safe.  Errors: CONVLOG_ENOTFOUND (no such segment),
+ * CONVLOG_EIO, CONVLOG_ENOMEM, CONVLOG_ECORRUPT (a frame changed between
+ * the two reads of a compacted segment), or the callback's non-zero
+ * value.
+ */
+CONVLOG_API int convlog_log_scan(convlog_db *db, uint64_t segment, convlog_block_fn block_fn,
+				 convlog_record_fn record_fn, void *ud);
+
+/**
+ * Rebuilds everything derived from the primary data: the message
+ * summaries, the message-id and children indexes, every conversation
+ * index, external ids, the conversation aggregates (message_count,
+ * token_total, cost_total, last_message_at), the store counters, the
+ * per-segment accounting and the full-text index.  What cannot be rebuilt
+ * (a conversation record that does not decode, a locator naming no
+ * readable record of its message, messages of a conversation that does
+ * not exist) is reported to `fn` and left as it is.  Flushes the
+ * memtables first and blocks writers (and the compactor) while it
+ * rewrites LMDB in one transaction, so a crash leaves the store as it was;
+ * the text index is then rebuilt as by convlog_reindex().  *n_unfixable
+ * (optional) receives the number of problems reported to `fn`; run
+ * convlog_verify() afterwards to confirm.  Thread-safe.  Errors:
+ * CONVLOG_EREADONLY, CONVLOG_EIO, CONVLOG_ENOSPC, CONVLOG_ENOMEM (the
+ * store is then unchanged, or has a repaired LMDB and the old text index).
+ */
+CONVLOG_API int convlog_repair(convlog_db *db, convlog_problem_fn fn, void *ud,
+			       uint64_t *n_unfixable);
+
 #ifdef __cplusplus
 }
 #endif

@@ -34,6 +34,8 @@ static const command commands[] = {
 	{"search", cmd_search, "full-text search of message content"},
 	{"reindex", cmd_reindex, "rebuild the full-text index (e.g. with another stemming)"},
 	{"verify", cmd_verify, "check a store for corruption and inconsistencies"},
+	{"inspect", cmd_inspect, "show segments, tables, index and memtable of a store"},
+	{"dump", cmd_dump, "print the log's records, decoded"},
 	{"stats", cmd_stats, "print store statistics or usage analytics"},
 };
 

@@ -685,6 +685,13 @@ CONVLOG_API int convlog_search(convlog_db *db, const convlog_search_query *q,
 	if ((rc = cvl_db_check(db)) || (rc = check_query(q)) || (rc = check_text(q->query, NULL)) ||
 	    (rc = cvl_query_parse(q->query, &s.tree, NULL)))
 		return rc;
+	uint64_t bad = atomic_load(&db->text_damaged);
+	if (bad) {
+		cvl_query_free(s.tree);
+		return cvl_err(CONVLOG_ECORRUPT, "the text index is damaged (index segment %016" PRIx64
+			       " is missing or unreadable): run 'convlog verify --repair' or convlog_reindex()",
+			       bad - 1);
+	}
 	s.limit = q->limit ? q->limit : DEFAULT_LIMIT;
 	if (!(rc = run(&s)))
 		rc = build_result(&s, out);

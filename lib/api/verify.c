@@ -514,6 +514,10 @@ static int check_text(vctx *c)
 
 	if (rc)
 		return rc;
+	uint64_t bad = atomic_load(&c->db->text_damaged);
+	if (bad)
+		problem(c, "text index", "index segment %016" PRIx64 " is missing or unreadable: the "
+			"index misses its documents (rebuild it: verify --repair or reindex)", bad - 1);
 	for (int i = 0; i < ts.nsegs; i++) {
 		cvl_iseg *s = ts.segs[i];
 		snprintf(where, sizeof(where), "index segment %016" PRIx64, s->id);

@@ -151,6 +151,9 @@ struct convlog_db {
 	int nisegs, isegcap;
 	_Atomic uint64_t iseg_next; /* next segment id */
 	pthread_mutex_t mergemu; /* one merge or reindex at a time */
+	/* an index segment the list names could not be opened: its id + 1
+	 * (0 = none).  Searches fail and merges wait until a reindex. */
+	_Atomic uint64_t text_damaged;
 	pthread_t mg;            /* the merge thread (writer) */
 	int mg_started;
 	_Atomic int mg_stop;

@@ -245,6 +245,7 @@ static int reindex_locked(convlog_db *db, const char *stem, cvl_analyzer *an)
 		cvl_os_unlink(old[i]->path); /* readers keep their mappings */
 	cvl_text_segs_release(old, nold);
 	cvl_free(b.ids);
+	atomic_store(&db->text_damaged, 0);
 	return 0;
 }
 

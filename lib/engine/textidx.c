@@ -560,8 +560,17 @@ int cvl_text_load(convlog_db *db, const uint64_t *ids, size_t n, cvl_memtable *m
 				cvl_iseg_ref(s);
 			}
 		pthread_mutex_unlock(&db->mtmu);
-		if (!s && (rc = cvl_iseg_open(db->idx_dir, ids[i], &s)))
-			break;
+		if (!s && (rc = cvl_iseg_open(db->idx_dir, ids[i], &s))) {
+			if (rc == CONVLOG_ENOMEM)
+				break;
+			/* derived data: the store still opens; search refuses and
+			 * verify reports it until a reindex or repair rebuilds it */
+			cvl_db_log(db, CONVLOG_LOG_WARN, "text index damaged: %s", cvl_err_msg());
+			atomic_store(&db->text_damaged, ids[i] + 1);
+			cvl_err_clear();
+			rc = 0;
+			continue;
+		}
 		v[k++] = s;
 	}
 	if (!rc) {

@@ -202,6 +202,8 @@ int cvl_text_merge(convlog_db *db, int all, int *did)
 	int n, rc;
 
 	*did = 0;
+	if (atomic_load(&db->text_damaged))
+		return 0; /* a reindex rebuilds it all; merging would forget the damage */
 	pthread_mutex_lock(&db->mergemu);
 	pthread_mutex_lock(&db->mtmu);
 	n = pick(db, all, in, (int)(sizeof(in) / sizeof(in[0])));
