@@ -84,6 +84,14 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(TESTLIB_OBJ) $(STATIC)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests/lib -o $@ $< $(TESTLIB_OBJ) $(STATIC) \
 		$(CHECK_LIBS) $(PKG_LIBS) $(LDFLAGS)
 
+# tools/foreign*.c are tested without the command line around them
+FOREIGN_OBJ := $(addprefix $(BUILD)/tools/,foreign.o foreign_chatgpt.o foreign_claude.o \
+	foreign_openai.o jsonl.o util.o)
+$(BUILD)/tests/test_foreign: tests/unit/test_foreign.c $(FOREIGN_OBJ) $(TESTLIB_OBJ) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests/lib -Itools -o $@ $< $(FOREIGN_OBJ) \
+		$(TESTLIB_OBJ) $(STATIC) $(CHECK_LIBS) $(PKG_LIBS) $(LDFLAGS)
+
 header-test:
 	@mkdir -p $(BUILD)
 	printf '#include "convlog.h"\nint main(void) { return convlog_version() == 0; }\n' > $(BUILD)/hdr.c

@@ -20,33 +20,51 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "cmds.h"
+#include "foreign.h"
 #include "jsonl.h"
+#include "progress.h"
 #include "util.h"
 
 static const char usage_text[] =
-	"usage: convlog import [-k] [-v] STORE FILE\n"
+	"usage: convlog import [-f FORMAT] [-k] [-v] [--json] [--no-progress] STORE FILE\n"
 	"\n"
-	"Imports conversations and messages from FILE (JSONL, see convlog(1); '-'\n"
-	"reads standard input) into the existing store STORE.  Each conversation\n"
-	"(its line and the message lines that follow it) is imported atomically.\n"
-	"A conversation or message that already exists is updated, so importing\n"
-	"an export into an empty store reproduces it, and importing the same file\n"
-	"twice changes nothing the second time.  Derived fields (message_count,\n"
-	"token_total, cost_total) are ignored.  A fork must come after its parent;\n"
-	"its message lines are its own messages, from seq fork_seq + 1 on.\n"
+	"Imports conversations into the existing store STORE from FILE ('-' reads\n"
+	"standard input), in one of these formats (see convlog(1)):\n"
+	"  convlog   the lossless JSONL that 'convlog export' writes\n"
+	"  chatgpt   conversations.json of a ChatGPT data export\n"
+	"  claude    conversations.json of a Claude.ai data export\n"
+	"  openai    JSONL of {\"messages\": [...]} chat-completions lists\n"
+	"Without --format the format is detected from the first conversation.\n"
+	"Each conversation is imported atomically; importing the same file twice\n"
+	"changes nothing the second time.  Branches (edited questions, regenerated\n"
+	"answers) become a message tree whose tip is the branch shown last.\n"
+	"Source fields without a convlog field of their own go into metadata.\n"
+	"The file is read one conversation at a time, so memory stays bounded by\n"
+	"the largest conversation (at most 256 MiB of JSON).\n"
 	"\n"
-	"On bad input the error names the line and the conversation, and that\n"
-	"conversation is not imported.  Without --keep-going import stops there\n"
-	"(conversations before it stay imported).\n"
+	"On bad input the error names the position (line, or conversation number\n"
+	"and byte offset) and the conversation, and that conversation is not\n"
+	"imported.  Without --keep-going import stops there (conversations before\n"
+	"it stay imported).\n"
 	"\n"
 	"Options:\n"
+	"  -f, --format F    convlog, chatgpt, claude, openai or auto (default)\n"
 	"  -k, --keep-going  import the good conversations, report each bad one\n"
 	"  -v, --verbose     print a summary line on stderr\n"
+	"      --no-progress no progress line (it is shown only on a terminal)\n"
+	"      --json        each error, then a summary, as JSON lines on stdout\n"
 	"  -h, --help        show this help\n"
 	"\n"
 	"Exit status: 0 all imported, 1 something failed, 2 usage error.\n";
+
+/* Largest source conversation read into memory (JSON bytes). */
+#define ITEM_MAX ((size_t)256 << 20)
+/* Deepest nesting accepted inside one source conversation. */
+#define DEPTH_MAX 512
 
 #define ERRLEN 512
 
@@ -71,6 +89,13 @@ typedef struct importer {
 	convlog_db *db;
 	const char *name;
 	int keep_going;
+	int json;            /* errors and the summary as JSON lines on stdout */
+	foreign_format fmt;  /* as given, then as detected */
+	int array;           /* reading a JSON array: `line` is the item number */
+	uint64_t item_off;   /* array: byte offset of the current item */
+	int64_t now_ms;
+	progress bar;
+	uint64_t done_bytes;
 	group g;
 	unsigned long added, updated, unchanged, failed, appended, superseded;
 } importer;
@@ -88,11 +113,29 @@ static void vreport(importer *im, long line, const char *fmt, va_list ap)
 {
 	char msg[ERRLEN];
 
+	char where[ERRLEN];
+
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (im->g.id[0])
-		tool_err("import", "%s:%ld: conversation %s: %s", im->name, line, im->g.id, msg);
+	if (im->array)
+		snprintf(where, sizeof(where), "%s: conversation %ld (byte %llu)", im->name, line,
+			 (unsigned long long)im->item_off);
 	else
-		tool_err("import", "%s:%ld: %s", im->name, line, msg);
+		snprintf(where, sizeof(where), "%s:%ld", im->name, line);
+	progress_clear(&im->bar);
+	if (im->g.id[0])
+		tool_err("import", "%s: conversation %s: %s", where, im->g.id, msg);
+	else
+		tool_err("import", "%s: %s", where, msg);
+	if (im->json) {
+		json_t *j = json_pack("{s:s, s:s, s:I, s:s?, s:s}", "kind", "error", "file",
+				      im->name, im->array ? "item" : "line", (json_int_t)line,
+				      "conversation", im->g.id[0] ? im->g.id : NULL, "error", msg);
+		if (j && im->array)
+			json_object_set_new(j, "byte", json_integer((json_int_t)im->item_off));
+		if (j)
+			jsonl_print(stdout, j);
+		json_decref(j);
+	}
 }
 
 static void report(importer *im, long line, const char *fmt, ...) TOOL_PRINTF(3, 4);
@@ -470,7 +513,80 @@ static int one_line(importer *im, char *buf, size_t n, long line)
 					    : "the line has no \"type\" string%s", what);
 }
 
-static int run(importer *im, FILE *in)
+/* ---- other formats: one converted source conversation per group ---- */
+
+/*
+ * Imports source conversation `src` (item `pos`: array element number or
+ * line) of a foreign format: converts it and applies the result as one
+ * group.  Formats without stable times (OpenAI) leave an existing
+ * conversation alone: its id comes from the line's bytes, so it is the
+ * same conversation.
+ */
+static int foreign_item(importer *im, const json_t *src, const char *raw, size_t len, long pos)
+{
+	json_t *arr = NULL;
+	char err[ERRLEN];
+	int st;
+
+	group_clear(&im->g);
+	if (foreign_convert(im->fmt, src, pos - 1, raw, len, im->now_ms, &arr, err, sizeof(err))) {
+		foreign_describe(im->fmt, src, im->g.id, sizeof(im->g.id));
+		st = fail(im, pos, "%s", err);
+		goto out;
+	}
+	json_t *conv = json_array_get(arr, 0);
+	json_incref(conv);
+	st = begin(im, conv, pos);
+	if (!st && im->fmt == FOREIGN_OPENAI && im->g.old) {
+		im->unchanged++;
+		group_clear(&im->g);
+		goto out;
+	}
+	for (size_t i = 1; !st && i < json_array_size(arr); i++)
+		st = message_line(im, json_array_get(arr, i), pos);
+	if (!st)
+		st = finish(im);
+out:
+	json_decref(arr);
+	group_clear(&im->g);
+	return st;
+}
+
+/* ---- JSONL files (convlog, openai) ---- */
+
+static int one_openai_line(importer *im, const char *buf, size_t n, long line)
+{
+	json_error_t e;
+	json_t *obj;
+	int st;
+
+	if (strspn(buf, " \t\r\n") == n)
+		return TOOL_OK;
+	im->g.id[0] = 0;
+	obj = json_loadb(buf, n, JSONL_LOAD_FLAGS, &e);
+	if (!obj) {
+		im->failed++;
+		report(im, line, "invalid JSON at column %d: %s", e.column, e.text);
+		return TOOL_FAIL;
+	}
+	st = foreign_item(im, obj, buf, n, line);
+	json_decref(obj);
+	return st;
+}
+
+/* The format of a JSONL file from its first line that parses (convlog
+ * when none does: its strict parser then reports the line). */
+static foreign_format detect_line(const char *buf, size_t n)
+{
+	json_error_t e;
+	json_t *obj = json_loadb(buf, n, JSONL_LOAD_FLAGS, &e);
+	foreign_format f = obj ? foreign_detect(obj, 0) : FOREIGN_AUTO;
+
+	json_decref(obj);
+	return f;
+}
+
+static int run_lines(importer *im, FILE *in)
 {
 	char *buf = NULL;
 	size_t cap = 0;
@@ -479,12 +595,22 @@ static int run(importer *im, FILE *in)
 	int st = TOOL_OK, s;
 
 	while ((n = getline(&buf, &cap, in)) >= 0) {
-		s = one_line(im, buf, (size_t)n, ++line);
+		im->done_bytes += (uint64_t)n;
+		if (im->fmt == FOREIGN_AUTO && strspn(buf, " \t\r\n") != (size_t)n) {
+			im->fmt = detect_line(buf, (size_t)n);
+			if (im->fmt != FOREIGN_OPENAI)
+				im->fmt = FOREIGN_CONVLOG;
+		}
+		if (im->fmt == FOREIGN_OPENAI)
+			s = one_openai_line(im, buf, (size_t)n, ++line);
+		else
+			s = one_line(im, buf, (size_t)n, ++line);
 		if (s) {
 			st = s;
 			if (!im->keep_going)
 				goto out;
 		}
+		progress_update(&im->bar, im->done_bytes, im->added + im->updated + im->unchanged);
 	}
 	if (ferror(in)) {
 		tool_err("import", "%s: read error", im->name);
@@ -500,33 +626,319 @@ out:
 	return st;
 }
 
+/* ---- JSON arrays (chatgpt, claude): one element at a time ---- */
+
+typedef struct areader {
+	FILE *f;
+	uint64_t off;     /* bytes consumed */
+	char *item;       /* the current element's bytes */
+	size_t len, cap;
+	int too_big, too_deep;
+} areader;
+
+static int ar_getc(areader *r)
+{
+	int c = getc_unlocked(r->f);
+
+	if (c != EOF)
+		r->off++;
+	return c;
+}
+
+static void ar_ungetc(areader *r, int c)
+{
+	if (c != EOF) {
+		ungetc(c, r->f);
+		r->off--;
+	}
+}
+
+static int ar_skip_ws(areader *r)
+{
+	int c;
+
+	do
+		c = ar_getc(r);
+	while (c == ' ' || c == '\t' || c == '\n' || c == '\r');
+	return c;
+}
+
+static int ar_put(areader *r, int c)
+{
+	if (r->len >= ITEM_MAX) {
+		r->too_big = 1;
+		return 0;
+	}
+	if (r->len + 1 >= r->cap) {
+		size_t nc = r->cap ? r->cap * 2 : 1 << 16;
+		char *p = realloc(r->item, nc);
+		if (!p)
+			return -1;
+		r->item = p;
+		r->cap = nc;
+	}
+	r->item[r->len++] = (char)c;
+	return 0;
+}
+
+/*
+ * Reads the bytes of the next element into r->item, tracking strings and
+ * nesting only (jansson checks the syntax afterwards).  Returns 1 with an
+ * element, 0 at the closing bracket, -1 on a read or memory error and -2
+ * when the file ends inside the element (its start stays in r->off's
+ * caller copy).  Bytes past ITEM_MAX or nesting past DEPTH_MAX set
+ * too_big/too_deep, and the element is still read to its end, so that
+ * --keep-going can go on with the next one.
+ */
+static int ar_next(areader *r, int first)
+{
+	int c, depth = 0, in_str = 0, esc = 0;
+
+	r->len = 0;
+	r->too_big = r->too_deep = 0;
+	c = ar_skip_ws(r);
+	if (!first) {
+		if (c == ']')
+			return 0;
+		if (c != ',')
+			return -3;
+		c = ar_skip_ws(r);
+	} else if (c == ']') {
+		return 0;
+	}
+	if (c == EOF)
+		return ferror(r->f) ? -1 : -2;
+	if (c != '{' && c != '[') {
+		/* a scalar element: up to the next delimiter */
+		for (; c != EOF && c != ',' && c != ']'; c = ar_getc(r)) {
+			if (ar_put(r, c))
+				return -1;
+			if (c == '"') {
+				while ((c = ar_getc(r)) != EOF) {
+					if (ar_put(r, c))
+						return -1;
+					if (esc)
+						esc = 0;
+					else if (c == '\\')
+						esc = 1;
+					else if (c == '"')
+						break;
+				}
+				if (c == EOF)
+					break;
+			}
+		}
+		if (c == EOF)
+			return ferror(r->f) ? -1 : -2;
+		ar_ungetc(r, c);
+		return 1;
+	}
+	for (;;) {
+		if (ar_put(r, c))
+			return -1;
+		if (in_str) {
+			if (esc)
+				esc = 0;
+			else if (c == '\\')
+				esc = 1;
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == '{' || c == '[') {
+			if (++depth > DEPTH_MAX)
+				r->too_deep = 1;
+		} else if (c == '}' || c == ']') {
+			if (--depth == 0)
+				return 1;
+		}
+		if ((c = ar_getc(r)) == EOF)
+			return ferror(r->f) ? -1 : -2;
+	}
+}
+
+static int array_item(importer *im, areader *r, long pos)
+{
+	json_error_t e;
+	json_t *obj;
+	int st;
+
+	im->g.id[0] = 0;
+	if (r->too_big) {
+		im->failed++;
+		report(im, pos, "the conversation is larger than %zu MiB of JSON", ITEM_MAX >> 20);
+		return TOOL_FAIL;
+	}
+	if (r->too_deep) {
+		im->failed++;
+		report(im, pos, "JSON nested deeper than %d levels", DEPTH_MAX);
+		return TOOL_FAIL;
+	}
+	obj = json_loadb(r->item, r->len, JSONL_LOAD_FLAGS, &e);
+	if (!obj) {
+		im->failed++;
+		report(im, pos, "invalid JSON at byte %llu: %s",
+		       (unsigned long long)(im->item_off + (uint64_t)(e.position > 0 ? e.position - 1 : 0)),
+		       e.text);
+		return TOOL_FAIL;
+	}
+	if (im->fmt == FOREIGN_AUTO) {
+		im->fmt = foreign_detect(obj, 1);
+		if (im->fmt != FOREIGN_CHATGPT && im->fmt != FOREIGN_CLAUDE) {
+			json_decref(obj);
+			im->failed++;
+			report(im, pos, "not a ChatGPT or Claude.ai conversation; give --format");
+			im->fmt = FOREIGN_AUTO;
+			return TOOL_FAIL;
+		}
+	}
+	if (!json_is_object(obj)) {
+		json_decref(obj);
+		im->failed++;
+		report(im, pos, "the element is not a JSON object");
+		return TOOL_FAIL;
+	}
+	st = foreign_item(im, obj, r->item, r->len, pos);
+	json_decref(obj);
+	return st;
+}
+
+static int run_array(importer *im, FILE *in)
+{
+	areader r = {.f = in};
+	long pos = 0;
+	int st = TOOL_OK, s, c;
+
+	c = ar_skip_ws(&r); /* the '[' the caller peeked */
+	(void)c;
+	for (;;) {
+		uint64_t start = r.off;
+		int rc = ar_next(&r, pos == 0);
+		im->item_off = start;
+		if (rc == 0)
+			break;
+		pos++;
+		if (rc == -1) {
+			tool_err("import", "%s: %s", im->name, ferror(in) ? "read error" : "out of memory");
+			st = TOOL_FAIL;
+			break;
+		}
+		if (rc == -2 || rc == -3) {
+			im->failed++;
+			im->g.id[0] = 0;
+			im->item_off = r.off;
+			report(im, pos, rc == -2 ? "the file ends inside the array (truncated?)"
+						 : "expected ',' or ']' between conversations");
+			st = TOOL_FAIL;
+			break;
+		}
+		im->item_off = r.too_big ? start : r.off - r.len;
+		s = array_item(im, &r, pos);
+		im->done_bytes = r.off;
+		if (s) {
+			st = s;
+			if (!im->keep_going)
+				break;
+		}
+		progress_update(&im->bar, im->done_bytes, im->added + im->updated + im->unchanged);
+	}
+	if (!st || im->keep_going) {
+		c = ar_skip_ws(&r);
+		if (c != EOF && st == TOOL_OK) {
+			tool_err("import", "%s: byte %llu: data after the closing ']'", im->name,
+				 (unsigned long long)(r.off - 1));
+			st = TOOL_FAIL;
+		}
+	}
+	free(r.item);
+	group_clear(&im->g);
+	return st;
+}
+
+/* Reads FILE in its format: JSON arrays element by element, JSONL line by
+ * line. */
+static int run(importer *im, FILE *in)
+{
+	int c;
+
+	do
+		c = getc(in);
+	while (c == ' ' || c == '\t' || c == '\n' || c == '\r');
+	if (c != EOF)
+		ungetc(c, in);
+	if (c == '[') {
+		if (im->fmt == FOREIGN_CONVLOG || im->fmt == FOREIGN_OPENAI) {
+			tool_err("import", "%s: a JSON array, not %s JSONL (try --format chatgpt "
+				 "or claude)", im->name, foreign_name(im->fmt));
+			return TOOL_FAIL;
+		}
+		im->array = 1;
+		return run_array(im, in);
+	}
+	if (im->fmt == FOREIGN_CHATGPT || im->fmt == FOREIGN_CLAUDE) {
+		tool_err("import", "%s: a %s export is a JSON array of conversations, and this "
+			 "file does not start with '['", im->name, foreign_name(im->fmt));
+		return TOOL_FAIL;
+	}
+	return run_lines(im, in);
+}
+
+static void summary_json(const importer *im)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
+			      "kind", "summary", "file", im->name, "format", foreign_name(im->fmt),
+			      "conversations", (json_int_t)(im->added + im->updated + im->unchanged),
+			      "new", (json_int_t)im->added, "updated", (json_int_t)im->updated,
+			      "unchanged", (json_int_t)im->unchanged, "failed", (json_int_t)im->failed,
+			      "messages_appended", (json_int_t)im->appended,
+			      "messages_superseded", (json_int_t)im->superseded,
+			      "seconds", progress_now() - im->bar.t0);
+
+	if (j)
+		jsonl_print(stdout, j);
+	json_decref(j);
+}
+
 static void summary(const importer *im)
 {
-	tool_err("import", "%s: %lu conversations imported (%lu new, %lu updated, %lu "
-		 "unchanged), %lu failed; %lu messages appended, %lu superseded", im->name,
-		 im->added + im->updated + im->unchanged, im->added, im->updated,
-		 im->unchanged, im->failed, im->appended, im->superseded);
+	tool_err("import", "%s (%s): %lu conversations imported (%lu new, %lu updated, %lu "
+		 "unchanged), %lu failed; %lu messages appended, %lu superseded; %.1f s",
+		 im->name, foreign_name(im->fmt), im->added + im->updated + im->unchanged,
+		 im->added, im->updated, im->unchanged, im->failed, im->appended,
+		 im->superseded, progress_now() - im->bar.t0);
 }
 
 int cmd_import(int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		{"format", required_argument, NULL, 'f'},
 		{"keep-going", no_argument, NULL, 'k'},
 		{"verbose", no_argument, NULL, 'v'},
+		{"no-progress", no_argument, NULL, 'P'},
+		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	importer im;
 	FILE *in = NULL;
-	int c, verbose = 0, st;
+	struct stat sb;
+	struct timespec ts;
+	int c, verbose = 0, bar = 1, st;
 
 	memset(&im, 0, sizeof(im));
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":kvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":f:kvh", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'f':
+			if (foreign_parse_name(optarg, &im.fmt))
+				return tool_usage("import", "unknown format '%s' (convlog, chatgpt, "
+						  "claude, openai or auto)", optarg);
+			break;
 		case 'k': im.keep_going = 1; break;
 		case 'v': verbose = 1; break;
+		case 'P': bar = 0; break;
+		case 'j': im.json = 1; break;
 		case 'h': fputs(usage_text, stdout); return TOOL_OK;
 		default: return tool_getopt_error("import", c, argv);
 		}
@@ -541,13 +953,23 @@ int cmd_import(int argc, char **argv)
 		tool_err("import", "%s: %s", file, strerror(errno));
 		return TOOL_FAIL;
 	}
+	if (in != stdin)
+		setvbuf(in, NULL, _IOFBF, 1 << 20);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	im.now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	progress_start(&im.bar, "import",
+		       !fstat(fileno(in), &sb) && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0,
+		       bar);
 	st = tool_open("import", argv[optind], 0, CONVLOG_DURABILITY_NORMAL, &im.db);
 	if (!st) {
 		st = run(&im, in);
+		progress_clear(&im.bar);
 		if (convlog_sync(im.db) && !st)
 			st = tool_lib_err("import", -1, argv[optind]);
 		if (verbose)
 			summary(&im);
+		if (im.json)
+			summary_json(&im);
 	}
 	convlog_close(im.db);
 	if (in != stdin)

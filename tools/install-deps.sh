@@ -5,8 +5,9 @@
 set -eu
 
 PKGS="build-essential pkg-config liblmdb-dev libzstd-dev libxxhash-dev \
-libjansson-dev libutf8proc-dev libstemmer-dev check libsqlite3-dev lmdb-utils"
-# (lmdb-utils: tests/e2e/repair.sh damages a store with mdb_load.
+libjansson-dev libutf8proc-dev libstemmer-dev check libsqlite3-dev lmdb-utils python3"
+# (lmdb-utils: tests/e2e/repair.sh damages a store with mdb_load; python3:
+# tests/e2e/inspect.sh checks JSON output.
 # SQLite: the tests check search results against FTS5 and the benchmark
 # compares against it; the library itself does not link it.)
 

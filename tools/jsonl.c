@@ -30,7 +30,7 @@ static int set_nz(json_t *o, const char *k, long long v)
 	return v ? set_int(o, k, v) : 0;
 }
 
-static int set_time(json_t *o, const char *k, int64_t ms)
+int jsonl_set_time(json_t *o, const char *k, int64_t ms)
 {
 	char t[TOOL_TIME_STRLEN];
 
@@ -117,11 +117,12 @@ json_t *jsonl_conv_json(const convlog_conv *c)
 
 	if (!o || set_str(o, "type", "conversation") || set_uuid(o, "id", &c->id) ||
 	    conv_strings(o, c) || conv_status(o, c) || conv_sets(o, c) ||
-	    set_json(o, "metadata", c->metadata) || set_time(o, "created_at", c->created_at) ||
-	    set_time(o, "updated_at", c->updated_at) ||
-	    set_time(o, "last_activity_at", c->last_activity_at) ||
-	    set_time(o, "archived_at", c->archived_at) ||
-	    set_time(o, "deleted_at", c->deleted_at) ||
+	    set_json(o, "metadata", c->metadata) ||
+	    jsonl_set_time(o, "created_at", c->created_at) ||
+	    jsonl_set_time(o, "updated_at", c->updated_at) ||
+	    jsonl_set_time(o, "last_activity_at", c->last_activity_at) ||
+	    jsonl_set_time(o, "archived_at", c->archived_at) ||
+	    jsonl_set_time(o, "deleted_at", c->deleted_at) ||
 	    set_int(o, "message_count", (long long)c->message_count) ||
 	    set_int(o, "token_total", c->token_total) || set_int(o, "cost_total", c->cost_total)) {
 		json_decref(o);
@@ -145,8 +146,9 @@ static int msg_tail(json_t *o, const convlog_msg *m)
 	       set_str(o, "error_message", m->error_message) ||
 	       set_nz(o, "feedback", m->feedback) ||
 	       set_str(o, "feedback_text", m->feedback_text) ||
-	       set_json(o, "metadata", m->metadata) || set_time(o, "created_at", m->created_at) ||
-	       set_time(o, "edited_at", m->edited_at)
+	       set_json(o, "metadata", m->metadata) ||
+	       jsonl_set_time(o, "created_at", m->created_at) ||
+	       jsonl_set_time(o, "edited_at", m->edited_at)
 		       ? -1 : 0;
 }
 
@@ -344,7 +346,7 @@ typedef struct pctx {
 	size_t errlen;
 } pctx;
 
-static const char *type_name(const json_t *v)
+const char *jsonl_type_name(const json_t *v)
 {
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: return "an object";
@@ -373,7 +375,7 @@ static int bad(pctx *p, const char *fmt, ...)
 
 static int want(pctx *p, const json_t *v, const char *expected)
 {
-	return bad(p, "expected %s, got %s", expected, type_name(v));
+	return bad(p, "expected %s, got %s", expected, jsonl_type_name(v));
 }
 
 static void *slot(pctx *p, size_t off)
@@ -591,7 +593,7 @@ static int walk(const json_t *obj, const field *tab, size_t n, pctx *p, uint64_t
 
 	*seen = 0;
 	if (!json_is_object(obj)) {
-		snprintf(p->err, p->errlen, "expected a JSON object, got %s", type_name(obj));
+		snprintf(p->err, p->errlen, "expected a JSON object, got %s", jsonl_type_name(obj));
 		return -1;
 	}
 	json_object_foreach((json_t *)obj, key, v) {

@@ -37,12 +37,19 @@ int jsonl_print(FILE *f, const json_t *obj);
 int jsonl_print_conv(FILE *f, const convlog_conv *c);
 int jsonl_print_msg(FILE *f, const convlog_msg *m);
 
+/* Sets o[k] to ms since the epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ", nothing
+ * when ms is 0.  Returns 0, or -1 on failure. */
+int jsonl_set_time(json_t *o, const char *k, int64_t ms);
+
 /* Stored JSON text re-serialised compactly with short reals (malloc'd;
  * free()).  NULL on failure. */
 char *jsonl_reformat(const char *text);
 
 /* "conversation", "message", or NULL when "type" is missing/not a string. */
 const char *jsonl_type(const json_t *obj);
+
+/* v's JSON type for error messages: "an object", "a string", ..., "null". */
+const char *jsonl_type_name(const json_t *v);
 
 typedef struct jsonl_conv_in {
 	convlog_conv c;

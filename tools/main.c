@@ -16,7 +16,7 @@ typedef struct command {
 
 static const command commands[] = {
 	{"init", cmd_init, "create an empty store"},
-	{"import", cmd_import, "import conversations from a JSONL file"},
+	{"import", cmd_import, "import conversations (convlog, ChatGPT, Claude, OpenAI)"},
 	{"export", cmd_export, "write every conversation and message as JSONL"},
 	{"ls", cmd_ls, "list conversations"},
 	{"show", cmd_show, "print one conversation and its messages"},

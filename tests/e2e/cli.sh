@@ -123,7 +123,7 @@ status 2
 status 2 frobnicate
 status 2 help frobnicate
 for cmd in init import export ls show verify stats fork replay thread children tip session search \
-	reindex delete restore archive purge; do
+	reindex delete restore archive purge compact inspect dump; do
 	status 0 "$cmd" --help
 	grep -q "^usage: convlog $cmd" "$tmp/stdout" || fail "$cmd --help has no usage line"
 	status 0 help "$cmd"
