@@ -957,7 +957,7 @@ int cmd_import(int argc, char **argv)
 		setvbuf(in, NULL, _IOFBF, 1 << 20);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	im.now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	progress_start(&im.bar, "import",
+	progress_start(&im.bar, "import", "conv",
 		       !fstat(fileno(in), &sb) && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0,
 		       bar);
 	st = tool_open("import", argv[optind], 0, CONVLOG_DURABILITY_NORMAL, &im.db);

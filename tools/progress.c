@@ -14,9 +14,10 @@ double progress_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void progress_start(progress *p, const char *what, uint64_t total, int enable)
+void progress_start(progress *p, const char *what, const char *unit, uint64_t total, int enable)
 {
 	p->what = what;
+	p->unit = unit;
 	p->on = enable && isatty(2);
 	p->total = total;
 	p->t0 = progress_now();
@@ -55,12 +56,12 @@ void progress_update(progress *p, uint64_t done, uint64_t items)
 		tool_human_size(p->total, t, sizeof(t));
 		hms(rate > 0 ? (double)(p->total - (done < p->total ? done : p->total)) / rate : 0,
 		    eta, sizeof(eta));
-		fprintf(stderr, "\r%s [%.*s%*s] %3d%% %s/%s %s/s %.0f/s ETA %s \033[K", p->what,
-			fill, "########################", 24 - fill, "", pct, d, t, r,
-			el > 0 ? (double)items / el : 0, eta);
+		fprintf(stderr, "\r%s [%.*s%*s] %3d%% %s/%s %s/s %.0f %s/s ETA %s \033[K",
+			p->what, fill, "########################", 24 - fill, "", pct, d, t, r,
+			el > 0 ? (double)items / el : 0, p->unit, eta);
 	} else {
-		fprintf(stderr, "\r%s %s %s/s %llu done %.0f/s \033[K", p->what, d, r,
-			(unsigned long long)items, el > 0 ? (double)items / el : 0);
+		fprintf(stderr, "\r%s %s %s/s %llu %s, %.0f/s \033[K", p->what, d, r,
+			(unsigned long long)items, p->unit, el > 0 ? (double)items / el : 0);
 	}
 	fflush(stderr);
 	p->drawn = 1;

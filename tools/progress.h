@@ -10,14 +10,16 @@
 
 typedef struct progress {
 	const char *what;  /* "import" */
+	const char *unit;  /* what the items are: "conv" */
 	int on;            /* drawing (stderr is a terminal and not disabled) */
 	uint64_t total;    /* bytes expected; 0 = unknown (a pipe) */
 	double t0, last;   /* start and last redraw (monotonic seconds) */
 	int drawn;         /* a line is on the screen */
 } progress;
 
-/* Starts a display for `what`; `enable` 0 turns it off.  `total` may be 0. */
-void progress_start(progress *p, const char *what, uint64_t total, int enable);
+/* Starts a display for `what` counting `unit`s; `enable` 0 turns it off.
+ * `total` (bytes) may be 0. */
+void progress_start(progress *p, const char *what, const char *unit, uint64_t total, int enable);
 
 /* Redraws when due: `done` bytes and `items` finished so far. */
 void progress_update(progress *p, uint64_t done, uint64_t items);
