@@ -387,9 +387,11 @@ int cvl_text_open_list(convlog_db *db, MDB_txn *txn, uint64_t **ids, size_t *n);
 int cvl_text_remove_orphans(convlog_db *db, const uint64_t *ids, size_t n);
 /* Opens the listed segments (reusing registered ones) and marks the
  * versions text_deleted records as removed, reading it through memtable
- * mt over a fresh LMDB snapshot. */
+ * mt over a fresh LMDB snapshot.  With `tolerate`, a segment that cannot
+ * be opened is left out and recorded in db->text_damaged (which a load
+ * without such a segment clears); without, its error is returned. */
 int cvl_text_load(convlog_db *db, const uint64_t *ids, size_t n, cvl_memtable *mt,
-		  struct cvl_iseg ***out, int *nout);
+		  int tolerate, struct cvl_iseg ***out, int *nout);
 /* Replaces the registered segments by segs (taken over; mtmu held). */
 void cvl_text_install_locked(convlog_db *db, struct cvl_iseg **segs, int n);
 void cvl_text_close(convlog_db *db);

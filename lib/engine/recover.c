@@ -484,14 +484,15 @@ static int remove_leftovers(convlog_db *db, MDB_txn *txn, uint64_t start_seg)
 
 /* Opens the text index the flushed state names, marks its removed
  * versions (after replay: through memtable mt) and registers it. */
-static int load_text(convlog_db *db, const uint64_t *tids, size_t n, cvl_memtable *mt)
+static int load_text(convlog_db *db, const uint64_t *tids, size_t n, cvl_memtable *mt,
+		     int tolerate)
 {
 	cvl_iseg **segs;
 	int nsegs, rc;
 
 	if (!db->readonly && (rc = cvl_text_remove_orphans(db, tids, n)))
 		return rc;
-	if ((rc = cvl_text_load(db, tids, n, mt, &segs, &nsegs)))
+	if ((rc = cvl_text_load(db, tids, n, mt, tolerate, &segs, &nsegs)))
 		return rc;
 	pthread_mutex_lock(&db->mtmu);
 	cvl_text_install_locked(db, segs, nsegs);
@@ -500,7 +501,7 @@ static int load_text(convlog_db *db, const uint64_t *tids, size_t n, cvl_memtabl
 }
 
 /* Replays the log tail into db->active and loads the text index. */
-static int recover_state(convlog_db *db, uint64_t *end)
+static int recover_state(convlog_db *db, uint64_t *end, int tolerate)
 {
 	uint64_t flushed, start_seg, start_off, *tids = NULL;
 	size_t ntids = 0;
@@ -518,7 +519,7 @@ static int recover_state(convlog_db *db, uint64_t *end)
 	db->flushed_lsn = flushed;
 	rc = replay_log(db, db->active, txn, start_seg, start_off, flushed, end);
 	if (!rc)
-		rc = load_text(db, tids, ntids, db->active);
+		rc = load_text(db, tids, ntids, db->active, tolerate);
 	cvl_free(tids);
 	return rc;
 }
@@ -529,7 +530,9 @@ int cvl_recover(convlog_db *db)
 	int rc;
 
 	for (int tries = 0;; tries++) {
-		rc = recover_state(db, &end);
+		/* an index file that stays missing is damage, not a race:
+		 * the last try opens the store without it */
+		rc = recover_state(db, &end, !db->readonly || tries == 16);
 		/* a reader may race a writer's merge (see cvl_refresh_readonly) */
 		if (rc != CONVLOG_ENOTFOUND || !db->readonly || tries == 16)
 			break;
@@ -577,7 +580,7 @@ int cvl_recover(convlog_db *db)
  * memtable was built on, and may name segments opened since.  The new
  * memtable replays the log after the writer's new flush point.
  */
-static int refresh_once(convlog_db *db)
+static int refresh_once(convlog_db *db, int tolerate)
 {
 	uint64_t flushed, start_seg, start_off, end, *tids = NULL;
 	size_t ntids = 0;
@@ -606,7 +609,7 @@ static int refresh_once(convlog_db *db)
 		goto out;
 	}
 	if ((rc = replay_log(db, mt, txn, start_seg, start_off, flushed, &end)) ||
-	    (rc = cvl_text_load(db, tids, ntids, mt, &segs, &nsegs)))
+	    (rc = cvl_text_load(db, tids, ntids, mt, tolerate, &segs, &nsegs)))
 		goto out;
 	pthread_mutex_lock(&db->mtmu);
 	old = db->active;
@@ -635,7 +638,7 @@ int cvl_refresh_readonly(convlog_db *db)
 
 	pthread_mutex_lock(&db->wmu); /* read-only handles never write: refresh lock */
 	for (int tries = 0;; tries++) {
-		rc = refresh_once(db);
+		rc = refresh_once(db, tries == 16);
 		if (rc != CONVLOG_ENOTFOUND || tries == 16)
 			break;
 		cvl_err_clear();

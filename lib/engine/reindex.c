@@ -222,7 +222,7 @@ static int reindex_locked(convlog_db *db, const char *stem, cvl_analyzer *an)
 		return rc;
 	b.a.text.an = an;
 	if ((rc = cvl_mt_new(&b.mt)) == 0 && (rc = build(&b)) == 0 &&
-	    (rc = cvl_text_load(db, b.ids, b.nids, db->active, &segs, &nsegs)) == 0 &&
+	    (rc = cvl_text_load(db, b.ids, b.nids, db->active, 0, &segs, &nsegs)) == 0 &&
 	    (rc = record(db, &b, stem)) != 0) {
 		cvl_text_segs_release(segs, nsegs);
 		segs = NULL;

@@ -539,16 +539,19 @@ int cvl_text_remove_orphans(convlog_db *db, const uint64_t *ids, size_t n)
 }
 
 int cvl_text_load(convlog_db *db, const uint64_t *ids, size_t n, cvl_memtable *mt,
-		  cvl_iseg ***out, int *nout)
+		  int tolerate, cvl_iseg ***out, int *nout)
 {
 	cvl_iseg **v = NULL;
 	cvl_view view = {.lm = &db->lm, .snap = UINT64_MAX};
+	uint64_t damaged = 0;
 	int k = 0, rc = 0;
 
 	*out = NULL;
 	*nout = 0;
-	if (!n)
+	if (!n) {
+		atomic_store(&db->text_damaged, 0);
 		return 0;
+	}
 	if (!(v = cvl_malloc(n * sizeof(*v))))
 		return cvl_err(CONVLOG_ENOMEM, "out of memory opening the text index");
 	for (size_t i = 0; i < n && !rc; i++) {
@@ -561,12 +564,12 @@ int cvl_text_load(convlog_db *db, const uint64_t *ids, size_t n, cvl_memtable *m
 			}
 		pthread_mutex_unlock(&db->mtmu);
 		if (!s && (rc = cvl_iseg_open(db->idx_dir, ids[i], &s))) {
-			if (rc == CONVLOG_ENOMEM)
+			if (!tolerate || rc == CONVLOG_ENOMEM)
 				break;
 			/* derived data: the store still opens; search refuses and
 			 * verify reports it until a reindex or repair rebuilds it */
 			cvl_db_log(db, CONVLOG_LOG_WARN, "text index damaged: %s", cvl_err_msg());
-			atomic_store(&db->text_damaged, ids[i] + 1);
+			damaged = ids[i] + 1;
 			cvl_err_clear();
 			rc = 0;
 			continue;
@@ -585,6 +588,7 @@ int cvl_text_load(convlog_db *db, const uint64_t *ids, size_t n, cvl_memtable *m
 		cvl_text_segs_release(v, k);
 		return rc;
 	}
+	atomic_store(&db->text_damaged, damaged);
 	*out = v;
 	*nout = k;
 	return 0;
