@@ -43,7 +43,7 @@ SHARED := $(BUILD)/libconvlog.so.0
 TOOL   := $(BUILD)/convlog
 
 .PHONY: all deps demo test check build-tests header-test unit e2e bench install \
-	uninstall clean asan ubsan tsan checksrc _demo _test _bench
+	uninstall clean asan ubsan tsan checksrc _demo _test _bench bench-full _bench-full
 
 all: $(STATIC) $(SHARED) $(TOOL) $(BUILD)/convlog.pc
 
@@ -131,12 +131,40 @@ _demo: all
 $(BUILD)/convlog-bench: $(BENCH_SRC) $(wildcard bench/*.h) $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $(BENCH_SRC) $(STATIC) $(PKG_LIBS) -lsqlite3 -lm $(LDFLAGS)
 
+# `make bench`: one quick scale (100k messages, the --quick iteration
+# counts), about 70 s on a 2-core VM; plots in $(BUILD)/bench-plots.
+# `make bench-full`: the scales of the report, the table and the JSON saved
+# in bench/results/full-<date>.{txt,json}, the plots in bench/results/plots.
+# The 3M scale keeps both stores, SQLite's database without FTS5 and a
+# VACUUM's copies at once: about 25 GB free under $$TMPDIR (or /tmp), and
+# tens of minutes.  Extra flags go in BENCH_ARGS (e.g. BENCH_ARGS=--keep).
+BENCH_QUICK_ARGS ?= --quick --messages 100000 --plot-dir $(BUILD)/bench-plots
+BENCH_SCALES ?= 100000,1000000,3000000
+BENCH_RESULTS ?= bench/results
+BENCH_ARGS ?=
+
 bench:
 	@sh tools/install-deps.sh bench
 	@$(MAKE) --no-print-directory _bench
 
 _bench: $(BUILD)/convlog-bench
-	$(BUILD)/convlog-bench $(BENCH_ARGS)
+	$(BUILD)/convlog-bench $(BENCH_QUICK_ARGS) $(BENCH_ARGS)
+
+bench-full:
+	@sh tools/install-deps.sh bench
+	@$(MAKE) --no-print-directory _bench-full
+
+_bench-full: $(BUILD)/convlog-bench
+	@mkdir -p $(BENCH_RESULTS)
+	@free=$$(df -Pk "$${TMPDIR:-/tmp}" | awk 'NR == 2 { print int($$4 / 1048576) }'); \
+	if [ "$$free" -lt 25 ]; then \
+		echo "bench-full: only $$free GiB free under $${TMPDIR:-/tmp}; the 3M scale needs about 25" >&2; \
+	fi
+	@out=$(BENCH_RESULTS)/full-$$(date +%Y-%m-%d); \
+	echo "bench-full: table in $$out.txt, JSON in $$out.json, plots in $(BENCH_RESULTS)/plots" >&2; \
+	{ $(BUILD)/convlog-bench --scales $(BENCH_SCALES) --plot-dir $(BENCH_RESULTS)/plots \
+		--json-out $$out.json $(BENCH_ARGS) || echo $$? > $$out.failed; } | tee $$out.txt; \
+	if [ -f $$out.failed ]; then rm -f $$out.failed; echo "bench-full: convlog-bench failed" >&2; exit 1; fi
 
 # ---- sanitizer builds ----
 asan:

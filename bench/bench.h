@@ -67,6 +67,8 @@ void alias_free(alias_table *t);
 
 extern const char *const wl_role_names[4];
 
+struct wl_markov; /* the text model (workload.c) */
+
 typedef struct wl_conv {
 	uint8_t id[16];
 	char ids[37];        /* canonical text form of id */
@@ -104,6 +106,15 @@ typedef struct workload {
 	uint32_t n_cjk, n_accent;
 	char **cjk;
 	char **accent;
+	/* the text source, chosen by wl_build: an order-2 word Markov model
+	 * trained on the fortune files when the machine has them, else the
+	 * synthetic words above.  With the model, `words` holds the plain
+	 * (all ASCII letters, lower-cased) words of the training text by
+	 * frequency, for the search queries and the code blocks. */
+	const char *corpus;       /* "fortunes-markov2 (N files, M words)" or "synthetic-zipf" */
+	uint64_t corpus_digest;   /* XXH64 of the training files (0: synthetic) */
+	struct wl_markov *markov; /* NULL: synthetic text */
+	size_t markov_bytes;      /* memory the model holds */
 	/* corpus totals (filled by wl_digest) */
 	uint64_t raw_bytes;   /* sum of content lengths */
 	uint64_t digest;      /* XXH64 over every generated field */
@@ -128,6 +139,11 @@ typedef struct wl_msg {
 
 extern const char *const wl_models[4];
 
+/* Where the fortune files are looked for; $CONVLOG_BENCH_FORTUNES, when
+ * set, replaces it (empty: synthetic text). */
+#define WL_FORTUNE_DIR "/usr/share/games/fortunes"
+
+/* Builds the plan and the text source; logs which corpus it uses. */
 void wl_build(workload *w, uint64_t seed, uint32_t n_msgs, uint32_t interleave);
 void wl_free(workload *w);
 /* Generates corpus message `i` (event order); content goes to buf
@@ -224,6 +240,8 @@ enum metric {
 	M_TAIL_P99,
 	M_RECENT_P50,
 	M_RECENT_P99,
+	M_THREAD_P50,     /* 5b. thread walk of a fork, root to tip */
+	M_THREAD_P99,
 	M_OPEN_FIRST,
 	M_OPEN_BEST,
 	M_DISK_BYTES,
@@ -305,6 +323,11 @@ enum extra {
 	X_DICT_CHUNK_PLAIN,    /* the same messages concatenated, 32 KiB frames */
 	X_DICT_CHUNK_DICT,
 	X_DICT_CHUNK_RATIO,
+	/* 5b. thread walk of a forked conversation */
+	X_THREAD_FORKS,        /* forks made */
+	X_THREAD_CHECK,        /* walk_check_add over every walk */
+	X_THREAD_MSGS,         /* messages returned by all walks ... */
+	X_THREAD_BYTES,        /* ... and their content bytes */
 	X_COUNT
 };
 
@@ -369,6 +392,21 @@ typedef struct results {
 void res_set(results *r, int m, double v);
 void res_xset(results *r, int x, double v);
 
+/* ---- plots (plot.c) ---- */
+
+/* One scale's figures, for the plots. */
+typedef struct plot_scale {
+	uint32_t messages;
+	const results *res; /* [2], ENG_CONVLOG then ENG_SQLITE */
+} plot_scale;
+
+/* Writes one gnuplot data file per figure family, plots.gp, and (when
+ * gnuplot runs) one PNG per family into `dir` (created if missing): each
+ * figure against the store size, both engines.  `threads`: the writers of
+ * append_4t, for its title.  Failures of gnuplot are reported on stderr,
+ * never fatal. */
+void plot_write(const char *dir, const plot_scale *s, uint32_t n, uint32_t threads);
+
 /* ---- the search scenario's driver (search.c) ---- */
 
 /* One top-k query's answer, as an engine reports it to the driver. */
@@ -416,6 +454,7 @@ static inline uint64_t sq_hash_add(uint64_t h, uint64_t key)
 #define SC_IMPORT_NOFTS (1u << 8)
 #define SC_SEARCH (1u << 9)
 #define SC_COMPACT (1u << 10) /* mutates the store: runs last */
+#define SC_THREAD (1u << 11)  /* adds forks: runs after the appends */
 
 typedef struct bench_cfg {
 	uint32_t scenarios;    /* SC_* to report */
@@ -446,6 +485,29 @@ void dict_experiment(const workload *w, results *r);
 /* Scenario ids used to separate the append streams of the scenarios. */
 #define APPEND_STREAM_1T 1
 #define APPEND_STREAM_4T 4
+#define APPEND_STREAM_FORK 5 /* thread k of it: the turns of fork k */
+
+/* The thread-walk scenario (forks.c): FORK_COUNT conversations of at least
+ * FORK_MIN_TURNS corpus turns, picked with the bench rng, are forked at
+ * their middle turn (fork_seq = nturns / 2) and get FORK_TURNS turns of
+ * their own; then cfg->reads walks of a random fork from its root to its
+ * tip are timed. */
+#define FORK_COUNT 200
+#define FORK_MIN_TURNS 10
+#define FORK_TURNS 3
+
+typedef struct fork_pick {
+	uint32_t conv;     /* index into convs: the parent */
+	uint32_t fork_seq; /* parent message the fork starts after */
+} fork_pick;
+
+/* Fills out[0..n) (n = the return value, at most `want`) with distinct
+ * conversations; the same picks in both engines. */
+uint32_t fork_plan(const workload *w, uint32_t want, fork_pick *out);
+/* Hash of one walk: call per message, in order, starting from h = 0. */
+uint64_t walk_hash_msg(uint64_t h, uint32_t seq, const char *content, size_t len);
+/* Accumulates walk number `walk`'s hash into the scenario's check. */
+uint64_t walk_check_add(uint64_t check, uint32_t walk, uint64_t h);
 
 /* How many of `total` appends thread `t` of `nthreads` performs (each
  * thread has its own deterministic stream, see wl_batch_appends). */

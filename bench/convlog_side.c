@@ -23,6 +23,7 @@ typedef struct cl_ctx {
 	convlog_db *db;
 	uint64_t *conv_bytes; /* content bytes in the store, per conversation */
 	uint64_t loaded;      /* ... in all */
+	uint64_t fork_bytes;  /* ... of which in the forks of 5b. */
 } cl_ctx;
 
 static void cl_check(int rc, const char *what)
@@ -281,6 +282,89 @@ static void recent_lists(cl_ctx *c)
 	res_xset(c->r, X_RECENT_CHECK, (double)(check >> 11));
 	res_xset(c->r, X_RECENT_CONVS, (double)convs);
 	lat_free(&l);
+}
+
+/* ---- 5b. thread walk of a forked conversation ---- */
+
+/* Forks each planned conversation at its fork_seq and appends the fork's
+ * own turns, one transaction per fork (untimed).  The ids go to ids[]. */
+static void make_forks(cl_ctx *c, const fork_pick *p, uint32_t n, convlog_uuid *ids)
+{
+	wl_batch b = {0};
+
+	for (uint32_t k = 0; k < n; k++) {
+		convlog_txn *txn;
+		convlog_uuid parent;
+
+		wl_batch_appends(c->w, APPEND_STREAM_FORK, k, FORK_TURNS, &b);
+		to_uuid(c->w->convs[p[k].conv].id, &parent);
+		cl_check(convlog_txn_begin(c->db, &txn), "txn_begin");
+		cl_check(convlog_conv_fork(c->db, txn, &parent, p[k].fork_seq, NULL, 0, &ids[k]),
+			 "conv_fork");
+		for (uint32_t i = 0; i < b.n; i++) {
+			convlog_msg msg;
+			fill_msg(c->w, &b.m[i], &msg);
+			msg.conv_id = ids[k];
+			msg.seq = 0;        /* next: fork_seq + 1 + i */
+			msg.created_at = 0; /* now */
+			cl_check(convlog_msg_append(c->db, txn, &msg, NULL), "msg_append (fork)");
+			c->fork_bytes += b.m[i].len;
+		}
+		cl_check(convlog_txn_commit(txn), "txn_commit");
+	}
+	c->loaded += c->fork_bytes;
+	wl_batch_free(&b);
+}
+
+/* convlog_msg_thread from the root to the tip of a random fork: the
+ * parent's messages 1..fork_seq, then the fork's own. */
+static void thread_walks(cl_ctx *c)
+{
+	fork_pick *p = calloc(FORK_COUNT, sizeof(*p));
+	convlog_uuid *ids = calloc(FORK_COUNT, sizeof(*ids));
+	uint64_t check = 0, msgs = 0, bytes = 0;
+	uint32_t n;
+	lat l;
+	rng r;
+
+	if (!p || !ids)
+		bench_die("out of memory");
+	n = fork_plan(c->w, FORK_COUNT, p);
+	res_xset(c->r, X_THREAD_FORKS, n);
+	if (!n)
+		goto out;
+	make_forks(c, p, n, ids);
+	rng_seed(&r, c->w->seed, 'W', 0, 0);
+	lat_init(&l, c->cfg->reads);
+	for (uint32_t i = 0; i < c->cfg->reads; i++) {
+		const convlog_uuid *id = &ids[rng_below(&r, n)];
+		convlog_msg_iter *it;
+		const convlog_msg *m;
+		uint64_t h = 0;
+		double t0;
+		int rc;
+
+		t0 = now_us();
+		cl_check(convlog_msg_thread(c->db, id, 0, &it), "msg_thread");
+		while ((rc = convlog_msg_iter_next(it, &m)) == 0) {
+			h = walk_hash_msg(h, m->seq, m->content, m->content_len);
+			bytes += m->content_len;
+			msgs++;
+		}
+		cl_check(rc, "msg_iter_next (thread)");
+		convlog_msg_iter_free(it);
+		lat_add(&l, now_us() - t0);
+		check = walk_check_add(check, i, h);
+	}
+	res_set(c->r, M_THREAD_P50, lat_pct(&l, 50));
+	res_set(c->r, M_THREAD_P99, lat_pct(&l, 99));
+	res_xset(c->r, X_THREAD_CHECK, (double)(check >> 11));
+	res_xset(c->r, X_THREAD_MSGS, (double)msgs);
+	res_xset(c->r, X_THREAD_BYTES, (double)bytes);
+	lat_free(&l);
+out:
+	free(ids);
+	free(p);
 }
 
 /* ---- 6. open time ---- */
@@ -588,6 +672,7 @@ static void archive_tiers(cl_ctx *c)
 	uint32_t n = 0;
 	double ms;
 
+	warm += c->fork_bytes; /* the forks stay warm */
 	for (uint32_t i = 0; i < w->n_convs; i++) {
 		convlog_uuid id;
 		if (i % 2) {
@@ -647,7 +732,7 @@ static void compact_all(cl_ctx *c)
 
 void convlog_run(const workload *w, const bench_cfg *cfg, results *r)
 {
-	cl_ctx c = {w, cfg, r, {0}, NULL, NULL, 0};
+	cl_ctx c = {w, cfg, r, {0}, NULL, NULL, 0, 0};
 	uint32_t sc = cfg->scenarios;
 	double t0;
 
@@ -703,6 +788,11 @@ void convlog_run(const workload *w, const bench_cfg *cfg, results *r)
 			M_APPEND4_P99, X_APPEND4_SYNCS, X_APPEND4_N);
 		bench_log("[convlog] durable appends, %u threads: %.0f commits/s", cfg->threads,
 			  r->v[M_APPEND4_RATE]);
+	}
+	if (sc & SC_THREAD) {
+		thread_walks(&c);
+		bench_log("[convlog] thread walk of a fork p50 %.1f us (%.0f forks)",
+			  r->v[M_THREAD_P50], r->x[X_THREAD_FORKS]);
 	}
 	convlog_close(c.db);
 	c.db = NULL;

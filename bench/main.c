@@ -9,6 +9,7 @@
  * engine's caches from helping the other.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,10 +23,16 @@
 #include "bench.h"
 #include "convlog.h"
 
+#define MAX_SCALES 8
+
 typedef struct opts {
 	uint64_t seed;
 	uint32_t messages;
 	int messages_set;
+	uint32_t scales[MAX_SCALES]; /* --scales, ascending; none: one run of `messages` */
+	uint32_t n_scales;
+	const char *plot_dir;
+	const char *json_out;        /* --json-out: the JSON also goes to this file */
 	uint32_t interleave;
 	int json, quick, keep;
 	const char *only;
@@ -44,7 +51,7 @@ static const struct {
 	{"append_4t", SC_APPEND4},   {"tail_read", SC_TAIL},
 	{"recent", SC_RECENT},       {"open", SC_OPEN},
 	{"disk_size", SC_DISK},      {"search", SC_SEARCH},
-	{"compact", SC_COMPACT},
+	{"compact", SC_COMPACT},     {"thread_walk", SC_THREAD},
 };
 
 #define N_SCEN (sizeof(scen_names) / sizeof(scen_names[0]))
@@ -74,8 +81,16 @@ static void usage(FILE *f)
 		"                   size), compact (compaction / VACUUM, the tail read after\n"
 		"                   it, editing 10%% of the messages and reclaiming; convlog:\n"
 		"                   warm vs cold tier, zstd dictionary on small frames; runs\n"
-		"                   last, it changes the store); data is loaded, unreported,\n"
-		"                   as needed\n"
+		"                   last, it changes the store), thread_walk (fork 200\n"
+		"                   conversations, walk a fork's thread root to tip); data\n"
+		"                   is loaded, unreported, as needed\n"
+		"  --scales N1,N2,...  run everything at each corpus size in turn (each with\n"
+		"                   its own workload and stores), print each scale's table,\n"
+		"                   then how each figure grows with size (JSON: {\"scales\":[...]})\n"
+		"  --plot-dir DIR   write gnuplot data files, a script and PNGs of every figure\n"
+		"                   against store size, both engines, into DIR\n"
+		"  --json-out FILE  also write the JSON (as --json prints it) to FILE, next\n"
+		"                   to the table on stdout\n"
 		"  --threads T      writer threads of the concurrent append scenario (4)\n"
 		"  --interleave K   conversations receiving turns at once in the arrival\n"
 		"                   stream (default 32; 1 = one conversation at a time)\n"
@@ -116,6 +131,31 @@ static uint32_t parse_only(const char *list)
 	return bits;
 }
 
+/* "N1,N2,...": distinct sizes, sorted ascending. */
+static void parse_scales(const char *list, opts *o)
+{
+	char buf[256], *save = NULL, *tok;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	o->n_scales = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		uint64_t v = parse_u64(tok, "--scales");
+		uint32_t i;
+		if (o->n_scales == MAX_SCALES)
+			bench_die("--scales: at most %d sizes", MAX_SCALES);
+		if (v > UINT32_MAX)
+			bench_die("--scales: %s is too large", tok);
+		for (i = o->n_scales; i > 0 && o->scales[i - 1] > v; i--)
+			o->scales[i] = o->scales[i - 1];
+		if (i > 0 && o->scales[i - 1] == v)
+			bench_die("--scales: %s given twice", tok);
+		o->scales[i] = (uint32_t)v;
+		o->n_scales++;
+	}
+	if (!o->n_scales)
+		bench_die("--scales: no size given");
+}
+
 static void parse_args(int argc, char **argv, opts *o)
 {
 	enum {
@@ -128,7 +168,10 @@ static void parse_args(int argc, char **argv, opts *o)
 		O_ONLY,
 		O_THREADS,
 		O_INTER,
-		O_COMPACT_FULL
+		O_COMPACT_FULL,
+		O_SCALES,
+		O_PLOT_DIR,
+		O_JSON_OUT
 	};
 	static const struct option lo[] = {
 		{"messages", required_argument, NULL, O_MSG},
@@ -141,6 +184,9 @@ static void parse_args(int argc, char **argv, opts *o)
 		{"threads", required_argument, NULL, O_THREADS},
 		{"interleave", required_argument, NULL, O_INTER},
 		{"compact-default", no_argument, NULL, O_COMPACT_FULL},
+		{"scales", required_argument, NULL, O_SCALES},
+		{"plot-dir", required_argument, NULL, O_PLOT_DIR},
+		{"json-out", required_argument, NULL, O_JSON_OUT},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -185,6 +231,15 @@ static void parse_args(int argc, char **argv, opts *o)
 		case O_COMPACT_FULL:
 			o->cfg.compact_flags = 0;
 			break;
+		case O_SCALES:
+			parse_scales(optarg, o);
+			break;
+		case O_PLOT_DIR:
+			o->plot_dir = optarg;
+			break;
+		case O_JSON_OUT:
+			o->json_out = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -199,8 +254,14 @@ static void parse_args(int argc, char **argv, opts *o)
 	}
 	if (o->quick && !o->messages_set)
 		o->messages = 20000;
-	if (o->messages < 100 || o->messages > 50000000)
-		bench_die("--messages must be between 100 and 50000000");
+	if (o->n_scales && o->messages_set)
+		bench_die("--scales and --messages exclude each other");
+	for (uint32_t i = 0; i < o->n_scales || i == 0; i++) {
+		uint32_t n = o->n_scales ? o->scales[i] : o->messages;
+		if (n < 100 || n > 50000000)
+			bench_die("%s must be between 100 and 50000000",
+				  o->n_scales ? "--scales sizes" : "--messages");
+	}
 	if (o->cfg.threads < 1 || o->cfg.threads > 256)
 		bench_die("--threads must be between 1 and 256");
 	if (o->interleave < 1 || o->interleave > 100000)
@@ -355,6 +416,10 @@ static const row rows[] = {
 	 "us", 1, 1, 0, 0},
 	{M_RECENT_P99, M_RECENT_P99, "recent_convs_p99", "5. user's 20 recent conversations, p99",
 	 "us", 1, 1, 0, 0},
+	{M_THREAD_P50, M_THREAD_P50, "thread_walk_p50",
+	 "5b. thread walk of a forked conversation, root to tip, p50", "us", 1, 1, 0, 0},
+	{M_THREAD_P99, M_THREAD_P99, "thread_walk_p99",
+	 "5b. thread walk of a forked conversation, root to tip, p99", "us", 1, 1, 0, 0},
 	{M_OPEN_FIRST, M_OPEN_FIRST, "open_first", "6. open, first after the load", "us", 1, 0, 0,
 	 0},
 	{M_OPEN_BEST, M_OPEN_BEST, "open_best", "6. open after checkpoint, best of 5", "us", 1, 0, 0,
@@ -416,6 +481,9 @@ typedef struct report {
 	long harness_rss_kib;
 	struct utsname un;
 	long nproc;
+	char cpu[256];       /* "model name" of /proc/cpuinfo */
+	uint64_t mem_bytes;  /* MemTotal of /proc/meminfo; 0 = unknown */
+	uint32_t messages;   /* corpus size (kept after the workload is freed) */
 } report;
 
 /* The label, with the thread count where it has a %u. */
@@ -491,6 +559,57 @@ static const char *match(const report *rp, int x)
 	return c->x[x] == s->x[x] ? "match" : "MISMATCH";
 }
 
+/* The thread walks agree if the messages, bytes and content hash do. */
+static const char *match_walks(const report *rp)
+{
+	const char *m = match(rp, X_THREAD_CHECK);
+
+	if (strcmp(m, "match"))
+		return m;
+	if (strcmp(match(rp, X_THREAD_MSGS), "match") || strcmp(match(rp, X_THREAD_BYTES), "match"))
+		return "MISMATCH";
+	return m;
+}
+
+/* The machine, for the header: nproc, kernel, CPU model and memory. */
+static void machine_init(report *rp)
+{
+	char line[512];
+	FILE *f;
+
+	rp->nproc = sysconf(_SC_NPROCESSORS_ONLN);
+	if (uname(&rp->un) != 0)
+		bench_die("uname: %s", strerror(errno));
+	snprintf(rp->cpu, sizeof(rp->cpu), "?");
+	if ((f = fopen("/proc/cpuinfo", "r")) != NULL) {
+		while (fgets(line, sizeof(line), f)) {
+			char *colon = strchr(line, ':');
+			if (strncmp(line, "model name", 10) || !colon)
+				continue;
+			colon += 1 + strspn(colon + 1, " \t");
+			colon[strcspn(colon, "\n")] = '\0';
+			snprintf(rp->cpu, sizeof(rp->cpu), "%s", colon);
+			break;
+		}
+		fclose(f);
+	}
+	if ((f = fopen("/proc/meminfo", "r")) != NULL) {
+		unsigned long long kib;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "MemTotal: %llu kB", &kib) == 1) {
+				rp->mem_bytes = (uint64_t)kib * 1024;
+				break;
+			}
+		fclose(f);
+	}
+}
+
+/* The text source wl_build chose (workload.c). */
+static const char *corpus_name(const workload *w)
+{
+	return w->corpus ? w->corpus : "?";
+}
+
 static void print_header(const report *rp)
 {
 	const workload *w = rp->w;
@@ -499,6 +618,10 @@ static void print_header(const report *rp)
 	printf("convlog-bench: nproc %ld, %s %s %s, fs %s, SQLite %s, convlog %s\n", rp->nproc,
 	       rp->un.sysname, rp->un.release, rp->un.machine, fs_type_name(rp->o->dir),
 	       sqlite3_libversion(), convlog_version());
+	printf("machine: CPU %s, %ld online, memory %.1f GiB\n", rp->cpu, rp->nproc,
+	       rp->mem_bytes / 1073741824.0);
+	printf("corpus: %s, training files digest %016" PRIx64 " (0: none)\n", corpus_name(w),
+	       w->corpus_digest);
 	printf("workload: N %" PRIu32 " messages, seed %" PRIu64 ", %" PRIu32
 	       " conversations of %" PRIu32 " users, interleave %" PRIu32 ", raw text %.1f MiB "
 	       "(%.0f B/msg), corpus digest %016" PRIx64 "%s\n",
@@ -784,6 +907,15 @@ static void print_notes(const report *rp)
 		       "(%.0f msgs), recent conversations %s (%.0f convs)\n",
 		       match(rp, X_TAIL_CHECK), c->x[X_TAIL_MSGS], match(rp, X_RECENT_CHECK),
 		       c->x[X_RECENT_CONVS]);
+	if (c->xhave[X_THREAD_CHECK])
+		printf("thread walk (5b.): %.0f conversations of >= %d turns forked at their middle "
+		       "turn, %d turns appended to each (convlog_conv_fork; sqlite: a conversations "
+		       "row with parent_id and fork_seq, walked with a recursive CTE); %u walks of a "
+		       "random fork: %s (%.0f msgs, %.1f MiB of content; convlog %.0f msgs, sqlite "
+		       "%.0f)\n",
+		       c->x[X_THREAD_FORKS], FORK_MIN_TURNS, FORK_TURNS, rp->o->cfg.reads,
+		       match_walks(rp), c->x[X_THREAD_MSGS], c->x[X_THREAD_BYTES] / 1048576.0,
+		       c->x[X_THREAD_MSGS], s->x[X_THREAD_MSGS]);
 	print_search_notes(rp);
 	print_compact_notes(rp);
 	printf("harness baseline RSS (plan, before the engines; included in both 9.): %.1f MiB\n",
@@ -840,7 +972,8 @@ static void json_extra(const results *r)
 		"dict_test_raw_bytes", "dict_msg_frames_bytes_without",
 		"dict_msg_frames_bytes_with", "dict_msg_frames_with_vs_without",
 		"dict_32k_frames_bytes_without",
-		"dict_32k_frames_bytes_with", "dict_32k_frames_with_vs_without"};
+		"dict_32k_frames_bytes_with", "dict_32k_frames_with_vs_without", "thread_forks",
+		"thread_walk_check", "thread_walk_msgs", "thread_walk_content_bytes"};
 	_Static_assert(sizeof(names) / sizeof(names[0]) == X_COUNT, "a name per extra");
 	int first = 1;
 
@@ -933,6 +1066,9 @@ static void print_json(const report *rp)
 	json_str(kernel);
 	printf(",\"fs\":");
 	json_str(fs_type_name(rp->o->dir));
+	printf(",\"cpu\":");
+	json_str(rp->cpu);
+	printf(",\"mem_bytes\":%" PRIu64, rp->mem_bytes);
 	printf(",\"sqlite\":\"%s\",\"convlog\":\"%s\"},", sqlite3_libversion(), convlog_version());
 	printf("\"params\":{\"messages\":%" PRIu32 ",\"seed\":%" PRIu64 ",\"quick\":%s,\"only\":",
 	       w->n_msgs, w->seed, rp->o->quick ? "true" : "false");
@@ -940,6 +1076,9 @@ static void print_json(const report *rp)
 		json_str(rp->o->only);
 	else
 		printf("null");
+	printf(",\"corpus\":");
+	json_str(corpus_name(w));
+	printf(",\"corpus_training_digest\":\"%016" PRIx64 "\"", w->corpus_digest);
 	printf(",\"conversations\":%" PRIu32 ",\"users\":%" PRIu32 ",\"interleave\":%" PRIu32
 	       ",\"raw_text_bytes\":%" PRIu64 ",\"corpus_digest\":\"%016" PRIx64 "\""
 	       ",\"import_batch\":%u,\"appends\":%u,\"threads\":%u,\"reads\":%u,\"opens\":%u"
@@ -983,11 +1122,12 @@ static void print_json(const report *rp)
 	printf(",\"sqlite\":");
 	json_extra(&rp->res[1]);
 	printf(",\"tail_read_check\":\"%s\",\"recent_check\":\"%s\""
-	       ",\"tail_read_after_compaction_check\":\"%s\",\"harness_rss_bytes\":%ld}",
+	       ",\"tail_read_after_compaction_check\":\"%s\",\"harness_rss_bytes\":%ld",
 	       match(rp, X_TAIL_CHECK), match(rp, X_RECENT_CHECK), match(rp, X_TAIL_COMPACT_CHECK),
 	       rp->harness_rss_kib * 1024);
+	printf(",\"thread_walk_check\":\"%s\"}", match_walks(rp));
 	json_search(rp);
-	printf("}\n");
+	printf("}");
 }
 
 /* Without dbstat, FTS5's size is the database's minus the one without FTS5. */
@@ -1002,65 +1142,259 @@ static void index_fallback(results *s, const workload *w)
 	res_set(s, M_INDEX_RATIO, d / (double)w->raw_bytes);
 }
 
-int main(int argc, char **argv)
-{
-	static report rp;
-	static opts o;
-	static workload w;
-	static query_set qs;
-	double t0;
+/* ---- several scales ---- */
 
-	parse_args(argc, argv, &o);
-	setup_dir(&o);
-	rp.o = &o;
-	rp.w = &w;
-	rp.nproc = sysconf(_SC_NPROCESSORS_ONLN);
-	if (uname(&rp.un) != 0)
-		bench_die("uname: %s", strerror(errno));
-	t0 = now_us();
-	wl_build(&w, o.seed, o.messages, o.interleave);
-	wl_digest(&w);
+/* 20000 -> "20k", 3000000 -> "3M". */
+static void scale_name(char *buf, size_t n, uint32_t m)
+{
+	if (m % 1000000 == 0)
+		snprintf(buf, n, "%uM", m / 1000000);
+	else if (m >= 1000000 && m % 100000 == 0)
+		snprintf(buf, n, "%.1fM", m / 1e6);
+	else if (m % 1000 == 0)
+		snprintf(buf, n, "%uk", m / 1000);
+	else
+		snprintf(buf, n, "%u", m);
+}
+
+#define GROWTH_COLS (2 + 3 * MAX_SCALES + 1)
+typedef char growth_row[GROWTH_COLS][128];
+
+/* One row of the growth table: the label, each scale's values and ratio,
+ * convlog's growth from the first scale to the last, the unit. */
+static void growth_cells(const report *reps, uint32_t n, const row *r, char (*cell)[128])
+{
+	const report *a = &reps[0], *z = &reps[n - 1];
+	uint32_t k = 1;
+	char lb[128];
+
+	snprintf(cell[0], 128, "%s", row_label(a, r, lb, sizeof(lb)));
+	for (uint32_t i = 0; i < n; i++, k += 3) {
+		fmt_val(cell[k], 128, &reps[i], r, 0);
+		if (r->shared)
+			snprintf(cell[k + 1], 128, "(disk)");
+		else
+			fmt_val(cell[k + 1], 128, &reps[i], r, 1);
+		fmt_ratio(cell[k + 2], 128, &reps[i], r);
+	}
+	if (row_have(a, r, 0) && row_have(z, r, 0) && row_val(a, r, 0) != 0)
+		snprintf(cell[k], 128, "%.2fx", row_val(z, r, 0) / row_val(a, r, 0));
+	else
+		snprintf(cell[k], 128, "-");
+	snprintf(cell[k + 1], 128, "%s%s%s", r->unit, *better(r) ? ", " : "", better(r));
+}
+
+static int any_scale(const report *reps, uint32_t n, const row *r)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (any_row(&reps[i], r))
+			return 1;
+	return 0;
+}
+
+static void print_growth_line(char (*cell)[128], uint32_t ncols, const size_t *wid)
+{
+	for (uint32_t k = 0; k < ncols; k++) {
+		if (k == 0)
+			printf("%-*s", (int)wid[k], cell[k]);
+		else if (k == ncols - 1)
+			printf(" | %s", cell[k]);
+		else
+			printf(" | %*s", (int)wid[k], cell[k]);
+	}
+	putchar('\n');
+}
+
+/* For every row: each engine at each scale, the ratio, and how convlog's
+ * value grew from the smallest scale to the largest. */
+static void print_growth(const report *reps, uint32_t n)
+{
+	static growth_row cells[N_ROWS + 1];
+	uint32_t ncols = 1 + 3 * n + 2;
+	size_t wid[GROWTH_COLS] = {0}, total = 0;
+	char a[32], z[32];
+
+	scale_name(a, sizeof(a), reps[0].messages);
+	scale_name(z, sizeof(z), reps[n - 1].messages);
+	snprintf(cells[0][0], 128, "scenario");
+	for (uint32_t i = 0; i < n; i++) {
+		char m[32];
+		scale_name(m, sizeof(m), reps[i].messages);
+		snprintf(cells[0][1 + 3 * i], 128, "convlog %s", m);
+		snprintf(cells[0][2 + 3 * i], 128, "sqlite %s", m);
+		snprintf(cells[0][3 + 3 * i], 128, "ratio %s", m);
+	}
+	snprintf(cells[0][1 + 3 * n], 128, "convlog %s/%s", z, a);
+	snprintf(cells[0][2 + 3 * n], 128, "unit");
+	for (size_t i = 0; i < N_ROWS; i++)
+		growth_cells(reps, n, &rows[i], cells[i + 1]);
+	for (uint32_t k = 0; k < ncols; k++) {
+		wid[k] = 0;
+		for (size_t i = 0; i <= N_ROWS; i++)
+			if ((i == 0 || any_scale(reps, n, &rows[i - 1])) && strlen(cells[i][k]) > wid[k])
+				wid[k] = strlen(cells[i][k]);
+		total += wid[k] + 3;
+	}
+	printf("growth with store size (messages %s to %s): each engine's value at each scale, "
+	       "the ratio convlog/sqlite, and convlog's value at %s over its value at %s\n",
+	       a, z, z, a);
+	print_growth_line(cells[0], ncols, wid);
+	for (size_t k = 0; k < total; k++)
+		putchar('-');
+	putchar('\n');
+	for (size_t i = 0; i < N_ROWS; i++)
+		if (any_scale(reps, n, &rows[i]))
+			print_growth_line(cells[i + 1], ncols, wid);
+	printf("\n");
+}
+
+/* Builds the workload of `messages` and runs both engines on it. */
+static void run_scale(opts *o, report *rp, workload *w, query_set *qs, uint32_t messages)
+{
+	double t0 = now_us();
+
+	rp->o = o;
+	rp->w = w;
+	rp->messages = messages;
+	wl_build(w, o->seed, messages, o->interleave);
+	wl_digest(w);
 	bench_log("workload: %u messages, %u conversations, %u users, %.1f MiB of text, "
 		  "digest %016" PRIx64 " (%.1f s); stores in %s",
-		  w.n_msgs, w.n_convs, w.n_users, (double)w.raw_bytes / 1048576.0, w.digest,
-		  (now_us() - t0) / 1e6, o.dir);
-	if (o.cfg.scenarios & SC_SEARCH) {
+		  w->n_msgs, w->n_convs, w->n_users, (double)w->raw_bytes / 1048576.0, w->digest,
+		  (now_us() - t0) / 1e6, o->cfg.dir);
+	if (o->cfg.scenarios & SC_SEARCH) {
 		t0 = now_us();
-		sq_build(&w, SEARCH_RUNS, SEARCH_SANITY_CAP, &qs);
-		o.cfg.qs = &qs;
-		rp.qs = &qs;
+		sq_build(w, SEARCH_RUNS, SEARCH_SANITY_CAP, qs);
+		o->cfg.qs = qs;
+		rp->qs = qs;
 		bench_log("search queries: %u common, %u phrase, %u prefix, %u and, %u rare "
 			  "(%.1f s)",
-			  qs.n[SQ_COMMON], qs.n[SQ_PHRASE], qs.n[SQ_PREFIX], qs.n[SQ_AND],
-			  qs.n[SQ_RARE], (now_us() - t0) / 1e6);
+			  qs->n[SQ_COMMON], qs->n[SQ_PHRASE], qs->n[SQ_PREFIX], qs->n[SQ_AND],
+			  qs->n[SQ_RARE], (now_us() - t0) / 1e6);
 	}
-	rp.harness_rss_kib = peak_rss_kib();
-	if (o.cfg.scenarios & SC_FSYNC) {
+	rp->harness_rss_kib = peak_rss_kib();
+	if (o->cfg.scenarios & SC_FSYNC) {
 		double unused;
-		fsync_floor(o.dir, o.cfg.fsyncs, 4096, &rp.fsync_p50, &rp.fsync_p99);
-		fsync_floor(o.dir, o.cfg.fsyncs, 512, &rp.fsync_small_p50, &unused);
-		rp.have_fsync = 1;
+		fsync_floor(o->cfg.dir, o->cfg.fsyncs, 4096, &rp->fsync_p50, &rp->fsync_p99);
+		fsync_floor(o->cfg.dir, o->cfg.fsyncs, 512, &rp->fsync_small_p50, &unused);
+		rp->have_fsync = 1;
 		bench_log("[disk] append+fdatasync: 4 KiB p50 %.0f us, p99 %.0f us; 512 B p50 %.0f us",
-			  rp.fsync_p50, rp.fsync_p99, rp.fsync_small_p50);
+			  rp->fsync_p50, rp->fsync_p99, rp->fsync_small_p50);
 	}
-	if (o.cfg.scenarios & ~(uint32_t)(SC_FSYNC | SC_IMPORT_NOFTS)) {
-		if (run_child(&o, &w, ENG_CONVLOG, &rp.res[ENG_CONVLOG]) != 0) {
-			cleanup_dir(&o);
+	if (o->cfg.scenarios & ~(uint32_t)(SC_FSYNC | SC_IMPORT_NOFTS)) {
+		if (run_child(o, w, ENG_CONVLOG, &rp->res[ENG_CONVLOG]) != 0) {
+			cleanup_dir(o);
 			bench_die("the convlog run failed");
 		}
 	}
-	if (o.cfg.scenarios & ~(uint32_t)SC_FSYNC) {
-		if (run_child(&o, &w, ENG_SQLITE, &rp.res[ENG_SQLITE]) != 0) {
-			cleanup_dir(&o);
+	if (o->cfg.scenarios & ~(uint32_t)SC_FSYNC) {
+		if (run_child(o, w, ENG_SQLITE, &rp->res[ENG_SQLITE]) != 0) {
+			cleanup_dir(o);
 			bench_die("the SQLite run failed");
 		}
 	}
-	index_fallback(&rp.res[ENG_SQLITE], &w);
-	if (o.json)
-		print_json(&rp);
-	else
-		print_table(&rp);
+	index_fallback(&rp->res[ENG_SQLITE], w);
+}
+
+/* With --scales each scale's stores go to a directory of their own. */
+static void scale_dir(opts *o, char *buf, size_t n, uint32_t messages)
+{
+	if (!o->n_scales) {
+		o->cfg.dir = o->dir;
+		return;
+	}
+	snprintf(buf, n, "%s/scale-%u", o->dir, messages);
+	dir_make(buf);
+	o->cfg.dir = buf;
+}
+
+static void write_plots(const opts *o, const report *reps, uint32_t n)
+{
+	plot_scale ps[MAX_SCALES];
+
+	for (uint32_t i = 0; i < n; i++) {
+		ps[i].messages = reps[i].messages;
+		ps[i].res = reps[i].res;
+	}
+	plot_write(o->plot_dir, ps, n, o->cfg.threads);
+}
+
+/* Prints `pre`, rp's JSON object (if rp), then `post`. */
+static void json_piece(const char *pre, const report *rp, const char *post)
+{
+	fputs(pre, stdout);
+	if (rp)
+		print_json(rp);
+	fputs(post, stdout);
+}
+
+/* The same piece of JSON to stdout (--json) and to --json-out's file,
+ * which print_json reaches as stdout for the time of the call. */
+static void json_emit(const opts *o, int fd, const char *pre, const report *rp, const char *post)
+{
+	int saved;
+
+	if (o->json)
+		json_piece(pre, rp, post);
+	if (fd < 0)
+		return;
+	fflush(stdout);
+	if ((saved = dup(1)) < 0 || dup2(fd, 1) < 0)
+		bench_die("--json-out: dup: %s", strerror(errno));
+	json_piece(pre, rp, post);
+	if (fflush(stdout) != 0)
+		bench_die("--json-out %s: %s", o->json_out, strerror(errno));
+	if (dup2(saved, 1) < 0)
+		bench_die("--json-out: dup2: %s", strerror(errno));
+	close(saved);
+}
+
+int main(int argc, char **argv)
+{
+	static report reps[MAX_SCALES];
+	static opts o;
+	static workload w;
+	static query_set qs;
+	static char sdir[4300];
+	int json_fd = -1;
+	uint32_t n;
+
+	parse_args(argc, argv, &o);
+	setup_dir(&o);
+	n = o.n_scales ? o.n_scales : 1;
+	if (o.json_out && (json_fd = open(o.json_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+					  0644)) < 0)
+		bench_die("--json-out %s: %s", o.json_out, strerror(errno));
+	if (o.n_scales)
+		json_emit(&o, json_fd, "{\"scales\":[", NULL, "");
+	for (uint32_t i = 0; i < n; i++) {
+		report *rp = &reps[i];
+		uint32_t messages = o.n_scales ? o.scales[i] : o.messages;
+
+		machine_init(rp);
+		scale_dir(&o, sdir, sizeof(sdir), messages);
+		if (o.n_scales)
+			bench_log("scale %u of %u: %u messages", i + 1, n, messages);
+		run_scale(&o, rp, &w, &qs, messages);
+		json_emit(&o, json_fd, i ? "," : "", rp, o.n_scales ? "" : "\n");
+		if (!o.json)
+			print_table(rp);
+		fflush(stdout);
+		if (o.n_scales && !o.keep)
+			dir_remove(sdir);
+		wl_free(&w);
+		rp->w = NULL;
+		rp->qs = NULL;
+	}
+	if (o.n_scales)
+		json_emit(&o, json_fd, "]}", NULL, "\n");
+	if (o.n_scales && !o.json)
+		print_growth(reps, n);
+	if (json_fd >= 0 && close(json_fd) != 0)
+		bench_die("--json-out %s: %s", o.json_out, strerror(errno));
+	fflush(stdout);
+	if (o.plot_dir)
+		write_plots(&o, reps, n);
 	cleanup_dir(&o);
-	wl_free(&w);
 	return 0;
 }

@@ -4,6 +4,16 @@
  * text UUID keys, an external-content FTS5 table kept in sync by the
  * trigger from the FTS5 documentation, conversations.updated_at bumped on
  * every message, BEGIN IMMEDIATE for writers.  Default page cache.
+ *
+ * Forks (5b.): the seeds' chat schema with branching (../shared/seeds/
+ * 004) has conversations.parent_conversation_id; a fork from any point of
+ * its parent also needs that point, so conversations has parent_id and
+ * fork_seq, as convlog's model: a fork shares its parent's messages
+ * 1..fork_seq without copying them and numbers its own fork_seq + 1, ...
+ * (messages keep their (conversation_id, seq) key; no per-message parent
+ * column, the workload's threads being linear).  Its thread is read with a
+ * recursive CTE up the parent_id chain (SQL_THREAD).  No index on
+ * parent_id: the walk goes from child to parent, by primary key.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -16,7 +26,8 @@
 static const char schema_sql[] =
 	"CREATE TABLE conversations(\n"
 	"  id TEXT PRIMARY KEY, user_id TEXT, title TEXT, status TEXT,\n"
-	"  created_at INTEGER, updated_at INTEGER, metadata TEXT);\n"
+	"  created_at INTEGER, updated_at INTEGER, metadata TEXT,\n"
+	"  parent_id TEXT, fork_seq INTEGER);\n"
 	"CREATE INDEX conversations_user ON conversations(user_id, updated_at DESC);\n"
 	"CREATE TABLE messages(\n"
 	"  id TEXT PRIMARY KEY, conversation_id TEXT, seq INTEGER, role TEXT,\n"
@@ -39,7 +50,24 @@ static const char fts_sql[] =
 	"  INSERT INTO messages_fts(rowid, content) VALUES (new.rowid, new.content);\n"
 	"END;\n";
 
-#define SQL_INS_CONV "INSERT INTO conversations VALUES(?1, ?2, ?3, 'active', ?4, ?4, ?5)"
+#define SQL_INS_CONV                                                                      \
+	"INSERT INTO conversations(id, user_id, title, status, created_at, updated_at, metadata) " \
+	"VALUES(?1, ?2, ?3, 'active', ?4, ?4, ?5)"
+/* A fork copies its parent's descriptive fields, as convlog_conv_fork. */
+#define SQL_FORK_CONV                                                                     \
+	"INSERT INTO conversations(id, user_id, title, status, created_at, updated_at, "        \
+	"metadata, parent_id, fork_seq) SELECT ?1, user_id, title, 'active', ?2, ?2, metadata, " \
+	"id, ?3 FROM conversations WHERE id = ?4"
+/* The thread of ?1 from the root: each conversation up the chain with the
+ * highest seq of it the thread uses (its child's fork_seq, or less). */
+#define SQL_THREAD                                                                         \
+	"WITH RECURSIVE chain(id, parent_id, fork_seq, upto) AS ("                             \
+	" SELECT id, parent_id, fork_seq, 1 << 62 FROM conversations WHERE id = ?1"            \
+	" UNION ALL SELECT c.id, c.parent_id, c.fork_seq, min(chain.upto, chain.fork_seq)"     \
+	" FROM conversations c JOIN chain ON c.id = chain.parent_id) "                         \
+	"SELECT m.id, m.seq, m.role, m.content, m.token_count, m.cost, m.latency_ms, m.model, " \
+	"m.created_at FROM chain JOIN messages m ON m.conversation_id = chain.id "              \
+	"AND m.seq <= chain.upto ORDER BY m.seq"
 #define SQL_INS_MSG                                                                    \
 	"INSERT INTO messages(id, conversation_id, seq, role, content, token_count, cost, " \
 	"latency_ms, model, created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
@@ -65,6 +93,16 @@ typedef struct sq_ctx {
 	sq_conn c;
 	uint64_t loaded; /* content bytes in the database */
 } sq_ctx;
+
+/* The id of fork k: a text UUID like the others (the app makes one). */
+static void fork_id(const workload *w, uint32_t k, char ids[37])
+{
+	uint64_t a = mix64(w->seed ^ (0xf0f0ull << 32) ^ k), b = mix64(a + k);
+
+	snprintf(ids, 37, "%08x-%04x-7%03x-8%03x-%012llx", (unsigned)(a >> 32),
+		 (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff, (unsigned)(b >> 48) & 0xfff,
+		 (unsigned long long)(b & 0xffffffffffffull));
+}
 
 static void sq_check(sqlite3 *db, int rc, const char *what)
 {
@@ -152,11 +190,11 @@ static void insert_conv(const workload *w, sq_conn *c, uint32_t ci)
 	sq_step_done(c->db, st, "insert conversation");
 }
 
-/* Inserts message m (seq and created_at as given) and bumps updated_at. */
-static void insert_msg(const workload *w, sq_conn *c, const wl_msg *m, uint32_t seq,
-		       int64_t created_at)
+/* Inserts message m into conversation `conv` (seq and created_at as
+ * given) and bumps its updated_at. */
+static void insert_msg_in(sq_conn *c, const wl_msg *m, const char *conv, uint32_t seq,
+			  int64_t created_at)
 {
-	const char *conv = w->convs[m->conv].ids;
 	sqlite3_stmt *st = c->ins_msg;
 
 	sqlite3_bind_text(st, 1, m->ids, 36, SQLITE_STATIC);
@@ -176,6 +214,13 @@ static void insert_msg(const workload *w, sq_conn *c, const wl_msg *m, uint32_t 
 	sqlite3_bind_int64(c->touch, 1, created_at);
 	sqlite3_bind_text(c->touch, 2, conv, 36, SQLITE_STATIC);
 	sq_step_done(c->db, c->touch, "update conversation");
+}
+
+/* The same into m's own conversation. */
+static void insert_msg(const workload *w, sq_conn *c, const wl_msg *m, uint32_t seq,
+		       int64_t created_at)
+{
+	insert_msg_in(c, m, w->convs[m->conv].ids, seq, created_at);
 }
 
 /* ---- 1. bulk import ---- */
@@ -400,6 +445,102 @@ static void recent_lists(sq_ctx *x)
 	res_xset(x->r, X_RECENT_CHECK, (double)(check >> 11));
 	res_xset(x->r, X_RECENT_CONVS, (double)convs);
 	lat_free(&l);
+}
+
+/* ---- 5b. thread walk of a forked conversation ---- */
+
+/* Forks each planned conversation and inserts the fork's own turns, one
+ * transaction per fork (untimed); the ids go to ids[k]. */
+static void make_forks(sq_ctx *x, const fork_pick *p, uint32_t n, char (*ids)[37])
+{
+	sqlite3 *db = x->c.db;
+	sqlite3_stmt *st = sq_prep(db, SQL_FORK_CONV);
+	wl_batch b = {0};
+
+	if (!x->c.ins_msg) /* reopened by 6. or 10.: no write statements */
+		sq_prep_writes(&x->c);
+	for (uint32_t k = 0; k < n; k++) {
+		int64_t now = wall_ms();
+
+		wl_batch_appends(x->w, APPEND_STREAM_FORK, k, FORK_TURNS, &b);
+		fork_id(x->w, k, ids[k]);
+		sq_step_done(db, x->c.begin, "BEGIN");
+		sqlite3_bind_text(st, 1, ids[k], 36, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, now);
+		sqlite3_bind_int64(st, 3, p[k].fork_seq);
+		sqlite3_bind_text(st, 4, x->w->convs[p[k].conv].ids, 36, SQLITE_STATIC);
+		sq_step_done(db, st, "insert fork");
+		if (sqlite3_changes(db) != 1)
+			bench_die("sqlite: fork: no conversation %s", x->w->convs[p[k].conv].ids);
+		for (uint32_t i = 0; i < b.n; i++) {
+			insert_msg_in(&x->c, &b.m[i], ids[k], p[k].fork_seq + 1 + i, now);
+			x->loaded += b.m[i].len;
+		}
+		sq_step_done(db, x->c.commit, "COMMIT");
+	}
+	sqlite3_finalize(st);
+	wl_batch_free(&b);
+}
+
+/* One walk of the thread of fork `id`, root to tip, into *h (walk_hash_msg). */
+static void walk_one(sq_ctx *x, sqlite3_stmt *st, const char *id, uint64_t *h, uint64_t *msgs,
+		     uint64_t *bytes)
+{
+	int rc;
+
+	sqlite3_bind_text(st, 1, id, 36, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *content = (const char *)sqlite3_column_text(st, 3);
+		size_t len = (size_t)sqlite3_column_bytes(st, 3);
+		if (!content && len)
+			bench_die("sqlite: thread walk: out of memory");
+		*h = walk_hash_msg(*h, (uint32_t)sqlite3_column_int64(st, 1), content, len);
+		*bytes += len;
+		(*msgs)++;
+	}
+	sq_check(x->c.db, rc, "thread walk");
+	sq_check(x->c.db, sqlite3_reset(st), "thread walk");
+}
+
+static void thread_walks(sq_ctx *x)
+{
+	fork_pick *p = calloc(FORK_COUNT, sizeof(*p));
+	char (*ids)[37] = calloc(FORK_COUNT, sizeof(*ids));
+	uint64_t check = 0, msgs = 0, bytes = 0;
+	sqlite3_stmt *st;
+	uint32_t n;
+	lat l;
+	rng r;
+
+	if (!p || !ids)
+		bench_die("out of memory");
+	n = fork_plan(x->w, FORK_COUNT, p);
+	res_xset(x->r, X_THREAD_FORKS, n);
+	if (!n)
+		goto out;
+	make_forks(x, p, n, ids);
+	st = sq_prep(x->c.db, SQL_THREAD);
+	rng_seed(&r, x->w->seed, 'W', 0, 0);
+	lat_init(&l, x->cfg->reads);
+	for (uint32_t i = 0; i < x->cfg->reads; i++) {
+		const char *id = ids[rng_below(&r, n)];
+		uint64_t h = 0;
+		double t0 = now_us();
+
+		walk_one(x, st, id, &h, &msgs, &bytes);
+		lat_add(&l, now_us() - t0);
+		check = walk_check_add(check, i, h);
+	}
+	sqlite3_finalize(st);
+	res_set(x->r, M_THREAD_P50, lat_pct(&l, 50));
+	res_set(x->r, M_THREAD_P99, lat_pct(&l, 99));
+	res_xset(x->r, X_THREAD_CHECK, (double)(check >> 11));
+	res_xset(x->r, X_THREAD_MSGS, (double)msgs);
+	res_xset(x->r, X_THREAD_BYTES, (double)bytes);
+	lat_free(&l);
+out:
+	free(ids);
+	free(p);
 }
 
 /* ---- 6. open time: open_v2 + pragmas + one query that loads the schema ---- */
@@ -781,6 +922,11 @@ void sqlite_run(const workload *w, const bench_cfg *cfg, results *r)
 			M_APPEND4_P99, X_APPEND4_N);
 		bench_log("[sqlite] durable appends, %u threads: %.0f commits/s", cfg->threads,
 			  r->v[M_APPEND4_RATE]);
+	}
+	if (sc & SC_THREAD) {
+		thread_walks(&x);
+		bench_log("[sqlite] thread walk of a fork p50 %.1f us (%.0f forks)",
+			  r->v[M_THREAD_P50], r->x[X_THREAD_FORKS]);
 	}
 	sq_close(&x.c);
 	res_set(r, M_RSS_PEAK, (double)peak_rss_kib() * 1024.0);

@@ -2,6 +2,12 @@
 # Installs the Debian/Ubuntu packages convlog needs to build and test.
 # Quiet when everything is present. As root it runs apt-get; otherwise it
 # prints the one command to run and fails.
+#
+# usage: sh tools/install-deps.sh [bench]
+#   bench  also what `make bench` uses: gnuplot-nox for the plots and the
+#          fortune files (fortunes pulls in fortunes-min) the workload
+#          trains its text model on (bench/workload.c; without them it
+#          falls back to synthetic text)
 set -eu
 
 PKGS="build-essential pkg-config liblmdb-dev libzstd-dev libxxhash-dev \
@@ -10,6 +16,14 @@ libjansson-dev libutf8proc-dev libstemmer-dev check libsqlite3-dev lmdb-utils py
 # tests/e2e/inspect.sh checks JSON output.
 # SQLite: the tests check search results against FTS5 and the benchmark
 # compares against it; the library itself does not link it.)
+case "${1:-}" in
+bench) PKGS="$PKGS gnuplot-nox fortunes fortunes-de" ;;
+"") ;;
+*)
+	echo "usage: sh tools/install-deps.sh [bench]" >&2
+	exit 2
+	;;
+esac
 
 missing=""
 for p in $PKGS; do
