@@ -7,6 +7,8 @@
  *                   the table and JSON output
  *   workload.c      the deterministic corpus (users, conversations, turns,
  *                   Zipfian text) and the append stream
+ *   markov.c        the real-text corpus: an order-2 word Markov model of
+ *                   the fortune files and the walk that generates text
  *   util.c          clocks, percentiles, directories, the fdatasync floor
  *   search.c        the full-text query instances (drawn from the corpus)
  *                   and the cross-engine comparison of their results
@@ -67,7 +69,7 @@ void alias_free(alias_table *t);
 
 extern const char *const wl_role_names[4];
 
-struct wl_markov; /* the text model (workload.c) */
+struct wl_markov; /* the text model (markov.c) */
 
 typedef struct wl_conv {
 	uint8_t id[16];
@@ -183,6 +185,63 @@ int wl_edited(const workload *w, uint32_t i);
 /* The edited content of corpus message `i`: fresh text of exactly `len`
  * bytes (len < WL_MAX_CONTENT), valid UTF-8, into buf (len + 1 bytes). */
 void wl_edit_content(const workload *w, uint32_t i, size_t len, char *buf);
+
+/* ---- memory: exit on failure (workload.c) ---- */
+
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+/* p with room for `need` elements of `size` bytes (capacity *cap). */
+void *grow(void *p, size_t *cap, size_t need, size_t size);
+
+/* ---- the real-text corpus (markov.c) ---- */
+
+#define MK_BOS 0          /* token 0: start of a sentence (only a context) */
+#define MK_EOS 1          /* token 1: end of a sentence (only a successor) */
+#define MK_TOK_MAX 40     /* longer tokens (rulers, URLs) are dropped */
+
+/* The model: its tokens and their unigram, pair and triple counts, as
+ * cumulative tables (see markov.c). */
+typedef struct wl_markov {
+	uint32_t n_tok, n_pairs, n_tri;
+	char *text;          /* token bytes, each NUL-terminated */
+	uint32_t *tok_off;   /* n_tok */
+	uint8_t *tok_len;    /* n_tok */
+	uint32_t *uni_cum;   /* n_tok: cumulative token counts */
+	uint32_t *bi_first;  /* n_tok + 1: pairs (a, .) are bi_first[a] ..< bi_first[a + 1] */
+	uint32_t *bi_tok;    /* n_pairs + 1: b of pair (a, b); pair n_pairs is (BOS, BOS) */
+	uint32_t *bi_cum;    /* n_pairs: cumulative counts within each a */
+	uint32_t *tri_first; /* n_pairs + 2: pair p leads to tri_first[p] ..< tri_first[p + 1] */
+	uint32_t *tri_pair;  /* n_tri: the pair (b, c) a step moves to */
+	uint32_t *tri_cum;   /* n_tri: cumulative counts within each pair */
+} wl_markov;
+
+/* Interned strings: id -> bytes, bytes -> id. */
+typedef struct strtab {
+	char *text;
+	size_t len, cap;
+	uint32_t *off;
+	uint8_t *slen;
+	size_t n, ncap;
+	uint32_t *slot; /* id + 1; 0: empty */
+	uint32_t scap;
+} strtab;
+
+/* The id of s[0..n) (n < 256), added if new. */
+uint32_t strtab_add(strtab *t, const char *s, size_t n);
+void strtab_free(strtab *t);
+
+/* Picks the fortune model (w->markov) or the synthetic words (NULL): sets
+ * w->corpus, corpus_digest and markov_bytes, and says which. */
+void mk_text_source(workload *w);
+void mk_free(wl_markov *m);
+
+typedef struct mk_state {
+	uint32_t pair; /* the pair of the last two tokens; UINT32_MAX: unseen */
+	uint32_t last; /* the last token */
+} mk_state;
+
+/* One step of the walk from s: the next token (MK_EOS ends a sentence). */
+uint32_t mk_step(const wl_markov *m, mk_state *s, rng *r);
 
 /* ---- timing and statistics ---- */
 
