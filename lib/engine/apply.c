@@ -833,6 +833,17 @@ int cvl_counters_read(cvl_view *v, cvl_counters *c)
 	return r < 0 ? cvl_err(CONVLOG_ECORRUPT, "meta/counters is malformed") : 0;
 }
 
+int cvl_counters_encode(const cvl_counters *c, cvl_buf *b)
+{
+	int rc;
+
+	b->len = 0;
+	if ((rc = cvl_tlv_put_i(b, 1, c->conversations)) || (rc = cvl_tlv_put_i(b, 2, c->deleted)) ||
+	    (rc = cvl_tlv_put_i(b, 3, c->messages)))
+		return rc;
+	return cvl_tlv_put_i(b, 4, c->content_bytes);
+}
+
 static int settle_counters(cvl_actx *a, cvl_buf *b)
 {
 	cvl_counters c;
@@ -847,9 +858,7 @@ static int settle_counters(cvl_actx *a, cvl_buf *b)
 	c.deleted += a->dcount.deleted;
 	c.messages += a->dcount.messages;
 	c.content_bytes += a->dcount.content_bytes;
-	b->len = 0;
-	if ((rc = cvl_tlv_put_i(b, 1, c.conversations)) || (rc = cvl_tlv_put_i(b, 2, c.deleted)) ||
-	    (rc = cvl_tlv_put_i(b, 3, c.messages)) || (rc = cvl_tlv_put_i(b, 4, c.content_bytes)))
+	if ((rc = cvl_counters_encode(&c, b)))
 		return rc;
 	rc = cvl_ws_put(&a->ws, CVL_T_META, counters_key, sizeof(counters_key) - 1, b->p, b->len,
 			NULL);

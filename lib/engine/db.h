@@ -296,6 +296,8 @@ int cvl_actx_children(cvl_actx *a, const convlog_uuid *id,
 		      int (*fn)(cvl_actx *, cvl_cstate *, void *), void *ud);
 
 int cvl_counters_read(cvl_view *v, cvl_counters *c);
+/* The meta/"counters" value of `c` (format-spec §7.4) into b (reset). */
+int cvl_counters_encode(const cvl_counters *c, cvl_buf *b);
 /* Conversation + statistics through a view; CONVLOG_ENOTFOUND if absent. */
 int cvl_conv_load(cvl_view *v, const convlog_uuid *id, convlog_conv **out);
 

@@ -27,7 +27,6 @@
 #include "engine/segstat.h"
 #include "log/record.h"
 #include "model/conv.h"
-#include "model/tlv.h"
 #include "util/alloc.h"
 #include "util/codec.h"
 #include "util/err.h"
@@ -57,8 +56,6 @@ typedef struct rctx {
 	cvl_counters seen;
 	cvl_buf b;
 } rctx;
-
-static const uint8_t counters_key[] = "counters";
 
 static void unfixable(rctx *c, const char *where, const char *fmt, ...) CVL_PRINTF(3, 4);
 
@@ -358,13 +355,9 @@ static int repair_counters(rctx *c)
 		unfixable(c, where, "%" PRIu64 " messages belong to a conversation that does not "
 			  "exist", a->count);
 	}
-	c->b.len = 0;
-	if ((rc = cvl_tlv_put_i(&c->b, 1, c->seen.conversations)) ||
-	    (rc = cvl_tlv_put_i(&c->b, 2, c->seen.deleted)) ||
-	    (rc = cvl_tlv_put_i(&c->b, 3, c->seen.messages)) ||
-	    (rc = cvl_tlv_put_i(&c->b, 4, c->seen.content_bytes)))
+	if ((rc = cvl_counters_encode(&c->seen, &c->b)))
 		return rc;
-	return put(c, CVL_T_META, counters_key, sizeof(counters_key) - 1, c->b.p, c->b.len);
+	return put(c, CVL_T_META, "counters", 8, c->b.p, c->b.len);
 }
 
 static int repair_lmdb(rctx *c)

@@ -228,11 +228,67 @@ static void get_nth(lm *l, MDB_dbi d, uint64_t nth, uint8_t *k, size_t *kl, uint
 }
 
 enum { D_MSGID, D_CHILD, D_IXUSER, D_IXACT, D_IXTAG, D_EXT, D_STALE_IX, D_SUMMARY, D_COUNTERS,
-       D_SEGSTAT, D_NKINDS };
+       D_SEGSTAT, D_AGG, D_NKINDS };
 
 static const char *const dnames[] = {"msg_id", "msg_children", "ix_user", "ix_activity",
 				     "ix_tag", "conv_external", "stale", "summary", "counters",
-				     "seg_stats"};
+				     "seg_stats", "aggregates"};
+
+static size_t get_varint(const uint8_t *p, size_t n, uint64_t *v)
+{
+	size_t i = 0;
+
+	*v = 0;
+	for (int s = 0; i < n; s += 7) {
+		*v |= (uint64_t)(p[i] & 0x7f) << s;
+		if (!(p[i++] & 0x80))
+			return i;
+	}
+	ck_abort_msg("truncated varint");
+	return 0;
+}
+
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+	size_t i = 0;
+
+	for (; v >= 0x80; v >>= 7)
+		p[i++] = (uint8_t)(v | 0x80);
+	p[i++] = (uint8_t)v;
+	return i;
+}
+
+/* Rewrites a conv_stats value (TLV, format-spec §6.1/§6.3) with wrong
+ * aggregates: token_total (28) 12345, last_message_at (30) 1 ms. */
+static size_t wrong_aggregates(const uint8_t *v, size_t vl, uint8_t *out)
+{
+	size_t i = 0, o = 0;
+	int seen = 0;
+
+	while (i < vl) {
+		uint64_t key, x;
+		size_t start = i;
+		i += get_varint(v + i, vl - i, &key);
+		if ((key & 7) == 2) {
+			i += get_varint(v + i, vl - i, &x);
+			i += x;
+			memcpy(out + o, v + start, i - start);
+			o += i - start;
+			continue;
+		}
+		i += get_varint(v + i, vl - i, &x);
+		if (key >> 3 == 28 || key >> 3 == 30) {
+			o += put_varint(out + o, key);
+			o += put_varint(out + o, key >> 3 == 28 ? 12345 * 2 : 2); /* zigzag */
+			seen++;
+		} else {
+			memcpy(out + o, v + start, i - start);
+			o += i - start;
+		}
+	}
+	ck_assert_int_eq(seen, 2);
+	return o;
+}
 
 static void damage(lm *l, int kind, uint64_t *r)
 {
@@ -275,6 +331,16 @@ static void damage(lm *l, int kind, uint64_t *r)
 		ck_assert_int_eq(mdb_put(l->txn, dbi(l, "meta"), &mk, &mv, 0), 0);
 		break;
 	}
+	case D_AGG:
+		/* a conversation with messages gets wrong aggregates */
+		d = dbi(l, "conv_stats");
+		memcpy(k, ids[tu_rand(r) % NCONV].bytes, 16);
+		mk = (MDB_val){16, k};
+		ck_assert_int_eq(mdb_get(l->txn, d, &mk, &mv), 0);
+		vl = wrong_aggregates(mv.mv_data, mv.mv_size, v);
+		mv = (MDB_val){vl, v};
+		ck_assert_int_eq(mdb_put(l->txn, d, &mk, &mv, 0), 0);
+		break;
 	case D_SEGSTAT:
 		d = dbi(l, "seg_stats");
 		mdb_stat(l->txn, d, &st);
