@@ -807,10 +807,9 @@ static int run_array(importer *im, FILE *in)
 {
 	areader r = {.f = in};
 	long pos = 0;
-	int st = TOOL_OK, s, c;
+	int st = TOOL_OK, s;
 
-	c = ar_skip_ws(&r); /* the '[' the caller peeked */
-	(void)c;
+	ar_skip_ws(&r); /* the '[' the caller peeked */
 	for (;;) {
 		uint64_t start = r.off;
 		int rc = ar_next(&r, pos == 0);
@@ -842,13 +841,10 @@ static int run_array(importer *im, FILE *in)
 		}
 		progress_update(&im->bar, im->done_bytes, im->added + im->updated + im->unchanged);
 	}
-	if (!st || im->keep_going) {
-		c = ar_skip_ws(&r);
-		if (c != EOF && st == TOOL_OK) {
-			tool_err("import", "%s: byte %llu: data after the closing ']'", im->name,
-				 (unsigned long long)(r.off - 1));
-			st = TOOL_FAIL;
-		}
+	if (st == TOOL_OK && ar_skip_ws(&r) != EOF) {
+		tool_err("import", "%s: byte %llu: data after the closing ']'", im->name,
+			 (unsigned long long)(r.off - 1));
+		st = TOOL_FAIL;
 	}
 	free(r.item);
 	group_clear(&im->g);

@@ -666,6 +666,24 @@ int tree_build(cvt *cx, tree *t)
 }
 
 /* The leaf reached from the last root along the last children. */
+int tree_tip(cvt *cx, const json_t *src, const tree *t, const char *key, uint32_t dflt,
+	     uint32_t *tip)
+{
+	const char *id;
+	size_t i;
+
+	if (opt_text(cx, src, key, &id))
+		return -1;
+	if (!id) {
+		*tip = dflt;
+		return 0;
+	}
+	if ((i = tree_find(t, id)) == NONE)
+		return fail(cx, "%s \"%.80s\" is not in %s", key, id, t->in);
+	*tip = t->n[i].eff;
+	return 0;
+}
+
 uint32_t tree_last_leaf(const tree *t)
 {
 	size_t i;

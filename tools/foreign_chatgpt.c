@@ -323,20 +323,7 @@ static int gpt_conv_fields(cvt *cx, const json_t *src, const tree *t, crec *c)
 /* current_node (else the last leaf) -> tip_seq: its nearest message. */
 static int gpt_tip(cvt *cx, const json_t *src, const tree *t, crec *c)
 {
-	const char *cur;
-	size_t i;
-
-	if (opt_text(cx, src, "current_node", &cur))
-		return -1;
-	if (!cur) {
-		c->tip = tree_last_leaf(t);
-		return 0;
-	}
-	i = tree_find(t, cur);
-	if (i == NONE)
-		return fail(cx, "current_node \"%.80s\" is not in the mapping", cur);
-	c->tip = t->n[i].eff;
-	return 0;
+	return tree_tip(cx, src, t, "current_node", tree_last_leaf(t), &c->tip);
 }
 
 int gpt_conv(cvt *cx, const json_t *src, json_t *arr)

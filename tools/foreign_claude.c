@@ -238,21 +238,8 @@ static int claude_conv_fields(cvt *cx, const json_t *src, const tree *t, crec *c
 /* current_leaf_message_uuid, else the last message of the array. */
 static int claude_tip(cvt *cx, const json_t *src, const tree *t, crec *c)
 {
-	const char *leaf;
-	size_t i;
-
-	if (opt_text(cx, src, "current_leaf_message_uuid", &leaf))
-		return -1;
-	if (!leaf) {
-		c->tip = t->len ? t->n[t->len - 1].eff : 0;
-		return 0;
-	}
-	i = tree_find(t, leaf);
-	if (i == NONE)
-		return fail(cx, "current_leaf_message_uuid \"%.80s\" is not a message of the "
-			    "conversation", leaf);
-	c->tip = t->n[i].eff;
-	return 0;
+	return tree_tip(cx, src, t, "current_leaf_message_uuid",
+			t->len ? t->n[t->len - 1].eff : 0, &c->tip);
 }
 
 int claude_conv(cvt *cx, const json_t *src, json_t *arr)

@@ -151,6 +151,10 @@ void tree_free(tree *t);
 size_t tree_find(const tree *t, const char *id);
 int tree_build(cvt *cx, tree *t);
 uint32_t tree_last_leaf(const tree *t);
+/* The seq of the node that field `key` of src names (its nearest message),
+ * or `dflt` when the field is absent; fails when it names no node. */
+int tree_tip(cvt *cx, const json_t *src, const tree *t, const char *key, uint32_t dflt,
+	     uint32_t *tip);
 int64_t tree_first_time(const tree *t);
 int tree_messages(cvt *cx, tree *t, int64_t conv_created, msg_fn fn, json_t *arr);
 

@@ -835,7 +835,7 @@ START_TEST(test_foreign__claude_errors_name_the_message)
 	}
 	c = J("{'uuid': 'conv-9', 'chat_messages': [{'uuid': 'm1', 'sender': 'human'}],"
 	      " 'current_leaf_message_uuid': 'm9'}");
-	convert_fails(FOREIGN_CLAUDE, c, "current_leaf_message_uuid \"m9\" is not a message");
+	convert_fails(FOREIGN_CLAUDE, c, "current_leaf_message_uuid \"m9\" is not in the conversation");
 	json_decref(c);
 }
 END_TEST
