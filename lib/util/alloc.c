@@ -65,9 +65,22 @@ void cvl_free(void *p)
 	free(p);
 }
 
+/* Under AddressSanitizer (or ThreadSanitizer) the sanitizer owns malloc;
+ * glibc's malloc_trim would walk an arena it never set up and crash. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CVL_OWN_MALLOC 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define CVL_OWN_MALLOC 0
+#endif
+#endif
+#ifndef CVL_OWN_MALLOC
+#define CVL_OWN_MALLOC 1
+#endif
+
 void cvl_alloc_trim(void)
 {
-#ifdef __GLIBC__
+#if defined(__GLIBC__) && CVL_OWN_MALLOC
 	malloc_trim(0);
 #endif
 }
