@@ -15,7 +15,7 @@ WERROR  ?= -Werror
 SAN     ?=
 TEST_TIMEOUT ?= 900
 
-PKGS := lmdb libzstd libxxhash jansson libutf8proc
+PKGS := lmdb libzstd libxxhash jansson libutf8proc libpq
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libstemmer ships no pkg-config file
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lstemmer -lm -lpthread

@@ -111,14 +111,14 @@ extern "C" {
 /* ---------------------------------------------------------------------- */
 
 #define CONVLOG_VERSION_MAJOR 0
-#define CONVLOG_VERSION_MINOR 3
+#define CONVLOG_VERSION_MINOR 4
 #define CONVLOG_VERSION_PATCH 0
-#define CONVLOG_VERSION_STRING "0.3.0"
+#define CONVLOG_VERSION_STRING "0.4.0"
 #define CONVLOG_VERSION_NUMBER \
 	(CONVLOG_VERSION_MAJOR * 10000 + CONVLOG_VERSION_MINOR * 100 + \
 	 CONVLOG_VERSION_PATCH)
 
-/** The library's version string, e.g. "0.3.0". Static; thread-safe. */
+/** The library's version string, e.g. "0.4.0". Static; thread-safe. */
 CONVLOG_API const char *convlog_version(void);
 
 /* ---------------------------------------------------------------------- */
@@ -1515,6 +1515,117 @@ CONVLOG_API int convlog_log_scan(convlog_db *db, uint64_t segment, convlog_block
  */
 CONVLOG_API int convlog_repair(convlog_db *db, convlog_problem_fn fn, void *ud,
 			       uint64_t *n_unfixable);
+
+/* ---- Sync (format-spec.md §15, README "Sync") ----
+ *
+ * Every store is a replica with a random 64-bit id.  Replicas exchange
+ * changesets: self-contained, checksummed byte strings holding the current
+ * state of every conversation that changed after a cursor (a position in
+ * the maker's change feed), its messages changed after it, and the
+ * tombstones of purged conversations.  Applying one merges it into the
+ * store: per conversation field, the change with the later stamp (hybrid
+ * logical clock, then replica id) wins; messages merge by id, an edit by
+ * its stamp; a purge wins over everything.  Concurrent appends to one
+ * conversation are ordered by their creation stamps, so every replica ends
+ * with the same seq numbering (messages that arrived out of that order are
+ * renumbered).  Applying is atomic and idempotent: duplicates, reordering
+ * and retries are harmless.
+ */
+
+/** One peer this store has exchanged changesets with. */
+typedef struct convlog_sync_peer {
+	uint64_t replica_id;
+	uint64_t recv;   /* its feed is applied here, without gaps, up to this */
+	uint64_t ack;    /* it reported having applied this store's feed up to this */
+	int64_t last_at; /* wall-clock ms of the last changeset applied from it */
+} convlog_sync_peer;
+
+/** A store's sync position (convlog_sync_status). */
+typedef struct convlog_sync_info {
+	uint64_t replica_id;  /* this store's */
+	uint64_t head;        /* its feed's newest position (the next export's upto) */
+	uint64_t feed_entries;
+	uint64_t tombstones;  /* purged conversations remembered */
+	size_t n_peers;
+	convlog_sync_peer *peers; /* by replica id */
+} convlog_sync_info;
+
+/** What convlog_sync_apply() did. */
+typedef struct convlog_sync_result {
+	uint64_t source;       /* replica that made the changeset */
+	uint64_t since, upto;  /* the feed range it covers */
+	int snapshot;          /* made with since = 0 */
+	uint32_t conversations;  /* conversations in it */
+	uint32_t created;        /* conversations new here */
+	uint32_t updated;        /* existing ones whose fields changed */
+	uint32_t messages_added;
+	uint32_t messages_updated; /* newer versions (edits) taken */
+	uint32_t renumbered;     /* local messages given a new seq */
+	uint32_t purged;         /* conversations removed by its tombstones */
+	uint32_t ignored;        /* items about conversations purged here */
+	int cursor_moved;        /* the peer's recv cursor advanced */
+} convlog_sync_result;
+
+/**
+ * Exports the changes after feed position `since` (0: everything) as a
+ * changeset.  *out (free with convlog_free) and *len receive it; *upto
+ * (optional) the feed position it covers, to pass as `since` next time.
+ * The export reads one snapshot: writes running meanwhile go into the
+ * next one.  Thread-safe; works on read-only handles.  Errors:
+ * CONVLOG_EVERSION (a read-only handle on a store older than format 4),
+ * CONVLOG_ENOMEM, CONVLOG_EIO, CONVLOG_ECORRUPT.
+ */
+CONVLOG_API int convlog_sync_export(convlog_db *db, uint64_t since, void **out, size_t *len,
+				    uint64_t *upto);
+
+/**
+ * Applies a changeset made by another replica, in one transaction: on
+ * any error nothing changes.  Also records the maker as a peer (its recv
+ * cursor moves to the changeset's upto when the changeset starts at or
+ * before the current cursor) and raises this store's clock past every
+ * stamp it holds.  `res` (optional) receives the counts.  Not inside a
+ * caller's transaction; thread-safe like a write.  Errors: CONVLOG_EINVAL
+ * (not a changeset, or one this store made), CONVLOG_ECORRUPT (checksum or
+ * structure wrong), CONVLOG_EVERSION (a newer changeset version),
+ * CONVLOG_ENOTFOUND (it needs changes this store has not seen: a message
+ * or fork whose parent is missing; apply the earlier changesets, or an
+ * export since 0, first), CONVLOG_EREADONLY, write errors.
+ */
+CONVLOG_API int convlog_sync_apply(convlog_db *db, const void *data, size_t len,
+				   convlog_sync_result *res);
+
+/**
+ * Reads only the header of a changeset: source, since, upto and the item
+ * count into res (other fields 0).  Errors: CONVLOG_EINVAL, CONVLOG_ECORRUPT,
+ * CONVLOG_EVERSION.
+ */
+CONVLOG_API int convlog_sync_peek(const void *data, size_t len, convlog_sync_result *res);
+
+/**
+ * Sync with a PostgreSQL server of record (sql/convlog-pg.sql loaded in the
+ * database `url` names, a libpq connection string or URI).
+ *
+ * convlog_sync_push_pg() sends the changes the server has not
+ * acknowledged (this store's feed after its cursor for the server) in one
+ * server transaction, then records the new cursor.  convlog_sync_pull_pg()
+ * fetches the server's changes after this store's cursor for it, in one
+ * REPEATABLE READ snapshot, and applies them as convlog_sync_apply() does.
+ * The server's row-level security applies to the role the URL logs in as:
+ * a push of a conversation of another user fails whole, and a pull sees
+ * only the role's conversations.  `res` (optional) receives the counts
+ * (for a push: conversations, messages and tombstones sent in
+ * conversations, messages_added and purged).  Not inside a caller's
+ * transaction.  Errors: CONVLOG_EIO (cannot connect, or the server
+ * refused: the message has PostgreSQL's), CONVLOG_EINVAL (url NULL or
+ * the schema missing), and those of export and apply.
+ */
+CONVLOG_API int convlog_sync_push_pg(convlog_db *db, const char *url, convlog_sync_result *res);
+CONVLOG_API int convlog_sync_pull_pg(convlog_db *db, const char *url, convlog_sync_result *res);
+
+/** This store's replica id, feed head, tombstones and peers.  Free *out
+ * with convlog_sync_info_free().  Thread-safe. */
+CONVLOG_API int convlog_sync_status(convlog_db *db, convlog_sync_info **out);
+CONVLOG_API void convlog_sync_info_free(convlog_sync_info *info);
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,7 @@ int cmd_tip(int argc, char **argv);
 int cmd_session(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_reindex(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_dump(int argc, char **argv);

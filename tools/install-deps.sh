@@ -11,9 +11,15 @@
 set -eu
 
 PKGS="build-essential pkg-config liblmdb-dev libzstd-dev libxxhash-dev \
-libjansson-dev libutf8proc-dev libstemmer-dev check libsqlite3-dev lmdb-utils python3"
+libjansson-dev libutf8proc-dev libstemmer-dev check libsqlite3-dev lmdb-utils python3 \
+postgresql libpq-dev"
 # (lmdb-utils: tests/e2e/repair.sh damages a store with mdb_load; python3:
 # tests/e2e/inspect.sh checks JSON output.
+# postgresql: the sync server of record; its server binaries (initdb,
+# pg_ctl, postgres under /usr/lib/postgresql/<version>/bin) and psql let
+# tests/pg/pg.sh start a private server for the sync tests; the package's
+# default cluster is not used. libpq-dev: the C client library sync links
+# through `pkg-config libpq`.
 # SQLite: the tests check search results against FTS5 and the benchmark
 # compares against it; the library itself does not link it.)
 case "${1:-}" in

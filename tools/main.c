@@ -37,6 +37,7 @@ static const command commands[] = {
 	{"inspect", cmd_inspect, "show segments, tables, index and memtable of a store"},
 	{"dump", cmd_dump, "print the log's records, decoded"},
 	{"stats", cmd_stats, "print store statistics or usage analytics"},
+	{"sync", cmd_sync, "export and apply changesets between replicas"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -433,8 +433,7 @@ static int add_kid(cvl_actx *a, cvl_cstate *cs, void *ud)
  * to p's parent at the point where its inherited prefix leaves p's own
  * messages, and receives copies of the own messages of p it inherited.
  */
-static int detach_fork(convlog_txn *t, const convlog_conv *p, const convlog_uuid *f,
-		       uint32_t *adopted)
+static int detach_fork(convlog_txn *t, const convlog_conv *p, const convlog_uuid *f)
 {
 	cvl_cstate *fs;
 	cvl_buf b;
@@ -460,27 +459,26 @@ static int detach_fork(convlog_txn *t, const convlog_conv *p, const convlog_uuid
 		rc = cvl_txn_record(t, CVL_REC_CONV_DETACH, f, &b);
 	for (uint32_t seq = from; !rc && seq <= to; seq++) {
 		convlog_msg *m;
-		if ((rc = cvl_txn_read_msg(t, &p->id, seq, &m)))
+		cvl_msg_info info;
+		if ((rc = cvl_txn_read_msgx(t, &p->id, seq, &m, &info)))
 			break;
 		m->conv_id = *f;
-		/* ids stay unique: a second fork's copy gets a new one */
-		if (seq <= *adopted && (rc = convlog_uuid_generate(&m->id))) {
-			convlog_msg_free(m);
-			break;
-		}
+		/* every copy gets an id derived from the fork and the original:
+		 * unique, and the same on every replica that purges (sync) */
+		cvl_uuid_derive(&m->id, f, &m->id);
 		b.len = 0;
 		rc = cvl_msg_encode(m, &b);
 		convlog_msg_free(m);
 		if (!rc)
+			rc = cvl_msg_put_stamps(&b, &info.born, &info.ver);
+		if (!rc)
 			rc = cvl_txn_record(t, CVL_REC_MSG_ADOPT, f, &b);
 	}
 	cvl_buf_free(&b);
-	if (to > *adopted)
-		*adopted = to;
 	return rc;
 }
 
-static int purge_in(convlog_txn *t, const convlog_uuid *id)
+int cvl_conv_purge_in(convlog_txn *t, const convlog_uuid *id)
 {
 	struct kids k = {0};
 	cvl_cstate *cs;
@@ -501,9 +499,8 @@ static int purge_in(convlog_txn *t, const convlog_uuid *id)
 	p.id = *id;
 	p.parent_id = cs->cur->parent_id;
 	p.fork_seq = cs->cur->fork_seq;
-	uint32_t adopted = 0;
 	for (size_t i = 0; i < k.n && !rc; i++)
-		rc = detach_fork(t, &p, &k.v[i], &adopted);
+		rc = detach_fork(t, &p, &k.v[i]);
 	if (rc)
 		goto out;
 	cvl_buf_init(&b, 0);
@@ -526,7 +523,7 @@ CONVLOG_API int convlog_conv_purge(convlog_db *db, convlog_txn *txn, const convl
 		return cvl_err(CONVLOG_EINVAL, "conversation id is NULL");
 	if ((rc = cvl_txn_enter(db, txn, &t)))
 		return rc;
-	return cvl_txn_leave(t, txn, purge_in(t, id));
+	return cvl_txn_leave(t, txn, cvl_conv_purge_in(t, id));
 }
 
 /* ---- reads ---- */

@@ -229,7 +229,7 @@ static int fill_tables(convlog_db *db, cvl_view *v, convlog_inspect_info *in)
 		return cvl_err(CONVLOG_ENOMEM, "out of memory inspecting LMDB");
 	for (int t = 0; t < CVL_T_COUNT; t++) {
 		MDB_stat ms;
-		if (t == CVL_T_SEGSTAT && !db->lm.has_segstat)
+		if (!cvl_lmdb_has(&db->lm, t))
 			continue; /* a read-only handle on a format 2 store */
 		if ((mrc = mdb_stat(v->txn, db->lm.dbi[t], &ms)))
 			return cvl_lmdb_err(mrc, cvl_table_name(t));

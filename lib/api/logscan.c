@@ -110,7 +110,7 @@ static void put_text(jw *w, const uint8_t *p, size_t n)
 
 /* ---- record bodies (§6.2, §6.4) ---- */
 
-enum { J_TEXT, J_UUID, J_UINT, J_INT, J_PLUS1, J_CSTATUS, J_MSTATUS, J_JSON, J_CURSOR };
+enum { J_TEXT, J_UUID, J_UINT, J_INT, J_PLUS1, J_CSTATUS, J_MSTATUS, J_JSON, J_CURSOR, J_HEX64 };
 
 typedef struct fdef {
 	uint32_t num;
@@ -175,6 +175,10 @@ static const fdef msg_fields[] = {
 	{MF_METADATA, "metadata", J_JSON, 0},
 	{MF_CREATED, "created_at", J_INT, 0},
 	{MF_EDITED, "edited_at", J_INT, 0},
+	{MF_BORN_HLC, "born_hlc", J_UINT, 0},
+	{MF_BORN_ORIGIN, "born_origin", J_HEX64, 0},
+	{MF_VER_HLC, "ver_hlc", J_UINT, 0},
+	{MF_VER_ORIGIN, "ver_origin", J_HEX64, 0},
 	{MF_CONTENT_LEN, "content_len", J_UINT, 0},
 	{MF_REC_LEN, "rec_len", J_UINT, 0},
 };
@@ -252,6 +256,7 @@ static void put_value(jw *w, const fdef *d, const cvl_tlv_item *it)
 			put_hex(w, it->data, it->len);
 		break;
 	case J_UINT: putf(w, "%" PRIu64, it->v); break;
+	case J_HEX64: putf(w, "\"%016" PRIx64 "\"", it->v); break; /* replica ids use all 64 bits */
 	case J_INT: putf(w, "%" PRId64, cvl_unzigzag(it->v)); break;
 	case J_PLUS1:
 		if (it->v)
@@ -301,7 +306,7 @@ static void put_repeated(jw *w, const fdef *d, const uint8_t *from, const uint8_
  * wrong wire type) as "field_N", a malformed tail as "_error". */
 static int render_body(cvl_buf *out, uint8_t type, const uint8_t *body, size_t len)
 {
-	int msg = cvl_record_is_msg(type);
+	int msg = cvl_record_msg_keyed(type);
 	const fdef *defs = msg ? msg_fields : conv_fields;
 	size_t nd = msg ? sizeof(msg_fields) / sizeof(*defs) : sizeof(conv_fields) / sizeof(*defs);
 	jw w = {out, 0};
@@ -348,7 +353,7 @@ static int render_body(cvl_buf *out, uint8_t type, const uint8_t *body, size_t l
 static void record_keys(uint8_t type, const uint8_t *body, size_t len, convlog_uuid *conv,
 			uint32_t *seq)
 {
-	uint32_t want = cvl_record_is_msg(type) ? MF_CONV : CF_ID;
+	uint32_t want = cvl_record_msg_keyed(type) ? MF_CONV : CF_ID;
 	cvl_tlv t;
 	cvl_tlv_item it;
 

@@ -29,13 +29,17 @@ static int conv_for_write(convlog_txn *t, const convlog_uuid *conv, const char *
 	return 0;
 }
 
-static int write_msg(convlog_txn *t, uint8_t type, const convlog_msg *m)
+/* `born`: the creation stamp a new version keeps (NULL on append, where
+ * the record's own stamp is the creation). */
+static int write_msg(convlog_txn *t, uint8_t type, const convlog_msg *m, const cvl_stamp *born)
 {
 	cvl_buf b;
 	int rc;
 
 	cvl_buf_init(&b, CONVLOG_MAX_TXN_BYTES);
 	rc = cvl_msg_encode(m, &b);
+	if (!rc && born)
+		rc = cvl_msg_put_stamps(&b, born, NULL);
 	if (!rc)
 		rc = cvl_txn_record(t, type, &m->conv_id, &b);
 	cvl_buf_free(&b);
@@ -93,7 +97,7 @@ static int append_in(convlog_txn *t, const convlog_msg *in, uint32_t *out_seq)
 		if (rc != CONVLOG_ENOTFOUND)
 			goto out;
 	}
-	if ((rc = write_msg(t, CVL_REC_MSG_APPEND, &m)))
+	if ((rc = write_msg(t, CVL_REC_MSG_APPEND, &m, NULL)))
 		goto out;
 	if (out_seq)
 		*out_seq = m.seq;
@@ -167,7 +171,8 @@ static int supersede_in(convlog_txn *t, const convlog_uuid *conv, uint32_t seq,
 		rc = cvl_err(CONVLOG_EINVAL, "%s: role cannot be cleared", w);
 		goto out;
 	}
-	if ((rc = cvl_txn_read_msg(t, conv, seq, &old)))
+	cvl_msg_info info;
+	if ((rc = cvl_txn_read_msgx(t, conv, seq, &old, &info)))
 		goto out;
 	m = *old;
 	merge(&m, &p, mask);
@@ -175,7 +180,7 @@ static int supersede_in(convlog_txn *t, const convlog_uuid *conv, uint32_t seq,
 		m.status = CONVLOG_MSG_COMPLETED;
 	if (!(mask & CONVLOG_MSG_EDITED_AT) || !m.edited_at)
 		m.edited_at = cvl_txn_now(t);
-	rc = write_msg(t, CVL_REC_MSG_SUPERSEDE, &m);
+	rc = write_msg(t, CVL_REC_MSG_SUPERSEDE, &m, &info.born);
 out:
 	convlog_msg_free(old);
 	cvl_prep_free(&pr);

@@ -111,6 +111,8 @@ int cvl_conv_load(cvl_view *v, const convlog_uuid *id, convlog_conv **out)
 	return 0;
 }
 
+static int sync_load(cvl_actx *a, cvl_cstate *cs);
+
 static cvl_cstate *cs_new(cvl_actx *a, const convlog_uuid *id)
 {
 	cvl_cstate *cs = cvl_calloc(1, sizeof(*cs));
@@ -144,7 +146,7 @@ int cvl_actx_conv(cvl_actx *a, const convlog_uuid *id, cvl_cstate **out)
 		return cvl_err(CONVLOG_ENOMEM, "out of memory loading a conversation");
 	}
 	cs->cur = c;
-	if (c && (rc = cvl_conv_index_keys(c, &cs->orig_keys)) != 0)
+	if (c && ((rc = cvl_conv_index_keys(c, &cs->orig_keys)) != 0 || (rc = sync_load(a, cs)) != 0))
 		return rc;
 	*out = cs;
 	return c ? 0 : CONVLOG_ENOTFOUND;
@@ -215,6 +217,53 @@ static int64_t max64(int64_t a, int64_t b)
 	return a > b ? a : b;
 }
 
+/* ---- sync state (format 4) ---- */
+
+static int has_sync(const cvl_actx *a)
+{
+	return a->db->lm.has_sync;
+}
+
+/* cs changed: its feed entry moves at settle. */
+static void touch(cvl_actx *a, cvl_cstate *cs)
+{
+	if (!has_sync(a))
+		return;
+	cs->sy_dirty = 1;
+	if (!a->txn)
+		cs->touch_lsn = a->blk_last;
+}
+
+/* Sets the stamp of every unit in `units` to st. */
+static void stamp_units(cvl_actx *a, cvl_cstate *cs, uint64_t units, const cvl_stamp *st)
+{
+	for (int u = 0; u < CVL_SYNC_UNITS; u++)
+		if (units & (UINT64_C(1) << u))
+			cs->sy.unit[u] = *st;
+	touch(a, cs);
+}
+
+static int sync_load(cvl_actx *a, cvl_cstate *cs)
+{
+	const uint8_t *v;
+	size_t vl;
+	int rc;
+
+	memset(&cs->sy, 0, sizeof(cs->sy));
+	cs->sy_exists = 0;
+	if (!has_sync(a))
+		return 0;
+	rc = cvl_view_get(&a->view, CVL_T_SYNC_CONV, cs->id.bytes, 16, &v, &vl);
+	if (rc == CONVLOG_ENOTFOUND)
+		return 0;
+	if (rc)
+		return rc;
+	if (cvl_sync_conv_decode(v, vl, &cs->sy))
+		return corrupt_conv(&cs->id, "sync_conv value has the wrong size");
+	cs->sy_exists = 1;
+	return 0;
+}
+
 static int apply_put(cvl_actx *a, const uint8_t *body, size_t len)
 {
 	convlog_conv *nc;
@@ -248,10 +297,13 @@ static int apply_put(cvl_actx *a, const uint8_t *body, size_t len)
 	rc = move_ext(a, &nc->id, cs->cur ? cs->cur->external_id : NULL, nc->external_id);
 	if (rc)
 		goto out;
+	if (!cs->cur)
+		cs->sy.born = a->rec;
 	convlog_conv_free(cs->cur);
 	cs->cur = nc;
 	nc = NULL;
 	cs->dirty_static = cs->dirty_hot = 1;
+	stamp_units(a, cs, CVL_UNITS_ALL, &a->rec);
 out:
 	convlog_conv_free(nc);
 	return rc;
@@ -318,6 +370,7 @@ static int apply_patch(cvl_actx *a, const uint8_t *body, size_t len)
 	}
 	rc = repack(cs, &m);
 	cs->dirty_static = cs->dirty_hot = 1;
+	stamp_units(a, cs, mask & CONVLOG_CONV_ALL, &a->rec);
 out:
 	convlog_conv_free(f);
 	return rc;
@@ -372,6 +425,7 @@ static int apply_status(cvl_actx *a, const uint8_t *body, size_t len)
 	c->status = status;
 	c->updated_at = max64(c->updated_at, at);
 	cs->dirty_static = cs->dirty_hot = 1;
+	stamp_units(a, cs, UINT64_C(1) << CVL_UNIT_STATUS, &a->rec);
 	return 0;
 }
 
@@ -426,11 +480,16 @@ static int apply_append(cvl_actx *a, const uint8_t *body, size_t len, const cvl_
 	c->updated_at = max64(c->updated_at, m.created_at);
 	c->last_message_at = c->message_count == 1 || !c->last_message_at
 				     ? m.created_at : max64(c->last_message_at, m.created_at);
+	/* the tip (and a reactivation) carry the message's creation stamp */
+	cvl_stamp born = m.born_hlc ? (cvl_stamp){m.born_hlc, m.born_origin} : a->rec;
+	uint64_t units = UINT64_C(1) << CVL_UNIT_TIP;
 	if (is_inactive(c->status)) {
 		c->status = CONVLOG_STATUS_ACTIVE;
 		cs->dirty_static = 1;
+		units |= UINT64_C(1) << CVL_UNIT_STATUS;
 	}
 	cs->dirty_hot = 1;
+	stamp_units(a, cs, units, &born);
 	rc = put_msg(a, &m, loc);
 	if (rc)
 		return rc;
@@ -476,6 +535,7 @@ static int apply_supersede(cvl_actx *a, const uint8_t *body, size_t len, const c
 	c->cost_total += known(m.cost) - known(old.cost);
 	c->updated_at = max64(c->updated_at, m.edited_at ? m.edited_at : m.created_at);
 	cs->dirty_hot = 1;
+	touch(a, cs);
 	a->dcount.content_bytes += (int64_t)m.content_len - (int64_t)old.content_len;
 	if ((rc = cvl_text_kill(a, &old.loc)) || (rc = cvl_text_add(a, &m, loc)))
 		return rc;
@@ -532,6 +592,7 @@ static int redepth_one(cvl_actx *a, cvl_cstate *cs, void *ud)
 		return cvl_err(CONVLOG_ECORRUPT, "forks nest deeper than %d", CVL_CHAIN_MAX);
 	cs->cur->depth = p->depth + 1;
 	cs->dirty_static = 1;
+	touch(a, cs);
 	return cvl_actx_children(a, &cs->id, redepth_one, cs->cur);
 }
 
@@ -567,6 +628,51 @@ static int loc_msg(cvl_actx *a, const cvl_loc *loc, cvl_msg_peek *m, uint64_t *l
 	return 0;
 }
 
+/* Removes message `seq` of conversation `conv` (purge and drop): its
+ * `msg`, `msg_children` and (while it maps here) `msg_id` entries, its
+ * search document, and its share of the counters.  With `want`, the
+ * record must be that message.  CONVLOG_ENOTFOUND if there is no entry. */
+static int remove_msg(cvl_actx *a, const convlog_uuid *conv, uint32_t seq, const convlog_uuid *want,
+		      cvl_msg_sum *sm)
+{
+	uint8_t k[20], ck[24], here[20];
+	const uint8_t *val;
+	size_t vlen;
+	cvl_msg_peek m;
+	cvl_frame *f;
+	uint64_t lsn = 0;
+	int rc;
+
+	rc = cvl_view_get(&a->view, CVL_T_MSG, k, cvl_key_msg(k, conv, seq), &val, &vlen);
+	if (rc)
+		return rc;
+	if (cvl_msg_sum_decode(val, vlen, seq, sm))
+		return cvl_err(CONVLOG_ECORRUPT, "message summary is malformed");
+	/* one read of the record gives the id (for msg_id) and the docid (its
+	 * LSN) of the search document */
+	rc = loc_msg(a, &sm->loc, &m, &lsn, &f);
+	if (!rc && want && cvl_uuid_cmp(&m.id, want) != 0)
+		rc = cvl_err(CONVLOG_ECORRUPT, "msg_drop names another message than the one at its seq");
+	if (!rc) {
+		cvl_key_msg(here, conv, seq);
+		int g = cvl_view_get(&a->view, CVL_T_MSGID, m.id.bytes, 16, &val, &vlen);
+		if (g == 0 && vlen == 20 && memcmp(val, here, 20) == 0)
+			rc = cvl_ws_del(&a->ws, CVL_T_MSGID, m.id.bytes, 16);
+		else if (g != 0 && g != CONVLOG_ENOTFOUND)
+			rc = g;
+	}
+	if (f)
+		cvl_cache_release(a->db->cache, f);
+	if (rc ||
+	    (rc = cvl_text_kill_doc(a, sm->loc.seg ? lsn : 0, sm->loc.seg ? -1 : (int64_t)sm->loc.frame_off)) ||
+	    (rc = cvl_ws_del(&a->ws, CVL_T_MSG, k, 20)) ||
+	    (rc = cvl_ws_del(&a->ws, CVL_T_MSG_CHILDREN, ck, cvl_key_child(ck, conv, sm->parent_seq, seq))))
+		return rc == CONVLOG_ENOTFOUND ? CONVLOG_ECORRUPT : rc;
+	a->dcount.messages--;
+	a->dcount.content_bytes -= (int64_t)sm->content_len;
+	return 0;
+}
+
 static int apply_purge(cvl_actx *a, const uint8_t *body, size_t len)
 {
 	convlog_uuid id;
@@ -597,42 +703,10 @@ static int apply_purge(cvl_actx *a, const uint8_t *body, size_t len)
 		return cvl_err(CONVLOG_ECORRUPT, "conv_purge names a conversation that is not deleted");
 	/* its own messages: every key, the search document, the counters */
 	for (uint64_t seq = c->fork_seq + 1; seq <= c->message_count; seq++) {
-		uint8_t k[20], ck[24], want[20];
-		const uint8_t *val;
-		size_t vlen;
-		cvl_msg_sum s;
-		cvl_msg_peek m;
-		cvl_frame *f;
-		uint64_t lsn = 0;
-		rc = cvl_view_get(&a->view, CVL_T_MSG, k, cvl_key_msg(k, &id, (uint32_t)seq), &val, &vlen);
-		if (rc == CONVLOG_ENOTFOUND)
-			continue;
-		if (rc)
+		cvl_msg_sum sm;
+		rc = remove_msg(a, &id, (uint32_t)seq, NULL, &sm);
+		if (rc && rc != CONVLOG_ENOTFOUND)
 			return rc;
-		if (cvl_msg_sum_decode(val, vlen, (uint32_t)seq, &s))
-			return cvl_err(CONVLOG_ECORRUPT, "message summary is malformed");
-		/* one read of the record gives the id (for msg_id) and the
-		 * docid (its LSN) of the search document */
-		rc = loc_msg(a, &s.loc, &m, &lsn, &f);
-		if (!rc) {
-			cvl_key_msg(want, &id, (uint32_t)seq);
-			int g = cvl_view_get(&a->view, CVL_T_MSGID, m.id.bytes, 16, &val, &vlen);
-			if (g == 0 && vlen == 20 && memcmp(val, want, 20) == 0)
-				rc = cvl_ws_del(&a->ws, CVL_T_MSGID, m.id.bytes, 16);
-			else if (g != 0 && g != CONVLOG_ENOTFOUND)
-				rc = g;
-		}
-		if (f)
-			cvl_cache_release(a->db->cache, f);
-		if (rc ||
-		    (rc = cvl_text_kill_doc(a, s.loc.seg ? lsn : 0,
-					    s.loc.seg ? -1 : (int64_t)s.loc.frame_off)) ||
-		    (rc = cvl_ws_del(&a->ws, CVL_T_MSG, k, 20)) ||
-		    (rc = cvl_ws_del(&a->ws, CVL_T_MSG_CHILDREN, ck,
-				     cvl_key_child(ck, &id, s.parent_seq, (uint32_t)seq))))
-			return rc;
-		a->dcount.messages--;
-		a->dcount.content_bytes -= (int64_t)s.content_len;
 	}
 	/* the conversation: rows, index keys, external id */
 	if ((rc = move_ext(a, &id, c->external_id, NULL)))
@@ -649,6 +723,9 @@ static int apply_purge(cvl_actx *a, const uint8_t *body, size_t len)
 	convlog_conv_free(cs->cur);
 	cs->cur = NULL;
 	cs->dirty_static = cs->dirty_hot = 0;
+	cs->purged = 1;
+	cs->purge_stamp = a->rec;
+	touch(a, cs);
 	a->dcount.conversations--;
 	a->dcount.deleted--;
 	return 0;
@@ -698,6 +775,7 @@ static int apply_detach(cvl_actx *a, const uint8_t *body, size_t len)
 	c->fork_seq = (uint32_t)fork_seq;
 	c->depth = ps ? ps->cur->depth + 1 : 0;
 	cs->dirty_static = cs->dirty_hot = 1;
+	stamp_units(a, cs, UINT64_C(1) << CVL_UNIT_PARENT, &a->rec);
 	return cvl_actx_children(a, &id, redepth_one, c);
 }
 
@@ -730,6 +808,7 @@ static int apply_adopt(cvl_actx *a, const uint8_t *body, size_t len, const cvl_l
 						: m.created_at;
 	c->last_activity_at = max64(c->last_activity_at, m.created_at);
 	cs->dirty_hot = 1;
+	touch(a, cs);
 	if ((rc = put_msg(a, &m, loc)) ||
 	    (rc = cvl_ws_put(&a->ws, CVL_T_MSGID, m.id.bytes, 16, k, 20, NULL)) ||
 	    (rc = cvl_ws_put(&a->ws, CVL_T_MSG_CHILDREN, ck,
@@ -738,6 +817,251 @@ static int apply_adopt(cvl_actx *a, const uint8_t *body, size_t len, const cvl_l
 	a->dcount.messages++;
 	a->dcount.content_bytes += (int64_t)m.content_len;
 	return cvl_text_add(a, &m, loc);
+}
+
+/* ---- sync records (format 4) ---- */
+
+/* Reads the stamp list of a CONV_MERGE body (field 62: 17-byte entries
+ * unit u8, hlc u64 LE, origin u64 LE) into st; returns the units it names
+ * or -1 when malformed. */
+static int64_t merge_stamps(const uint8_t *p, size_t n, cvl_stamp st[CVL_SYNC_UNITS])
+{
+	uint64_t units = 0;
+
+	if (n % 17)
+		return -1;
+	for (size_t i = 0; i < n; i += 17) {
+		unsigned u = p[i];
+		if (u >= CVL_SYNC_UNITS || (units & (UINT64_C(1) << u)))
+			return -1;
+		units |= UINT64_C(1) << u;
+		st[u].hlc = cvl_get_u64le(p + i + 1);
+		st[u].origin = cvl_get_u64le(p + i + 9);
+	}
+	return (int64_t)units;
+}
+
+static int apply_merge(cvl_actx *a, const uint8_t *body, size_t len)
+{
+	cvl_stamp st[CVL_SYNC_UNITS] = {{0}}, born = {0};
+	const uint8_t *stp = NULL;
+	size_t stn = 0;
+	int have_born = 0;
+	convlog_conv *f = NULL, m;
+	cvl_cstate *cs;
+	uint64_t mask;
+	int64_t at, units;
+	const char *why;
+	cvl_tlv t;
+	cvl_tlv_item it;
+	cvl_buf rest;
+	int r, rc;
+
+	/* fields 62 (stamps) and 63 (creation stamp) are this record's; the
+	 * rest is a conversation TLV */
+	cvl_buf_init(&rest, len);
+	cvl_tlv_init(&t, body, len);
+	for (;;) {
+		const uint8_t *start = t.p;
+		if ((r = cvl_tlv_next(&t, &it)) != 1)
+			break;
+		if (it.field == CF_STAMPS && it.wt == CVL_WT_BYTES) {
+			stp = it.data;
+			stn = it.len;
+		} else if (it.field == CF_BORN && it.wt == CVL_WT_BYTES && it.len == 16) {
+			born.hlc = cvl_get_u64le(it.data);
+			born.origin = cvl_get_u64le(it.data + 8);
+			have_born = 1;
+		} else if ((rc = cvl_buf_append(&rest, start, (size_t)(t.p - start)))) {
+			cvl_buf_free(&rest);
+			return rc;
+		}
+	}
+	units = r < 0 ? -1 : merge_stamps(stp, stn, st);
+	if (units < 0 || cvl_conv_patch_meta(rest.p, rest.len, &mask, &at) ||
+	    (mask & ~CVL_UNITS_ALL) || (uint64_t)units != mask) {
+		cvl_buf_free(&rest);
+		return cvl_err(CONVLOG_ECORRUPT, "conv_merge record is malformed");
+	}
+	rc = cvl_conv_decode(rest.p, rest.len, &f, &why);
+	cvl_buf_free(&rest);
+	if (rc)
+		return rc < 0 && rc != CONVLOG_ENOMEM ? cvl_err(CONVLOG_ECORRUPT, "conv_merge record: %s", why) : rc;
+	rc = cvl_actx_conv(a, &f->id, &cs);
+	if (rc && rc != CONVLOG_ENOTFOUND)
+		goto out;
+	rc = 0;
+	if (!cs->cur) {
+		/* a conversation this replica has not seen: made from the body */
+		if (!have_born || !(mask & (UINT64_C(1) << CVL_UNIT_STATUS)) ||
+		    !cvl_status_valid(f->status) || convlog_uuid_is_nil(&f->id)) {
+			rc = cvl_err(CONVLOG_ECORRUPT, "conv_merge creates a conversation without a status or creation stamp");
+			goto out;
+		}
+		f->message_count = convlog_uuid_is_nil(&f->parent_id) ? 0 : f->fork_seq;
+		f->token_total = f->cost_total = f->last_message_at = 0;
+		a->dcount.conversations++;
+		a->dcount.deleted += f->status == CONVLOG_STATUS_DELETED;
+		if ((rc = move_ext(a, &f->id, NULL, f->external_id)))
+			goto out;
+		cs->cur = f;
+		f = NULL;
+		cs->sy.born = born;
+		cs->dirty_static = cs->dirty_hot = 1;
+		for (int u = 0; u < CVL_SYNC_UNITS; u++)
+			if (mask & (UINT64_C(1) << u))
+				cs->sy.unit[u] = st[u];
+		touch(a, cs);
+		goto out;
+	}
+	convlog_conv *c = cs->cur;
+	m = *c;
+	patch_copy(&m, f, mask & CONVLOG_CONV_ALL & ~CONVLOG_CONV_PARENT);
+	if (mask & CONVLOG_CONV_PARENT) {
+		/* moving a fork point is allowed while it has no messages of its
+		 * own (a rebase: the caller re-appends them after) */
+		if (c->message_count != (convlog_uuid_is_nil(&c->parent_id) ? 0 : c->fork_seq) ||
+		    cvl_uuid_cmp(&f->parent_id, &f->id) == 0 ||
+		    (convlog_uuid_is_nil(&f->parent_id) && f->fork_seq)) {
+			rc = cvl_err(CONVLOG_ECORRUPT, "conv_merge moves the fork point of a conversation with messages");
+			goto out;
+		}
+		m.parent_id = f->parent_id;
+		m.fork_seq = f->fork_seq;
+		m.depth = f->depth;
+		m.message_count = convlog_uuid_is_nil(&f->parent_id) ? 0 : f->fork_seq;
+	}
+	if (mask & (UINT64_C(1) << CVL_UNIT_STATUS)) {
+		if (!cvl_status_valid(f->status)) {
+			rc = cvl_err(CONVLOG_ECORRUPT, "conv_merge record has an unknown status");
+			goto out;
+		}
+		a->dcount.deleted += (f->status == CONVLOG_STATUS_DELETED) -
+				     (c->status == CONVLOG_STATUS_DELETED);
+		m.status = f->status;
+		m.prev_status = f->prev_status;
+		m.archived_at = f->archived_at;
+		m.deleted_at = f->deleted_at;
+	}
+	/* the times merge by max; `at` (when the merge was made) is not one
+	 * of them, or replicas would never agree */
+	m.updated_at = max64(m.updated_at, f->updated_at);
+	m.last_activity_at = max64(m.last_activity_at, f->last_activity_at);
+	if ((mask & CONVLOG_CONV_EXTERNAL_ID) &&
+	    (rc = move_ext(a, &f->id, c->external_id, m.external_id)))
+		goto out;
+	if ((rc = repack(cs, &m)))
+		goto out;
+	cs->dirty_static = cs->dirty_hot = 1;
+	for (int u = 0; u < CVL_SYNC_UNITS; u++)
+		if (mask & (UINT64_C(1) << u))
+			cs->sy.unit[u] = st[u];
+	touch(a, cs);
+	if (mask & CONVLOG_CONV_PARENT)
+		rc = cvl_actx_children(a, &cs->id, redepth_one, cs->cur);
+out:
+	convlog_conv_free(f);
+	return rc;
+}
+
+/* MSG_DROP: removes a conversation's last own message (a sync merge
+ * renumbering the messages after it re-appends them in the same
+ * transaction). */
+static int apply_drop(cvl_actx *a, const uint8_t *body, size_t len)
+{
+	convlog_uuid id, conv;
+	uint64_t seq = 0;
+	int have = 0;
+	cvl_cstate *cs;
+	cvl_tlv t;
+	cvl_tlv_item it;
+	int r, rc;
+
+	cvl_tlv_init(&t, body, len);
+	while ((r = cvl_tlv_next(&t, &it)) == 1) {
+		if (it.field == MF_ID && it.wt == CVL_WT_BYTES && it.len == 16) {
+			memcpy(id.bytes, it.data, 16);
+			have |= 1;
+		} else if (it.field == MF_CONV && it.wt == CVL_WT_BYTES && it.len == 16) {
+			memcpy(conv.bytes, it.data, 16);
+			have |= 2;
+		} else if (it.field == MF_SEQ && it.wt == CVL_WT_VARINT && it.v && it.v <= UINT32_MAX) {
+			seq = it.v;
+			have |= 4;
+		} else {
+			r = -1;
+			break;
+		}
+	}
+	if (r < 0 || have != 7)
+		return cvl_err(CONVLOG_ECORRUPT, "msg_drop record is malformed");
+	if ((rc = cvl_actx_conv(a, &conv, &cs)))
+		return rc == CONVLOG_ENOTFOUND
+			       ? cvl_err(CONVLOG_ECORRUPT, "msg_drop names a conversation that does not exist")
+			       : rc;
+	convlog_conv *c = cs->cur;
+	cvl_msg_sum sm;
+	if (seq != c->message_count || seq <= c->fork_seq)
+		return cvl_err(CONVLOG_ECORRUPT, "msg_drop of seq %llu: not the conversation's last own message",
+			       (unsigned long long)seq);
+	rc = remove_msg(a, &conv, (uint32_t)seq, &id, &sm);
+	if (rc)
+		return rc == CONVLOG_ENOTFOUND ? cvl_err(CONVLOG_ECORRUPT, "msg_drop names a message that does not exist") : rc;
+	c->message_count = (uint32_t)(seq - 1);
+	c->token_total -= known(sm.tokens);
+	c->cost_total -= known(sm.cost);
+	if (c->tip_seq >= seq)
+		c->tip_seq = sm.parent_seq;
+	cs->dirty_hot = 1;
+	touch(a, cs);
+	return 0;
+}
+
+/* SYNC_PEER: a peer's cursors move forwards (never back). */
+static int apply_peer(cvl_actx *a, const uint8_t *body, size_t len)
+{
+	uint64_t peer = 0, recv = 0, ack = 0;
+	int64_t at = 0;
+	int have = 0;
+	cvl_sync_peer p = {0};
+	uint8_t k[8], v[CVL_SYNC_PEER_LEN];
+	const uint8_t *val;
+	size_t vlen;
+	cvl_tlv t;
+	cvl_tlv_item it;
+	int r, rc;
+
+	cvl_tlv_init(&t, body, len);
+	while ((r = cvl_tlv_next(&t, &it)) == 1) {
+		if (it.wt != CVL_WT_VARINT || it.field < 1 || it.field > 4) {
+			r = -1;
+			break;
+		}
+		switch (it.field) {
+		case 1: peer = it.v; have = 1; break;
+		case 2: recv = it.v; break;
+		case 3: ack = it.v; break;
+		case 4: at = cvl_unzigzag(it.v); break;
+		}
+	}
+	if (r < 0 || !have || !peer)
+		return cvl_err(CONVLOG_ECORRUPT, "sync_peer record is malformed");
+	if (!has_sync(a))
+		return 0;
+	cvl_put_u64be(k, peer);
+	rc = cvl_view_get(&a->view, CVL_T_SYNC_PEER, k, 8, &val, &vlen);
+	if (rc && rc != CONVLOG_ENOTFOUND)
+		return rc;
+	if (!rc && cvl_sync_peer_decode(val, vlen, &p))
+		return cvl_err(CONVLOG_ECORRUPT, "sync_peer value has the wrong size");
+	if (recv > p.recv)
+		p.recv = recv;
+	if (ack > p.ack)
+		p.ack = ack;
+	if (at > p.at)
+		p.at = at;
+	cvl_sync_peer_encode(&p, v);
+	return cvl_ws_put(&a->ws, CVL_T_SYNC_PEER, k, 8, v, sizeof(v), NULL);
 }
 
 int cvl_apply(cvl_actx *a, uint8_t type, const uint8_t *body, size_t len, const cvl_loc *loc)
@@ -751,6 +1075,9 @@ int cvl_apply(cvl_actx *a, uint8_t type, const uint8_t *body, size_t len, const 
 	case CVL_REC_CONV_PURGE: return apply_purge(a, body, len);
 	case CVL_REC_CONV_DETACH: return apply_detach(a, body, len);
 	case CVL_REC_MSG_ADOPT: return apply_adopt(a, body, len, loc);
+	case CVL_REC_CONV_MERGE: return apply_merge(a, body, len);
+	case CVL_REC_MSG_DROP: return apply_drop(a, body, len);
+	case CVL_REC_SYNC_PEER: return apply_peer(a, body, len);
 	default: return cvl_err(CONVLOG_ECORRUPT, "unknown record type %u", type);
 	}
 }
@@ -867,15 +1194,59 @@ static int settle_counters(cvl_actx *a, cvl_buf *b)
 	return rc;
 }
 
+/* Writes cs's sync state and moves its feed entry (or, once purged,
+ * replaces both by a tombstone). */
+static int settle_sync(cvl_actx *a, cvl_cstate *cs)
+{
+	uint64_t lsn = a->txn ? a->blk_last : cs->touch_lsn;
+	uint8_t k[24], v[CVL_SYNC_CONV_LEN];
+	uint8_t kind = cs->purged ? CVL_FEED_PURGED : CVL_FEED_CONV;
+	int rc;
+
+	if (cs->sy_exists) {
+		cvl_feed_key(k, cs->sy.feed_lsn, cs->id.bytes);
+		if ((rc = cvl_ws_del(&a->ws, CVL_T_SYNC_FEED, k, 24)))
+			return rc;
+	}
+	cvl_feed_key(k, lsn, cs->id.bytes);
+	if ((rc = cvl_ws_put(&a->ws, CVL_T_SYNC_FEED, k, 24, &kind, 1, NULL)))
+		return rc;
+	if (cs->purged) {
+		cvl_put_u64le(v, lsn);
+		cvl_put_u64le(v + 8, cs->purge_stamp.hlc);
+		cvl_put_u64le(v + 16, cs->purge_stamp.origin);
+		if ((cs->sy_exists && (rc = cvl_ws_del(&a->ws, CVL_T_SYNC_CONV, cs->id.bytes, 16))) ||
+		    (rc = cvl_ws_put(&a->ws, CVL_T_SYNC_TOMB, cs->id.bytes, 16, v, CVL_SYNC_TOMB_LEN, NULL)))
+			return rc;
+		cs->sy_exists = 0;
+		cs->sy_dirty = 0;
+		return 0;
+	}
+	cs->sy.feed_lsn = lsn;
+	cvl_sync_conv_encode(&cs->sy, v);
+	if ((rc = cvl_ws_put(&a->ws, CVL_T_SYNC_CONV, cs->id.bytes, 16, v, sizeof(v), NULL)))
+		return rc;
+	cs->sy_exists = 1;
+	cs->sy_dirty = 0;
+	cs->touch_lsn = 0;
+	return 0;
+}
+
 int cvl_actx_settle(cvl_actx *a)
 {
 	cvl_buf b;
 	int rc = 0;
+	/* a transaction settles its sync state when it commits, once its
+	 * LSNs are known (a settle half-way leaves it pending) */
+	int sync_now = !a->txn || a->blk_last;
 
 	cvl_buf_init(&b, 0);
-	for (cvl_cstate *cs = a->conv_list; cs && !rc; cs = cs->next_all)
+	for (cvl_cstate *cs = a->conv_list; cs && !rc; cs = cs->next_all) {
 		if (cs->cur && (cs->dirty_static || cs->dirty_hot))
 			rc = settle_conv(a, cs, &b);
+		if (!rc && cs->sy_dirty && sync_now)
+			rc = settle_sync(a, cs);
+	}
 	if (!rc)
 		rc = settle_counters(a, &b);
 	cvl_buf_free(&b);

@@ -10,7 +10,7 @@ int cvl_chain_load(cvl_view *v, const convlog_conv *c, cvl_chain *ch)
 {
 	convlog_conv *p = NULL;
 	convlog_uuid next;
-	char s[CONVLOG_UUID_STRLEN];
+	char s[CONVLOG_UUID_STRLEN], s2[CONVLOG_UUID_STRLEN];
 	int rc = 0;
 
 	ch->n = 1;
@@ -25,7 +25,7 @@ int cvl_chain_load(cvl_view *v, const convlog_conv *c, cvl_chain *ch)
 		if (rc == CONVLOG_ENOTFOUND)
 			return cvl_err(CONVLOG_ECORRUPT,
 				       "conversation %s: parent %s of a fork does not exist",
-				       cvl_uuid_str(&c->id, s), cvl_uuid_str(&next, s));
+				       cvl_uuid_str(&c->id, s), cvl_uuid_str(&next, s2));
 		if (rc)
 			return rc;
 		ch->c[ch->n].id = p->id;

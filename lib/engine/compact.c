@@ -1075,7 +1075,7 @@ static int repack(convlog_db *db, const char *dir)
 		MDB_dbi dd;
 		MDB_val k, v;
 		size_t n = 0;
-		if (t == CVL_T_SEGSTAT && !db->lm.has_segstat)
+		if (!cvl_lmdb_has(&db->lm, t))
 			continue;
 		if ((mrc = mdb_txn_begin(dst, NULL, 0, &dt)) ||
 		    (mrc = mdb_dbi_open(dt, cvl_table_name(t), MDB_CREATE, &dd)) ||
@@ -1128,7 +1128,7 @@ static double lmdb_free_share(convlog_db *db)
 	if (mdb_env_info(db->lm.env, &info) || mdb_txn_begin(db->lm.env, NULL, MDB_RDONLY, &txn))
 		return 0;
 	for (int t = 0; t < CVL_T_COUNT; t++) {
-		if (t == CVL_T_SEGSTAT && !db->lm.has_segstat)
+		if (!cvl_lmdb_has(&db->lm, t))
 			continue;
 		if (!mdb_stat(txn, db->lm.dbi[t], &st))
 			used += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;

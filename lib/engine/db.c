@@ -211,14 +211,16 @@ static int init_or_load_identity(convlog_db *db, int may_create)
 				       db->path);
 		if (db->format < CVL_FORMAT_VERSION && !db->readonly) {
 			/* version 2 adds record types and tables to version 1,
-			 * version 3 compacted segments and seg_stats: a writer
+			 * version 3 compacted segments and seg_stats, version 4
+			 * the sync records and tables: a writer
 			 * upgrades the store on open (format-spec §12) */
 			if ((rc = cvl_lmdb_wtxn(&db->lm, &txn)))
 				return rc;
 			cvl_put_u32le(b, CVL_FORMAT_VERSION);
 			/* version 3 adds seg_stats: computed from msg here */
 			if ((rc = put_meta(txn, db, "format", b, 4)) ||
-			    (db->format < 3 && (rc = cvl_segstat_rebuild(&db->lm, txn)))) {
+			    (db->format < 3 && (rc = cvl_segstat_rebuild(&db->lm, txn))) ||
+			    (db->format < 4 && (rc = cvl_sync_upgrade(&db->lm, txn)))) {
 				mdb_txn_abort(txn);
 				return rc;
 			}

@@ -14,6 +14,7 @@
 #include "meta/view.h"
 #include "meta/wset.h"
 #include "meta/keys.h"
+#include "engine/syncst.h"
 #include "model/msg.h"
 #include "util/buf.h"
 #include "util/htab.h"
@@ -24,7 +25,7 @@ struct cvl_memidx;
 
 #define CVL_DB_MAGIC 0x43564c44u   /* "CVLD" */
 #define CVL_DB_POISON 0xdeadbeefu
-#define CVL_FORMAT_VERSION 3 /* written by this library */
+#define CVL_FORMAT_VERSION 4 /* written by this library */
 #define CVL_FORMAT_MIN 1     /* oldest it opens (a writer upgrades it) */
 #define CVL_FROZEN_MAX 2
 #define CVL_PATH_MAX 4096
@@ -216,6 +217,18 @@ int cvl_frame_get(convlog_db *db, const cvl_loc *loc, cvl_frame **out);
  * (conv, seq). */
 int cvl_read_msg(convlog_db *db, const cvl_loc *loc, const convlog_uuid *conv,
 		 uint32_t seq, convlog_msg **out);
+/* What sync needs beside a message version: its record's type and LSN and
+ * the message's creation and version stamps. */
+typedef struct cvl_msg_info {
+	uint8_t type;
+	uint64_t lsn;
+	cvl_stamp born, ver;
+} cvl_msg_info;
+struct cvl_record;
+void cvl_msg_info_of(const struct cvl_record *r, cvl_msg_info *info);
+/* cvl_read_msg, also filling *info when not NULL. */
+int cvl_read_msgx(convlog_db *db, const cvl_loc *loc, const convlog_uuid *conv,
+		  uint32_t seq, convlog_msg **out, cvl_msg_info *info);
 
 /* ---- conversation state inside an apply context ---- */
 typedef struct cvl_cstate {
@@ -226,6 +239,13 @@ typedef struct cvl_cstate {
 	convlog_conv *cur;   /* current state (packed; NULL once purged) */
 	cvl_ikeys orig_keys;
 	int dirty_static, dirty_hot;
+	/* sync state (format 4): loaded with the conversation */
+	cvl_sync_conv sy;
+	int sy_exists;  /* sync_conv / sync_feed entries exist for sy.feed_lsn */
+	int sy_dirty;   /* stamps or feed position to write at settle */
+	int purged;     /* a CONV_PURGE removed it: settle writes the tombstone */
+	cvl_stamp purge_stamp;
+	uint64_t touch_lsn; /* replay: last block that changed it */
 } cvl_cstate;
 
 /* Text-index work of an apply context, published with its records. */
@@ -271,6 +291,9 @@ typedef struct cvl_actx {
 	int failed;          /* an apply ran out of memory half-way */
 	cvl_text text;       /* documents to index, versions to unindex */
 	uint64_t lsn;        /* LSN of the record being applied; 0 = pending */
+	cvl_stamp rec;       /* hlc and origin of the record being applied */
+	uint64_t blk_last;   /* replay: the block's last LSN; a transaction:
+	                        its last LSN while it commits, else 0 */
 	struct convlog_txn *txn; /* the open transaction (pending records); NULL in replay */
 } cvl_actx;
 
@@ -329,7 +352,13 @@ int cvl_txn_leave(convlog_txn *use, convlog_txn *given, int rc);
 /* Reads the full current version of a message as the txn sees it. */
 int cvl_txn_read_msg(convlog_txn *t, const convlog_uuid *conv, uint32_t seq,
 		     convlog_msg **out);
+/* The same with the record's type, LSN and stamps (info may be NULL). */
+int cvl_txn_read_msgx(convlog_txn *t, const convlog_uuid *conv, uint32_t seq,
+		      convlog_msg **out, cvl_msg_info *info);
 int64_t cvl_txn_now(convlog_txn *t);
+/* Purges deleted conversation `id` inside t: detaches its forks (with
+ * copies of what they inherited), then CONV_PURGE (lib/api/conv.c). */
+int cvl_conv_purge_in(convlog_txn *t, const convlog_uuid *id);
 
 /* ---- durability and background work ---- */
 int cvl_sync_to(convlog_db *db, uint64_t lsn);

@@ -183,6 +183,9 @@ static int replay_block(replay *r, uint32_t seg, uint64_t off, const cvl_block_h
 				       .frame_len = CVL_FRAME_HEADER + fh.stored_len,
 				       .rec_idx = (uint16_t)ri};
 			r->a.lsn = rec.lsn;
+			r->a.rec.hlc = rec.hlc;
+			r->a.rec.origin = rec.origin;
+			r->a.blk_last = h->max_lsn;
 			if ((rc = cvl_apply(&r->a, rec.type, rec.body, rec.body_len, &loc))) {
 				/* a checksummed record that does not fit the state */
 				if (rc == CONVLOG_ENOTFOUND)

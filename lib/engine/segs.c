@@ -308,8 +308,35 @@ out:
 	return rc;
 }
 
+void cvl_msg_info_of(const cvl_record *r, cvl_msg_info *info)
+{
+	cvl_msg_peek pk;
+
+	info->type = r->type;
+	info->lsn = r->lsn;
+	info->born.hlc = info->born.origin = 0;
+	info->ver.hlc = info->ver.origin = 0;
+	if (cvl_msg_peek_body(r->body, r->body_len, &pk) == 0) {
+		info->born = (cvl_stamp){pk.born_hlc, pk.born_origin};
+		info->ver = (cvl_stamp){pk.ver_hlc, pk.ver_origin};
+	}
+	/* absent stamps are the record's own (a local append's creation, a
+	 * local edit's version; an edit written before format 4 did not keep
+	 * the creation stamp, so its own stands in) */
+	if (!info->born.hlc)
+		info->born = (cvl_stamp){r->hlc, r->origin};
+	if (!info->ver.hlc)
+		info->ver = (cvl_stamp){r->hlc, r->origin};
+}
+
 int cvl_read_msg(convlog_db *db, const cvl_loc *loc, const convlog_uuid *conv, uint32_t seq,
 		 convlog_msg **out)
+{
+	return cvl_read_msgx(db, loc, conv, seq, out, NULL);
+}
+
+int cvl_read_msgx(convlog_db *db, const cvl_loc *loc, const convlog_uuid *conv, uint32_t seq,
+		  convlog_msg **out, cvl_msg_info *info)
 {
 	cvl_frame *f = cvl_cache_get(db->cache, loc->seg, loc->frame_off);
 	cvl_record r;
@@ -331,6 +358,8 @@ int cvl_read_msg(convlog_db *db, const cvl_loc *loc, const convlog_uuid *conv, u
 			     seq, cvl_uuid_str(conv, s), cvl_record_type_name(r.type));
 		goto out;
 	}
+	if (info)
+		cvl_msg_info_of(&r, info);
 	rc = cvl_msg_decode(r.body, r.body_len, out, &why);
 	if (rc) {
 		if (rc != CONVLOG_ENOMEM)

@@ -167,6 +167,8 @@ int cvl_txn_record(convlog_txn *t, uint8_t type, const convlog_uuid *conv,
 	t->offs[t->nrec] = mark;
 	t->grp[t->nrec] = *conv;
 	loc.frame_off = t->nrec;
+	t->a.rec.hlc = db->hlc;
+	t->a.rec.origin = db->replica_id;
 	rc = cvl_apply(&t->a, type, body->p, body->len, &loc);
 	if (rc) {
 		t->a.failed = 1;
@@ -177,6 +179,12 @@ int cvl_txn_record(convlog_txn *t, uint8_t type, const convlog_uuid *conv,
 }
 
 int cvl_txn_read_msg(convlog_txn *t, const convlog_uuid *conv, uint32_t seq, convlog_msg **out)
+{
+	return cvl_txn_read_msgx(t, conv, seq, out, NULL);
+}
+
+int cvl_txn_read_msgx(convlog_txn *t, const convlog_uuid *conv, uint32_t seq, convlog_msg **out,
+		      cvl_msg_info *info)
 {
 	uint8_t k[20];
 	const uint8_t *val;
@@ -196,10 +204,12 @@ int cvl_txn_read_msg(convlog_txn *t, const convlog_uuid *conv, uint32_t seq, con
 		const uint8_t *p = t->recs.p + t->offs[i];
 		if (i >= t->nrec || cvl_record_decode(&p, t->recs.p + t->recs.len, &r, &why))
 			return cvl_err(CONVLOG_ECORRUPT, "pending record %zu is unreadable", i);
+		if (info)
+			cvl_msg_info_of(&r, info);
 		rc = cvl_msg_decode(r.body, r.body_len, out, &why);
 		return rc < 0 && rc != CONVLOG_ENOMEM ? cvl_err(CONVLOG_ECORRUPT, "%s", why) : rc;
 	}
-	return cvl_read_msg(t->db, &s.loc, conv, seq, out);
+	return cvl_read_msgx(t->db, &s.loc, conv, seq, out, info);
 }
 
 /* ---- commit ---- */
@@ -437,7 +447,10 @@ static int commit_locked(convlog_txn *t, uint64_t *lsn)
 	*lsn = 0;
 	if (t->nrec == 0)
 		return 0;
-	if ((rc = cvl_actx_settle(&t->a)))
+	t->a.blk_last = last; /* the feed position of what it changed */
+	rc = cvl_actx_settle(&t->a);
+	t->a.blk_last = 0;
+	if (rc)
 		return rc;
 	/* one scratch allocation: three size_t arrays, then the locators */
 	size_t *offs = cvl_malloc(t->nrec * (3 * sizeof(size_t) + sizeof(*locs)));

@@ -24,7 +24,7 @@ int cvl_record_encode(cvl_buf *out, uint8_t type, uint64_t lsn, uint64_t hlc,
 
 static int known_type(uint8_t t)
 {
-	return (t >= CVL_REC_CONV_PUT && t <= CVL_REC_CONV_DETACH) || cvl_record_is_msg(t);
+	return (t >= CVL_REC_CONV_PUT && t <= CVL_REC_SYNC_PEER) || cvl_record_msg_keyed(t);
 }
 
 int cvl_record_decode(const uint8_t **pp, const uint8_t *end, cvl_record *out,
@@ -70,6 +70,9 @@ const char *cvl_record_type_name(uint8_t type)
 	case CVL_REC_CONV_PURGE: return "conv_purge";
 	case CVL_REC_CONV_DETACH: return "conv_detach";
 	case CVL_REC_MSG_ADOPT: return "msg_adopt";
+	case CVL_REC_CONV_MERGE: return "conv_merge";
+	case CVL_REC_SYNC_PEER: return "sync_peer";
+	case CVL_REC_MSG_DROP: return "msg_drop";
 	default: return "unknown";
 	}
 }

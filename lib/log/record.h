@@ -15,11 +15,20 @@
 #define CVL_REC_MSG_APPEND 0x10
 #define CVL_REC_MSG_SUPERSEDE 0x11
 #define CVL_REC_MSG_ADOPT 0x12   /* format 2 */
+#define CVL_REC_CONV_MERGE 0x06  /* format 4: sync */
+#define CVL_REC_SYNC_PEER 0x07   /* format 4: sync */
+#define CVL_REC_MSG_DROP 0x13    /* format 4: sync */
 
 /* Records whose body is a full message (a locator may name them). */
 static inline int cvl_record_is_msg(uint8_t t)
 {
 	return t == 0x10 || t == 0x11 || t == 0x12;
+}
+
+/* Records whose body is keyed by MF_CONV/MF_SEQ (messages and drops). */
+static inline int cvl_record_msg_keyed(uint8_t t)
+{
+	return cvl_record_is_msg(t) || t == 0x13;
 }
 
 /* Fixed part after the length varint: type, flags, lsn, hlc, origin. */

@@ -13,6 +13,7 @@ static const char *table_names[CVL_T_COUNT] = {
 	"ix_activity", "ix_user", "ix_org", "ix_session", "ix_status", "ix_tag",
 	"ix_parent", "ix_initiator_role", "ix_responder_role", "ix_created", "ix_user_created",
 	"ix_org_created", "ix_session_created", "msg_children", "text_deleted", "seg_stats",
+	"sync_conv", "sync_feed", "sync_tomb", "sync_peer",
 };
 
 const char *cvl_table_name(int t)
@@ -113,12 +114,17 @@ int cvl_lmdb_open(cvl_lmdb *lm, const char *dir, uint64_t map_size, int readonly
 		goto fail;
 	for (int t = 0; t < CVL_T_COUNT; t++) {
 		mrc = mdb_dbi_open(txn, table_names[t], readonly ? 0 : MDB_CREATE, &lm->dbi[t]);
-		if (mrc == MDB_NOTFOUND && t == CVL_T_SEGSTAT) {
+		/* tables newer formats added: a read-only handle on an older
+		 * store goes without them */
+		int optional = t == CVL_T_SEGSTAT || t >= CVL_T_SYNC_CONV;
+		if (mrc == MDB_NOTFOUND && optional) {
 			lm->dbi[t] = 0;
 			continue;
 		}
 		if (t == CVL_T_SEGSTAT && !mrc)
 			lm->has_segstat = 1;
+		if (t == CVL_T_SYNC_CONV && !mrc)
+			lm->has_sync = 1;
 		if (mrc) {
 			rc = mrc == MDB_NOTFOUND
 				     ? cvl_err(CONVLOG_ECORRUPT, "LMDB %s: table %s is missing", dir,

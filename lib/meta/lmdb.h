@@ -31,6 +31,10 @@ enum cvl_table {
 	CVL_T_MSG_CHILDREN,
 	CVL_T_IX_DELETED,
 	CVL_T_SEGSTAT, /* format 3: per-segment live bytes (absent before) */
+	CVL_T_SYNC_CONV, /* format 4: per-conversation sync stamps */
+	CVL_T_SYNC_FEED, /* format 4: change feed, (lsn, conv) -> kind */
+	CVL_T_SYNC_TOMB, /* format 4: purge tombstones */
+	CVL_T_SYNC_PEER, /* format 4: per-peer cursors */
 	CVL_T_COUNT
 };
 
@@ -43,11 +47,19 @@ typedef struct cvl_lmdb {
 	MDB_dbi dbi[CVL_T_COUNT];
 	int readonly;
 	int has_segstat; /* a read-only handle on a format 2 store lacks it */
+	int has_sync;    /* ... and one on a format 3 store the sync tables */
 	uint64_t map_size; /* what the environment got (see cvl_lmdb_open) */
 	char path[4096];
 } cvl_lmdb;
 
 const char *cvl_table_name(int t);
+
+/* Whether table t is open (a read-only handle on an older store lacks the
+ * tables later formats added). */
+static inline int cvl_lmdb_has(const cvl_lmdb *lm, int t)
+{
+	return t == CVL_T_SEGSTAT ? lm->has_segstat : t >= CVL_T_SYNC_CONV ? lm->has_sync : 1;
+}
 
 /* Opens (creating when !readonly) the environment in directory `dir`.
  * The meta table's "format" record must lie in [format_lo, format_hi] before any

@@ -16,7 +16,9 @@ enum {
 	CF_ACTIVITY = 24, CF_ARCHIVED = 25, CF_DELETED = 26, CF_MSG_COUNT = 27,
 	CF_TOKENS = 28, CF_COST = 29, CF_LAST_MSG = 30,
 	CF_MASK = 60, /* patch records: CONVLOG_CONV_* bits */
-	CF_AT = 61    /* patch/status records: time of the change */
+	CF_AT = 61,   /* patch/status records: time of the change */
+	CF_STAMPS = 62, /* conv_merge records (format 4): unit stamps */
+	CF_BORN = 63    /* conv_merge records (format 4): creation stamp */
 };
 
 /* Field groups for cvl_conv_encode. */

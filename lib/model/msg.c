@@ -5,6 +5,7 @@
 #include "util/alloc.h"
 #include "util/codec.h"
 #include "util/err.h"
+#include "util/hlc.h"
 
 static const char *mstatus_names[] = {NULL, "completed", "pending", "error"};
 
@@ -88,6 +89,21 @@ int cvl_msg_encode(const convlog_msg *m, cvl_buf *b)
 	return 0;
 }
 
+int cvl_msg_put_stamps(cvl_buf *b, const cvl_stamp *born, const cvl_stamp *ver)
+{
+	int rc;
+
+	if (born && born->hlc) {
+		TRY(cvl_tlv_put_u(b, MF_BORN_HLC, born->hlc));
+		TRY(cvl_tlv_put_u(b, MF_BORN_ORIGIN, born->origin));
+	}
+	if (ver && ver->hlc) {
+		TRY(cvl_tlv_put_u(b, MF_VER_HLC, ver->hlc));
+		TRY(cvl_tlv_put_u(b, MF_VER_ORIGIN, ver->origin));
+	}
+	return 0;
+}
+
 static const char **mstr_slot(convlog_msg *m, uint32_t f)
 {
 	switch (f) {
@@ -115,6 +131,8 @@ static int mnum(convlog_msg *m, uint32_t f, uint64_t v)
 	case MF_FEEDBACK: m->feedback = (int)cvl_unzigzag(v); break;
 	case MF_CREATED: m->created_at = cvl_unzigzag(v); break;
 	case MF_EDITED: m->edited_at = cvl_unzigzag(v); break;
+	case MF_BORN_HLC: case MF_BORN_ORIGIN: case MF_VER_HLC: case MF_VER_ORIGIN:
+		break; /* sync stamps: read by the sync layer (cvl_msg_peek_body) */
 	default: return -1;
 	}
 	return 0;
@@ -314,6 +332,10 @@ int cvl_msg_peek_body(const uint8_t *p, size_t n, cvl_msg_peek *m)
 			case MF_FEEDBACK: m->feedback = (int)cvl_unzigzag(it.v); break;
 			case MF_CREATED: m->created_at = cvl_unzigzag(it.v); break;
 			case MF_EDITED: m->edited_at = cvl_unzigzag(it.v); break;
+			case MF_BORN_HLC: m->born_hlc = it.v; break;
+			case MF_BORN_ORIGIN: m->born_origin = it.v; break;
+			case MF_VER_HLC: m->ver_hlc = it.v; break;
+			case MF_VER_ORIGIN: m->ver_origin = it.v; break;
 			default: return -1;
 			}
 			continue;

@@ -13,12 +13,19 @@ enum {
 	MF_COST = 11, MF_LATENCY = 12, MF_MODEL = 13, MF_STATUS = 14, MF_ERROR = 15,
 	MF_FEEDBACK = 16, MF_FEEDBACK_TEXT = 17, MF_METADATA = 18, MF_CREATED = 19,
 	MF_EDITED = 20,
+	/* format 4, sync: the stamps (hlc, origin) of the message's creation
+	 * and of this version; absent = the record's own hlc and origin */
+	MF_BORN_HLC = 21, MF_BORN_ORIGIN = 22, MF_VER_HLC = 23, MF_VER_ORIGIN = 24,
 	MF_CONTENT_LEN = 40, /* summaries only */
 	MF_REC_LEN = 41      /* summaries only, format 3 */
 };
 
 /* Full message TLV (record bodies). */
 int cvl_msg_encode(const convlog_msg *m, cvl_buf *out);
+struct cvl_stamp;
+/* Appends the sync stamps (fields 21..24) after cvl_msg_encode; NULL:
+ * omitted (the record's own stamp then stands for it). */
+int cvl_msg_put_stamps(cvl_buf *out, const struct cvl_stamp *born, const struct cvl_stamp *ver);
 
 /* Decodes into a new packed message (convlog_msg_free); 0, CONVLOG_ENOMEM,
  * or -1 with *why. */
@@ -71,6 +78,7 @@ typedef struct cvl_msg_peek {
 	int64_t created_at, edited_at;
 	uint64_t content_len;
 	uint64_t rec_len; /* set by the caller for the summary (0: omitted) */
+	uint64_t born_hlc, born_origin, ver_hlc, ver_origin; /* 0: absent */
 	int has_id, has_conv;
 } cvl_msg_peek;
 

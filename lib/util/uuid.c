@@ -1,4 +1,5 @@
 #include <string.h>
+#include <xxhash.h>
 
 #include "os/os.h"
 #include "util/err.h"
@@ -92,4 +93,17 @@ CONVLOG_API int convlog_uuid_generate(convlog_uuid *out)
 	if (!out)
 		return cvl_err(CONVLOG_EINVAL, "uuid_generate: NULL argument");
 	return cvl_uuid_v7(out, cvl_os_now_ms());
+}
+
+void cvl_uuid_derive(convlog_uuid *out, const convlog_uuid *a, const convlog_uuid *b)
+{
+	uint8_t in[32];
+	XXH128_canonical_t c;
+
+	memcpy(in, a->bytes, 16);
+	memcpy(in + 16, b->bytes, 16);
+	XXH128_canonicalFromHash(&c, XXH3_128bits(in, sizeof(in)));
+	memcpy(out->bytes, c.digest, 16);
+	out->bytes[6] = (uint8_t)((out->bytes[6] & 0x0f) | 0x80); /* version 8 */
+	out->bytes[8] = (uint8_t)((out->bytes[8] & 0x3f) | 0x80); /* variant */
 }

@@ -5,6 +5,9 @@
 
 /* A UUIDv7 for time `ms` with random bits from the OS. */
 int cvl_uuid_v7(convlog_uuid *out, int64_t ms);
+/* A UUIDv8 that is a function of (a, b): XXH3-128 of a's bytes then b's,
+ * with the version and variant bits set (format-spec §6.6). */
+void cvl_uuid_derive(convlog_uuid *out, const convlog_uuid *a, const convlog_uuid *b);
 
 static inline int cvl_uuid_cmp(const convlog_uuid *a, const convlog_uuid *b)
 {

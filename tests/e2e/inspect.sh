@@ -59,7 +59,7 @@ ascending() {
 # ---- inspect: text ----
 status 0 inspect "$S"
 cp "$tmp/stdout" "$tmp/inspect.txt"
-for h in '^store ' '^format +3 ' '^lsn +last [0-9]+' '^content +[0-9]+ conversations' '^segments$' \
+for h in '^store ' '^format +4 ' '^lsn +last [0-9]+' '^content +[0-9]+ conversations' '^segments$' \
 	'^ +ID +TIER +SIZE +LIVE% +BLOCKS +FRAMES +RECORDS +LSN RANGE +DICT +FLAGS$' \
 	'^ +1 +log .* active$' '^  total: ' '^lmdb tables$' '^ +NAME +ENTRIES +DEPTH +PAGES$' \
 	'^ +msg +[0-9]+ ' '^lmdb +data.mdb ' '^index segments ' '^memtable ' '^dicts '; do

@@ -82,8 +82,10 @@ thread_norm() {
 }
 
 # thread_json_norm CONV: JSON thread of CONV without the owners
+# (message ids too: a purge gives the forks' copies ids derived from the
+# fork and the original, the same on every replica)
 thread_json_norm() {
-	"$CONVLOG" thread --json "$S" "$1" | sed 's/"conversation_id":"[^"]*",//'
+	"$CONVLOG" thread --json "$S" "$1" | sed 's/"conversation_id":"[^"]*",//; s/"id":"[^"]*",//'
 }
 
 # owners CONV: the owner of each message of CONV's JSON thread, "seq:owner-tail ..."

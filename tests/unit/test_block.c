@@ -857,7 +857,9 @@ START_TEST(test_block__record_decode_rejects_unknown_types)
 		int known = t == CVL_REC_CONV_PUT || t == CVL_REC_CONV_PATCH ||
 			    t == CVL_REC_CONV_STATUS || t == CVL_REC_CONV_PURGE ||
 			    t == CVL_REC_CONV_DETACH || t == CVL_REC_MSG_APPEND ||
-			    t == CVL_REC_MSG_SUPERSEDE || t == CVL_REC_MSG_ADOPT;
+			    t == CVL_REC_MSG_SUPERSEDE || t == CVL_REC_MSG_ADOPT ||
+			    t == CVL_REC_CONV_MERGE || t == CVL_REC_SYNC_PEER ||
+			    t == CVL_REC_MSG_DROP;
 		one_record(&b);
 		b.p[1] = (uint8_t)t;
 		why = NULL;

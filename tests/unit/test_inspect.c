@@ -345,7 +345,7 @@ START_TEST(inspect__counts_agree_with_the_store_and_the_scan)
 	CK_OK(convlog_checkpoint(db));
 	CK_OK(convlog_inspect(db, &in));
 	ck_assert_uint_eq(in->version, CONVLOG_INSPECT_VERSION);
-	ck_assert_uint_eq(in->format, 3);
+	ck_assert_uint_eq(in->format, 4);
 	ck_assert_uint_eq(strlen(in->store_id), 32);
 	ck_assert_int_eq(in->readonly, 0);
 	ck_assert_uint_ge(count_tier(in, CONVLOG_TIER_LOG), 1);

@@ -271,11 +271,20 @@ START_TEST(test_purge__forks_keep_their_threads_and_the_log_replays_it)
 		ck_assert_uint_eq(c->fork_seq, 4);
 		ck_assert_uint_eq(c->depth, 1);
 		convlog_conv_free(c);
-		/* message 2 was inherited by f1 and f3: one keeps the id */
-		CK_OK(convlog_msg_get_by_id(db, &shared, &m));
-		ck_assert(!memcmp(m->conv_id.bytes, f1.bytes, 16) ||
-			  !memcmp(m->conv_id.bytes, f3.bytes, 16));
-		ck_assert_uint_eq(m->seq, 2);
+		/* message 2 was inherited by f1 and f3: each copy has an id
+		 * derived from its fork and the original (the same on every
+		 * replica that purges), and the original id is gone */
+		CK_ERR(convlog_msg_get_by_id(db, &shared, &m), CONVLOG_ENOTFOUND);
+		CK_OK(convlog_msg_get(db, &f1, 2, &m));
+		ck_assert(memcmp(m->id.bytes, shared.bytes, 16) != 0);
+		ck_assert_uint_eq((m->id.bytes[6] >> 4), 8);
+		convlog_uuid copy1 = m->id;
+		convlog_msg_free(m);
+		CK_OK(convlog_msg_get_by_id(db, &copy1, &m));
+		ck_assert_mem_eq(m->conv_id.bytes, f1.bytes, 16);
+		convlog_msg_free(m);
+		CK_OK(convlog_msg_get(db, &f3, 2, &m));
+		ck_assert(memcmp(m->id.bytes, copy1.bytes, 16) != 0);
 		convlog_msg_free(m);
 		/* the copies are searchable under the forks (3 in f1, 5 in f3) */
 		ck_assert_uint_eq(hits("zanzibar"), 8);

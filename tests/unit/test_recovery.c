@@ -448,7 +448,7 @@ START_TEST(test_recovery__format_1_store_opens_and_a_writer_upgrades_it)
 
 	tu_msg(db, &id, "user", "written by a format 1 library");
 	convlog_close(db);
-	ck_assert_int_eq(meta_format(-1), 3);
+	ck_assert_int_eq(meta_format(-1), 4);
 	ck_assert_int_eq(meta_format(1), 1);
 	/* a read-only handle reads it as it is */
 	convlog_options *ro = tu_opts(CONVLOG_DURABILITY_OFF);
@@ -464,7 +464,7 @@ START_TEST(test_recovery__format_1_store_opens_and_a_writer_upgrades_it)
 	tu_msg(db, &id, "assistant", "and by format 3");
 	tu_verify_clean(db);
 	convlog_close(db);
-	ck_assert_int_eq(meta_format(-1), 3);
+	ck_assert_int_eq(meta_format(-1), 4);
 	convlog_options_free(ro);
 	convlog_options_free(o);
 }
@@ -507,7 +507,7 @@ START_TEST(test_recovery__format_2_store_gets_its_segment_accounting)
 	CK_OK(convlog_checkpoint(db));
 	tu_verify_clean(db);
 	convlog_close(db);
-	ck_assert_int_eq(meta_format(-1), 3);
+	ck_assert_int_eq(meta_format(-1), 4);
 	convlog_options_free(ro);
 	convlog_options_free(o);
 }
@@ -521,7 +521,7 @@ START_TEST(test_recovery__newer_format_version_is_refused)
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
-	unsigned char four[4] = {4, 0, 0, 0};
+	unsigned char four[4] = {5, 0, 0, 0};
 	MDB_val k = {6, "format"}, v = {4, four};
 
 	convlog_close(db);
@@ -536,7 +536,7 @@ START_TEST(test_recovery__newer_format_version_is_refused)
 	ck_assert_int_eq(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
 	CK_ERR(convlog_open(path, o, &db), CONVLOG_EVERSION);
-	ck_assert_ptr_nonnull(strstr(convlog_errmsg(), "version 4"));
+	ck_assert_ptr_nonnull(strstr(convlog_errmsg(), "version 5"));
 	convlog_options_free(o);
 }
 END_TEST
