@@ -1281,7 +1281,8 @@ static int merge_conv(mctx *x, const rconv *r)
 		n++;
 	}
 	/* one order everywhere: by creation stamp, then id */
-	qsort(all, n, sizeof(*all), lmsg_cmp);
+	if (n)
+		qsort(all, n, sizeof(*all), lmsg_cmp);
 	size_t p = 0;
 	while (p < nl && all[p].old_seq == fs + 1 + p)
 		p++;

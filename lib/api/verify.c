@@ -608,6 +608,102 @@ static int check_segstat(vctx *c)
 	return rc;
 }
 
+/* ---- sync tables (format 4): every conversation has its stamps and one
+ * feed entry at its position, every tombstone one feed entry ---- */
+
+static int on_feed(vctx *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	char where[96], s[CONVLOG_UUID_STRLEN];
+	const uint8_t *x;
+	size_t xl;
+	convlog_uuid id;
+	int rc;
+
+	if (kl != 24 || vl != 1 || (v[0] != CVL_FEED_CONV && v[0] != CVL_FEED_PURGED)) {
+		problem(c, "table sync_feed", "a malformed entry");
+		return 0;
+	}
+	memcpy(id.bytes, k + 8, 16);
+	uint64_t lsn = cvl_get_u64be(k);
+	snprintf(where, sizeof(where), "sync_feed %" PRIu64 "/%s", lsn, cvl_uuid_str(&id, s));
+	if (v[0] == CVL_FEED_CONV) {
+		cvl_sync_conv sy;
+		rc = cvl_view_get(&c->v, CVL_T_SYNC_CONV, id.bytes, 16, &x, &xl);
+		if (rc && rc != CONVLOG_ENOTFOUND)
+			return rc;
+		if (rc || cvl_sync_conv_decode(x, xl, &sy))
+			problem(c, where, "the conversation has no (well-formed) sync_conv entry");
+		else if (sy.feed_lsn != lsn)
+			problem(c, where, "a stale entry: the conversation is at feed position %" PRIu64, sy.feed_lsn);
+		return 0;
+	}
+	rc = cvl_view_get(&c->v, CVL_T_SYNC_TOMB, id.bytes, 16, &x, &xl);
+	if (rc && rc != CONVLOG_ENOTFOUND)
+		return rc;
+	if (rc || xl != CVL_SYNC_TOMB_LEN || cvl_get_u64le(x) != lsn)
+		problem(c, where, "a purge entry without its tombstone");
+	return 0;
+}
+
+static int on_sync_conv(vctx *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	char where[96], s[CONVLOG_UUID_STRLEN];
+	const uint8_t *x;
+	size_t xl;
+	cvl_sync_conv sy;
+	uint8_t fk[24];
+	int rc;
+
+	if (kl != 16 || cvl_sync_conv_decode(v, vl, &sy)) {
+		problem(c, "table sync_conv", "a malformed entry");
+		return 0;
+	}
+	snprintf(where, sizeof(where), "sync_conv %s", cvl_uuid_str((const convlog_uuid *)k, s));
+	rc = cvl_view_get(&c->v, CVL_T_CONV, k, 16, &x, &xl);
+	if (rc && rc != CONVLOG_ENOTFOUND)
+		return rc;
+	if (rc)
+		problem(c, where, "stamps of a conversation that does not exist");
+	cvl_feed_key(fk, sy.feed_lsn, k);
+	rc = cvl_view_get(&c->v, CVL_T_SYNC_FEED, fk, 24, &x, &xl);
+	if (rc && rc != CONVLOG_ENOTFOUND)
+		return rc;
+	if (rc)
+		problem(c, where, "no change-feed entry at its position %" PRIu64, sy.feed_lsn);
+	return 0;
+}
+
+static int on_conv_sync(vctx *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	char where[96], s[CONVLOG_UUID_STRLEN];
+	const uint8_t *x;
+	size_t xl;
+	int rc;
+
+	if (kl != 16)
+		return 0; /* reported by on_conv */
+	rc = cvl_view_get(&c->v, CVL_T_SYNC_CONV, k, 16, &x, &xl);
+	if (rc && rc != CONVLOG_ENOTFOUND)
+		return rc;
+	snprintf(where, sizeof(where), "conversation %s", cvl_uuid_str((const convlog_uuid *)k, s));
+	if (rc)
+		problem(c, where, "no sync_conv entry (stamps and feed position)");
+	if (!cvl_view_get(&c->v, CVL_T_SYNC_TOMB, k, 16, &x, &xl))
+		problem(c, where, "exists although a tombstone says it was purged");
+	return 0;
+}
+
+static int check_sync(vctx *c)
+{
+	int rc;
+
+	if (!c->db->lm.has_sync || c->db->format < 4)
+		return 0;
+	if ((rc = each(c, CVL_T_SYNC_FEED, on_feed)) || (rc = each(c, CVL_T_SYNC_CONV, on_sync_conv)))
+		return rc;
+	return each(c, CVL_T_CONV, on_conv_sync);
+}
+
 static int run(vctx *c)
 {
 	int rc;
@@ -621,7 +717,7 @@ static int run(vctx *c)
 		if ((rc = each(c, c->ix_table, on_ix)))
 			return rc;
 	check_leftovers(c);
-	if ((rc = check_segstat(c)))
+	if ((rc = check_segstat(c)) || (rc = check_sync(c)))
 		return rc;
 	return check_text(c);
 }

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <lmdb.h>
+
 #include "testutil.h"
 
 #define NREP 3
@@ -51,7 +53,8 @@ static void reopen(int i)
 {
 	convlog_options *o = tu_opts(CONVLOG_DURABILITY_OFF);
 
-	convlog_close(dbs[i]);
+	if (dbs[i])
+		convlog_close(dbs[i]);
 	dbs[i] = tu_open(paths[i], o);
 	convlog_options_free(o);
 }
@@ -483,6 +486,148 @@ START_TEST(test_sync__missing_dependencies_fail_atomically)
 	assert_same_n(2);
 	free(before);
 	free(after);
+}
+END_TEST
+
+/* Compaction rewrites and erases the log; a peer that last synced before
+ * it still gets exactly what it missed: the feed is state, not history. */
+START_TEST(test_sync__export_after_compaction_and_erasure)
+{
+	convlog_sync_result r;
+	uint64_t upto;
+	convlog_uuid c = mkconv(0, "kept"), d = mkconv(0, "erased");
+	convlog_compact_opts o;
+	convlog_compact_stats st = {.version = CONVLOG_COMPACT_VERSION};
+
+	for (int i = 0; i < 40; i++) {
+		char t[64];
+		snprintf(t, sizeof(t), "turn %d of a conversation that stays", i);
+		say(0, &c, t);
+		say(0, &d, "words that must disappear");
+	}
+	CK_OK(xfer(0, 1, 0, &r, &upto));
+	say(0, &c, "after the first sync");
+	convlog_msg f;
+	convlog_msg_init(&f);
+	f.content = "edited after the first sync";
+	f.content_len = strlen(f.content);
+	next_ms();
+	CK_OK(convlog_msg_supersede(dbs[0], NULL, &c, 3, &f, CONVLOG_MSG_CONTENT));
+	next_ms();
+	CK_OK(convlog_conv_delete(dbs[0], NULL, &d));
+	CK_OK(convlog_conv_purge(dbs[0], NULL, &d));
+	convlog_compact_opts_init(&o);
+	o.flags = CONVLOG_COMPACT_FULL;
+	CK_OK(convlog_compact(dbs[0], &o, NULL, NULL, &st));
+	CK_OK(convlog_compact(dbs[0], &o, NULL, NULL, &st));
+	reopen(0);
+	CK_OK(xfer(0, 1, upto, &r, NULL));
+	ck_assert_uint_eq(r.messages_added, 1);
+	ck_assert_uint_eq(r.messages_updated, 1);
+	ck_assert_uint_eq(r.purged, 1);
+	assert_same_n(2);
+	/* and a third replica from nothing */
+	CK_OK(xfer(0, 2, 0, &r, NULL));
+	assert_same();
+	for (int i = 0; i < NREP; i++)
+		tu_verify_clean(dbs[i]);
+}
+END_TEST
+
+/* Opens replica i's LMDB environment directly (the store closed). */
+static MDB_env *raw_env(int i, MDB_txn **txn)
+{
+	char meta[300];
+	MDB_env *env;
+
+	snprintf(meta, sizeof(meta), "%s/meta", paths[i]);
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 40);
+	mdb_env_set_mapsize(env, 64u << 20);
+	ck_assert_int_eq(mdb_env_open(env, meta, 0, 0644), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, txn), 0);
+	return env;
+}
+
+/* A format 3 store (no sync tables) is upgraded at open: its
+ * conversations are in an export since 0 and in no later one. */
+START_TEST(test_sync__format_3_store_is_upgraded)
+{
+	convlog_sync_result r;
+	convlog_uuid c = mkconv(0, "old");
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	unsigned char three[4] = {3, 0, 0, 0};
+	MDB_val k = {6, "format"}, v = {4, three};
+	const char *tables[] = {"sync_conv", "sync_feed", "sync_tomb", "sync_peer"};
+
+	say(0, &c, "written by 0.3");
+	CK_OK(convlog_checkpoint(dbs[0]));
+	convlog_close(dbs[0]);
+	dbs[0] = NULL;
+	MDB_env *env = raw_env(0, &txn);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(mdb_dbi_open(txn, tables[i], 0, &dbi), 0);
+		ck_assert_int_eq(mdb_drop(txn, dbi, 1), 0);
+	}
+	ck_assert_int_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	/* read-only: no feed */
+	convlog_options *o = tu_opts(CONVLOG_DURABILITY_OFF);
+	CK_OK(convlog_options_set_open_flags(o, CONVLOG_OPEN_READONLY));
+	convlog_db *ro = tu_open(paths[0], o);
+	void *cs;
+	size_t len;
+	CK_ERR(convlog_sync_export(ro, 0, &cs, &len, NULL), CONVLOG_EVERSION);
+	convlog_close(ro);
+	convlog_options_free(o);
+	reopen(0);
+	tu_verify_clean(dbs[0]);
+	CK_OK(xfer(0, 1, 0, &r, NULL));
+	ck_assert_uint_eq(r.created, 1);
+	ck_assert_uint_eq(r.messages_added, 1);
+	CK_OK(convlog_sync_export(dbs[0], 1, &cs, &len, NULL));
+	CK_OK(convlog_sync_peek(cs, len, &r));
+	ck_assert_uint_eq(r.conversations, 0);
+	convlog_free(cs);
+	/* its fields carry zero stamps: any later write wins on every replica */
+	convlog_conv p;
+	convlog_conv_init(&p);
+	p.title = "renamed on 1";
+	next_ms();
+	CK_OK(convlog_conv_patch(dbs[1], NULL, &c, &p, CONVLOG_CONV_TITLE));
+	CK_OK(xfer(1, 0, 0, &r, NULL));
+	assert_same_n(2);
+	convlog_conv *g;
+	CK_OK(convlog_conv_get(dbs[0], &c, &g));
+	ck_assert_str_eq(g->title, "renamed on 1");
+	convlog_conv_free(g);
+}
+END_TEST
+
+/* verify checks the sync tables against the conversations. */
+START_TEST(test_sync__verify_finds_damaged_sync_state)
+{
+	convlog_uuid c = mkconv(0, "one"), d = mkconv(0, "two");
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {16, c.bytes};
+	uint64_t n = 0;
+
+	say(0, &d, "x");
+	CK_OK(convlog_checkpoint(dbs[0]));
+	convlog_close(dbs[0]);
+	dbs[0] = NULL;
+	MDB_env *env = raw_env(0, &txn);
+	ck_assert_int_eq(mdb_dbi_open(txn, "sync_conv", 0, &dbi), 0);
+	ck_assert_int_eq(mdb_del(txn, dbi, &k, NULL), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	reopen(0);
+	CK_OK(convlog_verify(dbs[0], NULL, NULL, &n));
+	ck_assert_uint_eq(n, 2); /* the conversation lacks stamps; its feed entry is orphaned */
 }
 END_TEST
 
@@ -958,6 +1103,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync__concurrent_appends_get_one_numbering);
 	tcase_add_test(tc, test_sync__fields_merge_per_unit_and_purge_wins);
 	tcase_add_test(tc, test_sync__missing_dependencies_fail_atomically);
+	tcase_add_test(tc, test_sync__export_after_compaction_and_erasure);
+	tcase_add_test(tc, test_sync__format_3_store_is_upgraded);
+	tcase_add_test(tc, test_sync__verify_finds_damaged_sync_state);
 	tcase_add_loop_test(tc, test_sync__random_replicas_converge_to_the_model, 0, 3);
 	suite_add_tcase(s, tc);
 	return s;
