@@ -1587,6 +1587,9 @@ CONVLOG_API int convlog_sync_export(convlog_db *db, uint64_t since, void **out, 
  * caller's transaction; thread-safe like a write.  Errors: CONVLOG_EINVAL
  * (not a changeset, or one this store made), CONVLOG_ECORRUPT (checksum or
  * structure wrong), CONVLOG_EVERSION (a newer changeset version),
+ * CONVLOG_ERANGE (a stamp more than 24 hours ahead of this machine's
+ * clock: the maker's clock is wrong, and its writes would otherwise win
+ * every conflict until real time caught up),
  * CONVLOG_ENOTFOUND (it needs changes this store has not seen: a message
  * or fork whose parent is missing; apply the earlier changesets, or an
  * export since 0, first), CONVLOG_EREADONLY, write errors.

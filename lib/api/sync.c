@@ -39,6 +39,7 @@ static const uint8_t cs_magic[8] = {'C', 'V', 'L', 'C', 'H', 'S', 'E', 'T'};
 #define CS_CODEC_RAW 0
 #define CS_CODEC_ZSTD 1
 #define CS_MAX_RAW (UINT64_C(1) << 32) /* 4 GiB of items */
+#define CVL_SYNC_MAX_AHEAD_MS (24 * 3600 * 1000LL) /* clock skew a changeset may show */
 
 enum { IT_ACK = 1, IT_TOMB = 2, IT_CONV = 3, IT_MSG = 4 };
 /* changeset-only fields */
@@ -1452,6 +1453,16 @@ CONVLOG_API int convlog_sync_apply(convlog_db *db, const void *data, size_t len,
 	if (s.h.source == db->replica_id) {
 		rc = cvl_err(CONVLOG_EINVAL, "the changeset was made by this store (replica %016" PRIx64 ")",
 			     db->replica_id);
+		goto done;
+	}
+	/* a replica whose clock runs far ahead would win every later write
+	 * for as long as the difference lasts: refuse its changesets */
+	int64_t now = cvl_os_now_ms();
+	if (CVL_HLC_MS(s.max.hlc) > now + CVL_SYNC_MAX_AHEAD_MS) {
+		rc = cvl_err(CONVLOG_ERANGE,
+			     "the changeset from replica %016" PRIx64 " holds a stamp %.1f hours ahead of this machine's clock (more than %d allowed): fix that replica's clock",
+			     s.h.source, (double)(CVL_HLC_MS(s.max.hlc) - now) / 3.6e6,
+			     (int)(CVL_SYNC_MAX_AHEAD_MS / 3600000));
 		goto done;
 	}
 	res->source = s.h.source;

@@ -17,11 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <lmdb.h>
 
 #include "testutil.h"
+#include "api/sync_int.h"
 
 #define NREP 3
 
@@ -631,6 +634,135 @@ START_TEST(test_sync__verify_finds_damaged_sync_state)
 }
 END_TEST
 
+/* A process killed while it applies a changeset leaves all of it or none
+ * of it: the merge is one transaction of the log. */
+START_TEST(test_sync__kill_during_apply_is_all_or_nothing)
+{
+	uint64_t rs = 0xc0ffee;
+	void *cs;
+	size_t len;
+	int all = 0, none = 0;
+
+	for (int k = 0; k < 30; k++) {
+		char t[80];
+		convlog_uuid c = tu_conv(dbs[0], "u1", "bulk");
+		for (int i = 0; i < 60; i++) {
+			snprintf(t, sizeof(t), "conversation %d turn %d with some words to index", k, i);
+			tu_msg(dbs[0], &c, i & 1 ? "assistant" : "user", t);
+		}
+	}
+	CK_OK(convlog_sync_export(dbs[0], 0, &cs, &len, NULL));
+	convlog_close(dbs[1]);
+	dbs[1] = NULL;
+	for (int round = 0; round < 12; round++) {
+		tu_rmrf(paths[1]);
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			convlog_options *o = tu_opts(CONVLOG_DURABILITY_FULL);
+			convlog_db *db;
+			if (convlog_open(paths[1], o, &db) || convlog_sync_apply(db, cs, len, NULL))
+				_exit(3);
+			convlog_close(db);
+			_exit(0);
+		}
+		usleep((useconds_t)(tu_rand(&rs) % 120000));
+		kill(pid, SIGKILL);
+		int st;
+		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+		ck_assert(!WIFEXITED(st) || WEXITSTATUS(st) == 0);
+		convlog_options *o = tu_opts(CONVLOG_DURABILITY_OFF);
+		if (convlog_open(paths[1], o, &dbs[1]) != 0) {
+			/* killed before the store was made: nothing to check */
+			convlog_options_free(o);
+			dbs[1] = NULL;
+			none++;
+			continue;
+		}
+		convlog_options_free(o);
+		convlog_stats sst = {.version = CONVLOG_STATS_VERSION};
+		CK_OK(convlog_stats_get(dbs[1], &sst));
+		ck_assert_msg(sst.conversations == 0 || sst.conversations == 30,
+			      "a killed apply left %" PRIu64 " of 30 conversations", sst.conversations);
+		if (sst.conversations) {
+			assert_same_n(2);
+			all++;
+		} else {
+			none++;
+		}
+		tu_verify_clean(dbs[1]);
+		convlog_close(dbs[1]);
+		dbs[1] = NULL;
+	}
+	convlog_free(cs);
+	fprintf(stderr, "sync kill: %d applies whole, %d not at all\n", all, none);
+	reopen(1);
+}
+END_TEST
+
+/* Changesets built by hand: a clock far ahead is refused, and so is an
+ * item that breaks the rules. */
+START_TEST(test_sync__future_stamps_and_bad_items_are_refused)
+{
+	cvl_cs_builder w;
+	convlog_conv c;
+	cvl_stamp st[18], born;
+	convlog_uuid id, tip = {{0}};
+	void *cs;
+	size_t len, n;
+	uint64_t ahead = (uint64_t)(time(NULL) + 3 * 86400) * 1000 << 16;
+
+	CK_OK(convlog_uuid_generate(&id));
+	convlog_conv_init(&c);
+	c.id = id;
+	c.status = CONVLOG_STATUS_ACTIVE;
+	c.title = "from the future";
+	for (int u = 0; u < 18; u++)
+		st[u] = (cvl_stamp){ahead, 77};
+	born = st[0];
+	cvl_csb_init(&w, 77, 0, 10);
+	CK_OK(cvl_csb_conv(&w, &c, st, &born, &tip, NULL));
+	CK_OK(cvl_csb_seal(&w, &cs, &len));
+	CK_ERR(convlog_sync_apply(dbs[1], cs, len, NULL), CONVLOG_ERANGE);
+	ck_assert_ptr_nonnull(strstr(convlog_errmsg(), "hours ahead"));
+	convlog_free(cs);
+	/* the same an hour ago is fine */
+	for (int u = 0; u < 18; u++)
+		st[u].hlc = (uint64_t)(time(NULL) - 3600) * 1000 << 16;
+	born = st[0];
+	cvl_csb_init(&w, 77, 0, 10);
+	CK_OK(cvl_csb_conv(&w, &c, st, &born, &tip, NULL));
+	/* a message whose parent is unknown here: the whole changeset fails */
+	convlog_msg m;
+	convlog_uuid ghost;
+	convlog_msg_init(&m);
+	CK_OK(convlog_uuid_generate(&m.id));
+	CK_OK(convlog_uuid_generate(&ghost));
+	m.conv_id = id;
+	m.seq = 1;
+	m.role = "user";
+	m.content = "hi";
+	m.content_len = 2;
+	m.status = CONVLOG_MSG_COMPLETED;
+	CK_OK(cvl_csb_msg(&w, &m, &st[0], &st[0], &ghost));
+	CK_OK(cvl_csb_seal(&w, &cs, &len));
+	char *before = dump(dbs[1], &n);
+	CK_ERR(convlog_sync_apply(dbs[1], cs, len, NULL), CONVLOG_ENOTFOUND);
+	char *after = dump(dbs[1], &n);
+	ck_assert_str_eq(before, after);
+	convlog_free(cs);
+	/* invalid UTF-8 in a field: refused by the same checks as a write */
+	cvl_csb_init(&w, 77, 0, 10);
+	c.title = "bad \xff title";
+	CK_OK(cvl_csb_conv(&w, &c, st, &born, &tip, NULL));
+	CK_OK(cvl_csb_seal(&w, &cs, &len));
+	CK_ERR(convlog_sync_apply(dbs[1], cs, len, NULL), CONVLOG_EUTF8);
+	convlog_free(cs);
+	free(before);
+	free(after);
+}
+END_TEST
+
 /* ---- the randomised convergence test ---- */
 
 #define MAXC 160
@@ -1106,6 +1238,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync__export_after_compaction_and_erasure);
 	tcase_add_test(tc, test_sync__format_3_store_is_upgraded);
 	tcase_add_test(tc, test_sync__verify_finds_damaged_sync_state);
+	tcase_add_test(tc, test_sync__kill_during_apply_is_all_or_nothing);
+	tcase_add_test(tc, test_sync__future_stamps_and_bad_items_are_refused);
 	tcase_add_loop_test(tc, test_sync__random_replicas_converge_to_the_model, 0, 3);
 	suite_add_tcase(s, tc);
 	return s;
