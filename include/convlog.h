@@ -1501,7 +1501,9 @@ CONVLOG_API int convlog_log_scan(convlog_db *db, uint64_t segment, convlog_block
  * summaries, the message-id and children indexes, every conversation
  * index, external ids, the conversation aggregates (message_count,
  * token_total, cost_total, last_message_at), the store counters, the
- * per-segment accounting and the full-text index.  What cannot be rebuilt
+ * per-segment accounting, the sync change feed (from the stamps and
+ * tombstones; a conversation whose stamps are gone gets zero ones at the
+ * feed's head) and the full-text index.  What cannot be rebuilt
  * (a conversation record that does not decode, a locator naming no
  * readable record of its message, messages of a conversation that does
  * not exist) is reported to `fn` and left as it is.  Flushes the

@@ -360,6 +360,83 @@ static int repair_counters(rctx *c)
 	return put(c, CVL_T_META, "counters", 8, c->b.p, c->b.len);
 }
 
+/* ---- 5: sync state (format 4) ---- */
+
+/* Every conversation gets stamps (zero ones, the feed's newest position,
+ * when they are missing: every peer then receives it again, and any
+ * write wins over it), stamps of missing conversations go, and the feed
+ * is rebuilt from the stamps' and tombstones' positions. */
+static int repair_sync(rctx *c)
+{
+	cvl_lmdb *lm = &c->db->lm;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v, x;
+	uint8_t fk[24], val[CVL_SYNC_CONV_LEN];
+	char s[CONVLOG_UUID_STRLEN], where[80];
+	uint64_t head = c->db->next_lsn ? c->db->next_lsn - 1 : 0;
+	int rc = 0, mrc;
+
+	if (!lm->has_sync || c->db->format < 4)
+		return 0;
+	if ((rc = drop(c, CVL_T_SYNC_FEED)))
+		return rc;
+	if ((mrc = mdb_cursor_open(c->txn, lm->dbi[CVL_T_CONV], &cur)))
+		return cvl_lmdb_err(mrc, "conv");
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !mrc && !rc;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		cvl_sync_conv sy;
+		uint8_t kind = CVL_FEED_CONV;
+		if (k.mv_size != 16)
+			continue;
+		if (mdb_get(c->txn, lm->dbi[CVL_T_SYNC_CONV], &k, &x) ||
+		    cvl_sync_conv_decode(x.mv_data, x.mv_size, &sy)) {
+			memset(&sy, 0, sizeof(sy));
+			sy.feed_lsn = head;
+			cvl_sync_conv_encode(&sy, val);
+			if ((rc = put(c, CVL_T_SYNC_CONV, k.mv_data, 16, val, sizeof(val))))
+				break;
+		}
+		if (!mdb_get(c->txn, lm->dbi[CVL_T_SYNC_TOMB], &k, &x)) {
+			snprintf(where, sizeof(where), "conversation %s",
+				 cvl_uuid_str((const convlog_uuid *)k.mv_data, s));
+			unfixable(c, where, "exists although a tombstone says it was purged");
+		}
+		cvl_feed_key(fk, sy.feed_lsn, k.mv_data);
+		rc = put(c, CVL_T_SYNC_FEED, fk, 24, &kind, 1);
+	}
+	mdb_cursor_close(cur);
+	if (rc)
+		return rc;
+	/* stamps whose conversation is gone */
+	if ((mrc = mdb_cursor_open(c->txn, lm->dbi[CVL_T_SYNC_CONV], &cur)))
+		return cvl_lmdb_err(mrc, "sync_conv");
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !mrc;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		if (k.mv_size != 16 || mdb_get(c->txn, lm->dbi[CVL_T_CONV], &k, &x))
+			if ((mrc = mdb_cursor_del(cur, 0)))
+				break;
+	mdb_cursor_close(cur);
+	if (mrc && mrc != MDB_NOTFOUND)
+		return cvl_lmdb_err(mrc, "sync_conv");
+	/* tombstones */
+	if ((mrc = mdb_cursor_open(c->txn, lm->dbi[CVL_T_SYNC_TOMB], &cur)))
+		return cvl_lmdb_err(mrc, "sync_tomb");
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !mrc && !rc;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint8_t kind = CVL_FEED_PURGED;
+		if (k.mv_size != 16 || v.mv_size != CVL_SYNC_TOMB_LEN) {
+			unfixable(c, "table sync_tomb", "a malformed entry");
+			continue;
+		}
+		cvl_feed_key(fk, cvl_get_u64le(v.mv_data), k.mv_data);
+		rc = put(c, CVL_T_SYNC_FEED, fk, 24, &kind, 1);
+	}
+	mdb_cursor_close(cur);
+	if (!rc && mrc && mrc != MDB_NOTFOUND)
+		rc = cvl_lmdb_err(mrc, "sync_tomb");
+	return rc;
+}
+
 static int repair_lmdb(rctx *c)
 {
 	cvl_lmdb *lm = &c->db->lm;
@@ -369,6 +446,8 @@ static int repair_lmdb(rctx *c)
 		return rc;
 	if (lm->has_segstat && c->db->format >= 3)
 		rc = cvl_segstat_rebuild(lm, c->txn);
+	if (!rc)
+		rc = repair_sync(c);
 	return rc;
 }
 

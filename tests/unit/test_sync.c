@@ -631,6 +631,15 @@ START_TEST(test_sync__verify_finds_damaged_sync_state)
 	reopen(0);
 	CK_OK(convlog_verify(dbs[0], NULL, NULL, &n));
 	ck_assert_uint_eq(n, 2); /* the conversation lacks stamps; its feed entry is orphaned */
+	/* repair gives it zero stamps at the feed's head: every peer gets it
+	 * again, and any write wins over it */
+	CK_OK(convlog_repair(dbs[0], NULL, NULL, &n));
+	ck_assert_uint_eq(n, 0);
+	tu_verify_clean(dbs[0]);
+	convlog_sync_result r;
+	CK_OK(xfer(0, 1, 0, &r, NULL));
+	ck_assert_uint_eq(r.created, 2);
+	assert_same_n(2);
 }
 END_TEST
 
