@@ -1581,6 +1581,25 @@ CONVLOG_API int convlog_sync_export(convlog_db *db, uint64_t since, void **out, 
 				    uint64_t *upto);
 
 /**
+ * convlog_sync_export() in parts, to bound the memory of both sides (an
+ * apply holds its changeset and one transaction of everything in it).
+ * Start with from = 0; each part takes the change feed after `from` (after
+ * `since` for the first) and ends at the first feed position after it
+ * holds `max_bytes` of items (0: no limit).  *next receives where to
+ * continue (pass it as `from`), or 0 after the last part.  Apply the parts
+ * in order: none depends on a later one (a fork's parent comes with it
+ * when the receiver may lack it).  Only the last part moves the receiver's
+ * cursor (its upto is the export's end; earlier parts have upto = since),
+ * and *upto receives that cursor.  Changes that share one feed position
+ * (one transaction, or every conversation of a store upgraded from format
+ * 3) are never split.  Errors as convlog_sync_export(), and
+ * CONVLOG_EINVAL for a `from` before `since`.
+ */
+CONVLOG_API int convlog_sync_export_part(convlog_db *db, uint64_t since, uint64_t from,
+					 size_t max_bytes, void **out, size_t *len, uint64_t *upto,
+					 uint64_t *next);
+
+/**
  * Applies a changeset made by another replica, in one transaction: on
  * any error nothing changes.  Also records the maker as a peer (its recv
  * cursor moves to the changeset's upto when the changeset starts at or

@@ -226,21 +226,6 @@ int cvl_csb_seal(cvl_cs_builder *w, void **out, size_t *len)
 
 /* ---- export (§15.3) ---- */
 
-typedef struct xconv {
-	uint64_t lsn;
-	convlog_uuid id;
-	uint32_t depth;
-} xconv;
-
-static int xconv_cmp(const void *a, const void *b)
-{
-	const xconv *x = a, *y = b;
-
-	if (x->depth != y->depth)
-		return x->depth < y->depth ? -1 : 1;
-	return x->lsn < y->lsn ? -1 : x->lsn > y->lsn;
-}
-
 /* The message at `seq` of conversation c's seq space (inherited seqs
  * resolve through the fork chain), with its record info. */
 static int msg_at(convlog_db *db, cvl_view *v, const convlog_conv *c, uint32_t seq,
@@ -343,15 +328,105 @@ out:
 	return rc;
 }
 
-CONVLOG_API int convlog_sync_export(convlog_db *db, uint64_t since, void **out, size_t *len,
-				    uint64_t *upto)
-{
-	cvl_view v = {0};
-	cvl_vcur cur;
+/* Conversations an export already holds. */
+typedef struct xdone {
+	cvl_hnode hn;
+	convlog_uuid id;
+	struct xdone *next;
+} xdone;
+
+typedef struct xctx {
+	convlog_db *db;
+	cvl_view v;
+	uint64_t since, from;
 	cvl_cs_builder w;
-	xconv *xs = NULL;
-	size_t nx = 0, capx = 0;
-	int rc;
+	cvl_htab done;
+	xdone *all;
+} xctx;
+
+static uint64_t uuid_hash(const convlog_uuid *id)
+{
+	return XXH3_64bits(id->bytes, 16);
+}
+
+static int xdone_eq(const cvl_hnode *n, const void *key)
+{
+	return memcmp(((const xdone *)n)->id.bytes, key, 16) == 0;
+}
+
+static int is_done(xctx *x, const convlog_uuid *id)
+{
+	return cvl_htab_find(&x->done, uuid_hash(id), xdone_eq, id->bytes) != NULL;
+}
+
+static int mark_done(xctx *x, const convlog_uuid *id)
+{
+	xdone *d = cvl_calloc(1, sizeof(*d));
+
+	if (!d)
+		return cvl_err(CONVLOG_ENOMEM, "out of memory exporting");
+	d->id = *id;
+	d->hn.hash = uuid_hash(id);
+	d->next = x->all;
+	x->all = d;
+	cvl_htab_insert(&x->done, &d->hn);
+	return 0;
+}
+
+/* Exports conversation id after the ancestors the receiver may lack (feed
+ * position after the cursor and after the earlier parts) and this
+ * changeset does not hold yet, so a parent always comes before its forks,
+ * in every part of a split export. */
+static int export_with_ancestors(xctx *x, const convlog_uuid *id)
+{
+	convlog_uuid chain[CVL_CHAIN_MAX];
+	int n = 0, rc = 0;
+	convlog_uuid cur = *id;
+
+	while (n < CVL_CHAIN_MAX) {
+		convlog_conv *c;
+		const uint8_t *val;
+		size_t vl;
+		cvl_sync_conv sy;
+		if (is_done(x, &cur))
+			break;
+		rc = cvl_conv_load(&x->v, &cur, &c);
+		if (rc == CONVLOG_ENOTFOUND) {
+			rc = 0;
+			break;
+		}
+		if (rc)
+			return rc;
+		convlog_uuid parent = c->parent_id;
+		convlog_conv_free(c);
+		if (n > 0 && x->from) {
+			/* an ancestor: only when the receiver may not have it */
+			rc = cvl_view_get(&x->v, CVL_T_SYNC_CONV, cur.bytes, 16, &val, &vl);
+			if (rc && rc != CONVLOG_ENOTFOUND)
+				return rc;
+			if (!rc && !cvl_sync_conv_decode(val, vl, &sy) && sy.feed_lsn <= x->from)
+				break;
+			rc = 0;
+		}
+		chain[n++] = cur;
+		if (convlog_uuid_is_nil(&parent))
+			break;
+		cur = parent;
+	}
+	while (n-- > 0 && !rc)
+		if (!(rc = mark_done(x, &chain[n])))
+			rc = export_conv(x->db, &x->v, &chain[n], x->since, &x->w);
+	return rc;
+}
+
+CONVLOG_API int convlog_sync_export_part(convlog_db *db, uint64_t since, uint64_t from,
+					 size_t max_bytes, void **out, size_t *len, uint64_t *upto,
+					 uint64_t *next)
+{
+	xctx x = {0};
+	cvl_vcur cur;
+	uint64_t last = 0;
+	int seen = 0, cut = 0, rc;
 
 	cvl_err_clear();
 	if ((rc = cvl_db_check(db)))
@@ -360,14 +435,26 @@ CONVLOG_API int convlog_sync_export(convlog_db *db, uint64_t since, void **out, 
 		return cvl_err(CONVLOG_EINVAL, "sync_export: NULL argument");
 	*out = NULL;
 	*len = 0;
+	if (next)
+		*next = 0;
+	if (from && from < since)
+		return cvl_err(CONVLOG_EINVAL, "sync_export: a part cannot start (%" PRIu64 ") before the cursor (%" PRIu64 ")",
+			       from, since);
 	if (!db->lm.has_sync)
 		return cvl_err(CONVLOG_EVERSION, "%s: a format %u store has no change feed; open it for writing once to upgrade it",
 			       db->path, db->format);
-	if ((rc = cvl_db_snapshot(db, &v)))
+	if ((rc = cvl_htab_init(&x.done, 64)))
 		return rc;
-	cvl_csb_init(&w, db->replica_id, since, v.snap > since ? v.snap : since);
+	if ((rc = cvl_db_snapshot(db, &x.v))) {
+		cvl_htab_free(&x.done);
+		return rc;
+	}
+	x.db = db;
+	x.since = since;
+	x.from = from ? from : since;
+	cvl_csb_init(&x.w, db->replica_id, since, x.v.snap > since ? x.v.snap : since);
 	/* acknowledgements: what this store applied from each peer */
-	if ((rc = cvl_vcur_open(&v, CVL_T_SYNC_PEER, &cur)))
+	if ((rc = cvl_vcur_open(&x.v, CVL_T_SYNC_PEER, &cur)))
 		goto out;
 	uint8_t zero = 0;
 	for (rc = cvl_vcur_seek(&cur, &zero, 0); !rc; rc = cvl_vcur_next(&cur)) {
@@ -376,30 +463,39 @@ CONVLOG_API int convlog_sync_export(convlog_db *db, uint64_t since, void **out, 
 			rc = cvl_err(CONVLOG_ECORRUPT, "sync_peer entry is malformed");
 			break;
 		}
-		if ((rc = csb_ack(&w, cvl_get_u64be(cur.key), p.recv)))
+		if ((rc = csb_ack(&x.w, cvl_get_u64be(cur.key), p.recv)))
 			break;
 	}
 	cvl_vcur_close(&cur);
 	if (rc != CONVLOG_DONE)
 		goto out;
-	/* the feed after the cursor: tombstones now, conversations sorted
-	 * so that parents come before their forks */
-	if ((rc = cvl_vcur_open(&v, CVL_T_SYNC_FEED, &cur)))
+	/* the feed after the cursor, in order; a part ends between two
+	 * positions once it holds max_bytes (never at position 0, which the
+	 * next part would start from again) */
+	if ((rc = cvl_vcur_open(&x.v, CVL_T_SYNC_FEED, &cur)))
 		goto out;
 	uint8_t start[8];
-	cvl_put_u64be(start, since ? since + 1 : 0);
+	cvl_put_u64be(start, x.from ? x.from + 1 : 0);
 	for (rc = cvl_vcur_seek(&cur, start, 8); !rc; rc = cvl_vcur_next(&cur)) {
 		if (cur.klen != 24 || cur.vlen != 1) {
 			rc = cvl_err(CONVLOG_ECORRUPT, "sync_feed entry is malformed");
 			break;
 		}
 		uint64_t lsn = cvl_get_u64be(cur.key);
-		if (lsn > w.h.upto)
+		if (lsn > x.w.h.upto)
 			break;
+		if (seen && lsn != last && last && max_bytes && x.w.raw.len >= max_bytes) {
+			cut = 1;
+			break;
+		}
+		seen = 1;
+		last = lsn;
+		convlog_uuid id;
+		memcpy(id.bytes, cur.key + 8, 16);
 		if (cur.val[0] == CVL_FEED_PURGED) {
 			const uint8_t *tv;
 			size_t tl;
-			if ((rc = cvl_view_get(&v, CVL_T_SYNC_TOMB, cur.key + 8, 16, &tv, &tl)) ||
+			if ((rc = cvl_view_get(&x.v, CVL_T_SYNC_TOMB, cur.key + 8, 16, &tv, &tl)) ||
 			    tl != CVL_SYNC_TOMB_LEN) {
 				rc = rc ? rc : cvl_err(CONVLOG_ECORRUPT, "sync_tomb entry is malformed");
 				if (rc == CONVLOG_ENOTFOUND)
@@ -407,57 +503,42 @@ CONVLOG_API int convlog_sync_export(convlog_db *db, uint64_t since, void **out, 
 				break;
 			}
 			cvl_stamp ps = {cvl_get_u64le(tv + 8), cvl_get_u64le(tv + 16)};
-			convlog_uuid tid;
-			memcpy(tid.bytes, cur.key + 8, 16);
-			if ((rc = cvl_csb_tomb(&w, &tid, &ps)))
+			if ((rc = cvl_csb_tomb(&x.w, &id, &ps)))
 				break;
 			continue;
 		}
-		if (nx == capx) {
-			size_t nc = capx ? capx * 2 : 64;
-			xconv *nxs = cvl_realloc(xs, nc * sizeof(*nxs));
-			if (!nxs) {
-				rc = cvl_err(CONVLOG_ENOMEM, "out of memory exporting");
-				break;
-			}
-			xs = nxs;
-			capx = nc;
-		}
-		xs[nx].lsn = lsn;
-		memcpy(xs[nx].id.bytes, cur.key + 8, 16);
-		xs[nx].depth = 0;
-		nx++;
+		if ((rc = export_with_ancestors(&x, &id)))
+			break;
 	}
 	cvl_vcur_close(&cur);
-	if (rc != CONVLOG_DONE)
+	if (rc && rc != CONVLOG_DONE)
 		goto out;
-	rc = 0;
-	for (size_t i = 0; i < nx && !rc; i++) {
-		convlog_conv *c;
-		rc = cvl_conv_load(&v, &xs[i].id, &c);
-		if (rc == CONVLOG_ENOTFOUND) {
-			rc = 0;
-			continue;
-		}
-		if (!rc) {
-			xs[i].depth = c->depth;
-			convlog_conv_free(c);
-		}
-	}
-	if (nx)
-		qsort(xs, nx, sizeof(*xs), xconv_cmp);
-	for (size_t i = 0; i < nx && !rc; i++)
-		rc = export_conv(db, &v, &xs[i].id, since, &w);
-	if (!rc && upto)
-		*upto = w.h.upto;
-	if (!rc)
-		rc = cvl_csb_seal(&w, out, len); /* frees w */
+	/* a part before the last leaves the receiver's cursor where it was:
+	 * conversations that changed after its end lack their earlier changes
+	 * there until a later part brings them */
+	if (cut)
+		x.w.h.upto = since;
+	if (upto)
+		*upto = x.w.h.upto;
+	if (next)
+		*next = cut ? last : 0;
+	rc = cvl_csb_seal(&x.w, out, len); /* frees w */
 out:
-	cvl_free(xs);
 	if (rc)
-		cvl_csb_free(&w);
-	cvl_view_release(&v);
+		cvl_csb_free(&x.w);
+	for (xdone *d = x.all, *nx; d; d = nx) {
+		nx = d->next;
+		cvl_free(d);
+	}
+	cvl_htab_free(&x.done);
+	cvl_view_release(&x.v);
 	return rc;
+}
+
+CONVLOG_API int convlog_sync_export(convlog_db *db, uint64_t since, void **out, size_t *len,
+				    uint64_t *upto)
+{
+	return convlog_sync_export_part(db, since, 0, 0, out, len, upto, NULL);
 }
 
 /* ---- reading a changeset ---- */

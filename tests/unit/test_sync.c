@@ -772,6 +772,82 @@ START_TEST(test_sync__future_stamps_and_bad_items_are_refused)
 }
 END_TEST
 
+/* An export in small parts, applied in order to an empty store: no part
+ * depends on a later one (forks bring their parents), and the result is
+ * the whole store. */
+START_TEST(test_sync__export_in_parts)
+{
+	uint64_t rs = 42, from = 0, upto;
+	convlog_uuid ids[40];
+	int n = 0, parts = 0;
+
+	for (int k = 0; k < 40; k++) {
+		char t[64];
+		if (k > 5 && tu_rand(&rs) % 3 == 0) {
+			/* a fork of an earlier conversation, made now: its feed
+			 * entry comes before its parent's next change */
+			convlog_conv *c;
+			convlog_uuid p = ids[tu_rand(&rs) % (uint64_t)n];
+			CK_OK(convlog_conv_get(dbs[0], &p, &c));
+			uint32_t at = c->message_count ? 1 + (uint32_t)(tu_rand(&rs) % c->message_count) : 0;
+			convlog_conv_free(c);
+			CK_OK(convlog_conv_fork(dbs[0], NULL, &p, at, NULL, 0, &ids[n]));
+		} else {
+			ids[n] = tu_conv(dbs[0], "u1", "part");
+		}
+		n++;
+		for (int i = 0; i < 5; i++) {
+			snprintf(t, sizeof(t), "conversation %d turn %d", k, i);
+			tu_msg(dbs[0], &ids[tu_rand(&rs) % (uint64_t)n], "user", t);
+		}
+	}
+	CK_OK(convlog_conv_delete(dbs[0], NULL, &ids[1]));
+	if (convlog_conv_purge(dbs[0], NULL, &ids[1]) != 0)
+		ck_abort_msg("purge: %s", convlog_errmsg());
+	do {
+		void *cs;
+		size_t len;
+		convlog_sync_result r;
+		CK_OK(convlog_sync_export_part(dbs[0], 0, from, 2000, &cs, &len, &upto, &from));
+		ck_assert_msg(convlog_sync_apply(dbs[1], cs, len, &r) == 0, "part %d: %s", parts,
+			      convlog_errmsg());
+		/* only the last part moves the cursor */
+		ck_assert_int_eq(r.cursor_moved, from == 0);
+		ck_assert_uint_eq(upto, from ? 0 : r.upto);
+		convlog_free(cs);
+		parts++;
+		ck_assert_int_lt(parts, 400);
+	} while (from);
+	ck_assert_int_gt(parts, 5);
+	assert_same_n(2);
+	tu_verify_clean(dbs[1]);
+	/* incremental, in parts too: older conversations change after newer
+	 * ones, and new forks hang from conversations that change later */
+	uint64_t since = upto;
+	int parts2 = 0;
+	for (int k = 0; k < 30; k++) {
+		convlog_uuid p = ids[2 + tu_rand(&rs) % (uint64_t)(n - 2)];
+		if (k % 5 == 0) {
+			CK_OK(convlog_conv_fork(dbs[0], NULL, &p, 1, NULL, 0, NULL));
+		}
+		tu_msg(dbs[0], &p, "assistant", "a later turn with enough words to fill parts");
+	}
+	do {
+		void *cs;
+		size_t len;
+		convlog_sync_result r;
+		CK_OK(convlog_sync_export_part(dbs[0], since, from, 1500, &cs, &len, &upto, &from));
+		ck_assert_msg(convlog_sync_apply(dbs[1], cs, len, &r) == 0, "incremental part %d: %s", parts2,
+			      convlog_errmsg());
+		convlog_free(cs);
+		parts2++;
+	} while (from);
+	ck_assert_int_gt(parts2, 2);
+	assert_same_n(2);
+	fprintf(stderr, "sync parts: %d parts of about 2000 bytes, then %d incremental\n", parts, parts2);
+}
+END_TEST
+
 /* ---- the randomised convergence test ---- */
 
 #define MAXC 160
@@ -1249,6 +1325,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync__verify_finds_damaged_sync_state);
 	tcase_add_test(tc, test_sync__kill_during_apply_is_all_or_nothing);
 	tcase_add_test(tc, test_sync__future_stamps_and_bad_items_are_refused);
+	tcase_add_test(tc, test_sync__export_in_parts);
 	tcase_add_loop_test(tc, test_sync__random_replicas_converge_to_the_model, 0, 3);
 	suite_add_tcase(s, tc);
 	return s;
