@@ -848,6 +848,49 @@ START_TEST(test_sync__export_in_parts)
 }
 END_TEST
 
+/* A purge of a parent reaches a replica that has its forks: they are
+ * detached there exactly as on the replica that purged (copies with the
+ * same derived ids), so both stay identical. */
+START_TEST(test_sync__purged_parent_detaches_forks_everywhere)
+{
+	convlog_sync_result r;
+	convlog_uuid p = mkconv(0, "parent"), f, g;
+
+	say(0, &p, "p1");
+	say(0, &p, "p2");
+	say(0, &p, "p3");
+	next_ms();
+	CK_OK(convlog_conv_fork(dbs[0], NULL, &p, 2, NULL, 0, &f));
+	say(0, &f, "f-own");
+	CK_OK(xfer(0, 1, 0, &r, NULL));
+	/* replica 1 forks the parent too, offline */
+	next_ms();
+	CK_OK(convlog_conv_fork(dbs[1], NULL, &p, 3, NULL, 0, &g));
+	say(1, &g, "g-own");
+	next_ms();
+	CK_OK(convlog_conv_delete(dbs[0], NULL, &p));
+	CK_OK(convlog_conv_purge(dbs[0], NULL, &p));
+	CK_OK(xfer(0, 1, 0, &r, NULL));
+	ck_assert_uint_eq(r.purged, 1);
+	CK_OK(xfer(1, 0, 0, &r, NULL));
+	CK_OK(xfer(0, 1, 0, &r, NULL));
+	assert_same_n(2);
+	convlog_conv *c;
+	for (int i = 0; i < 2; i++) {
+		CK_ERR(convlog_conv_get(dbs[i], &p, &c), CONVLOG_ENOTFOUND);
+		CK_OK(convlog_conv_get(dbs[i], &g, &c));
+		ck_assert(convlog_uuid_is_nil(&c->parent_id));
+		ck_assert_uint_eq(c->message_count, 4);
+		convlog_conv_free(c);
+		convlog_msg *m;
+		CK_OK(convlog_msg_get(dbs[i], &g, 3, &m));
+		ck_assert(!memcmp(m->content, "p3", 2));
+		convlog_msg_free(m);
+		tu_verify_clean(dbs[i]);
+	}
+}
+END_TEST
+
 /* ---- the randomised convergence test ---- */
 
 #define MAXC 160
@@ -1326,6 +1369,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync__kill_during_apply_is_all_or_nothing);
 	tcase_add_test(tc, test_sync__future_stamps_and_bad_items_are_refused);
 	tcase_add_test(tc, test_sync__export_in_parts);
+	tcase_add_test(tc, test_sync__purged_parent_detaches_forks_everywhere);
 	tcase_add_loop_test(tc, test_sync__random_replicas_converge_to_the_model, 0, 3);
 	suite_add_tcase(s, tc);
 	return s;
