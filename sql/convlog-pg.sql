@@ -31,7 +31,16 @@
 -- last_activity_at merge by max.  born is the creation stamp (the lower one
 -- is kept if two pushes disagree).  A NULL text is "not set", distinct
 -- from ''.  jsonb values come back normalized (key order, spacing,
--- duplicate keys dropped), so replicas should compare JSON by value.
+-- duplicate keys dropped, numbers rewritten), so replicas should compare
+-- them by value; a replica that needs its JSON back byte for byte (convlog
+-- keeps key order, and its canonical number forms) also sends the text
+-- (p_metadata_text, p_tool_calls_text): it is stored beside the jsonb (in
+-- metadata_text, tool_calls_text) and read back with
+-- coalesce(metadata_text, metadata::text).  The jsonb is then derived from
+-- the text, with each \u0000 escape (which jsonb cannot hold) read as
+-- \ufffd.  Likewise text cannot hold a NUL byte: content with one is
+-- sent whole as p_content_raw bytea (stored in content_raw) and in
+-- p_content with its NULs removed (what search indexes).
 --
 -- Messages: born (creation) and ver (the version) stamps.  A push with a
 -- higher ver replaces every field of the message (all but id, conv_id and
@@ -67,8 +76,9 @@
 -- ======================================================================
 -- Functions (all SECURITY INVOKER, so row-level security applies, except
 -- convlog_id_state).  From libpq, pass every argument as text with
--- paramTypes NULL: "SELECT convlog_push_conv($1, ..., $30)"; PostgreSQL
+-- paramTypes NULL: "SELECT convlog_push_conv($1, ..., $31)"; PostgreSQL
 -- takes the types from the signature.  A SQL NULL is a NULL parameter.
+-- (A bytea may also go as a binary parameter.)
 -- ======================================================================
 --
 -- convlog_push_conv(
@@ -89,7 +99,10 @@
 --     p_status smallint,          -- 1..7 (NULL = 1)
 --     p_prev_status smallint,     -- 0..7 or NULL
 --     p_archived_at bigint, p_deleted_at bigint,
---     p_updated_at bigint, p_last_activity_at bigint
+--     p_updated_at bigint, p_last_activity_at bigint,
+--     p_metadata_text text DEFAULT NULL  -- the metadata as JSON text; when
+--                                 -- not NULL it is stored as given and
+--                                 -- p_metadata is ignored (derived from it)
 -- ) RETURNS bigint
 --     Inserts the conversation, or merges it unit by unit.  Returns the new
 --     change id (> 0) when anything changed, 0 when nothing did, -1 when the
@@ -115,7 +128,10 @@
 --     p_error_message text,
 --     p_feedback smallint,        -- -1, 0, 1
 --     p_feedback_text text, p_metadata jsonb,
---     p_created_at bigint, p_edited_at bigint
+--     p_created_at bigint, p_edited_at bigint,
+--     p_tool_calls_text text DEFAULT NULL,  -- JSON text kept as given;
+--     p_metadata_text text DEFAULT NULL,    -- each replaces its jsonb twin
+--     p_content_raw bytea DEFAULT NULL  -- content holding a NUL byte, whole
 -- ) RETURNS bigint
 --     Inserts the message, or replaces it when p_ver is higher.  Returns the
 --     new change id, 0 when nothing changed (same or lower ver), -1 when the
@@ -152,7 +168,7 @@
 --       responder_role, title, topic, system_prompt, tags, rating,
 --       parent_id, fork_msg, depth, tip_msg, cursors, metadata, created_at,
 --       status, prev_status, archived_at, deleted_at, updated_at,
---       last_activity_at, change_id
+--       last_activity_at, change_id, metadata_text
 --     In text format stamps are decimals, unit_* are '{h0,...,h17}' and
 --     tags an array literal ({a,"b c","d\"e"}); a caller that prefers JSON
 --     can SELECT *, array_to_json(tags) FROM convlog_pull_convs(...).
@@ -164,13 +180,18 @@
 --       parent_id, role, name, content, tool_calls, tool_call_id,
 --       token_count, cost, latency_ms, model, status, error_message,
 --       feedback, feedback_text, metadata, created_at, edited_at,
---       change_id, seq
+--       change_id, seq, tool_calls_text, metadata_text, content_raw
 -- convlog_pull_purges(p_cursor bigint, p_upto bigint DEFAULT NULL)
 --     RETURNS SETOF convlog_tombstones
 --     Tombstones with change_id in (p_cursor, p_upto], by change_id; columns:
 --       conv_id, purge_hlc, purge_origin, user_id, change_id, purged_at
 -- convlog_max_change_id() RETURNS bigint
 --     The highest change id the caller can see in convlog_changes (0: none).
+-- convlog_server_id() RETURNS text
+--     This server's replica id: a random odd 63-bit number made when the file
+--     is first loaded and kept by every reload (table convlog_server), as a
+--     decimal.  Replicas use it as the peer id of the server, and as the
+--     source of the changesets they pull.
 --
 -- convlog_search(p_query text, p_limit integer DEFAULT 50)
 --     RETURNS TABLE(msg_id uuid, conv_id uuid, rank real)
@@ -190,6 +211,8 @@
 --     Takes the push lock (above); every push function calls it first.
 -- Internal: convlog_check_u64(s numeric[], what text) RETURNS convlog_u64[],
 -- convlog_check_units(s numeric[], what text) RETURNS convlog_u64[],
+-- convlog_jsonb(p_text text) RETURNS jsonb (JSON text as jsonb, \u0000 read
+-- as \ufffd),
 -- convlog_journal(p_change_id bigint, p_conv_id uuid, p_user_id text,
 -- p_kind text) RETURNS void, convlog_my_user_ids() RETURNS SETOF text (the
 -- policies' user ids of current_user), convlog_append_only() RETURNS trigger.
@@ -230,6 +253,16 @@ END
 $$;
 
 CREATE SEQUENCE IF NOT EXISTS convlog_change_seq AS bigint;
+
+-- the server's replica id: made once, never changed by a reload
+CREATE TABLE IF NOT EXISTS convlog_server (
+	one boolean PRIMARY KEY DEFAULT true CHECK (one),
+	id  convlog_u64 NOT NULL CHECK (id > 0)
+);
+INSERT INTO convlog_server (id)
+SELECT ((('x' || right(md5(gen_random_uuid()::text), 16))::bit(64)::bigint
+         & 9223372036854775807) | 1)::numeric
+WHERE NOT EXISTS (SELECT 1 FROM convlog_server);
 
 -- ----------------------------------------------------------------------
 -- Tables
@@ -335,6 +368,12 @@ CREATE TABLE IF NOT EXISTS convlog_changes (
 	at        timestamptz NOT NULL DEFAULT now()
 );
 
+-- the exact JSON text and content a replica pushed (see the header)
+ALTER TABLE convlog_conversations ADD COLUMN IF NOT EXISTS metadata_text text;
+ALTER TABLE convlog_messages ADD COLUMN IF NOT EXISTS tool_calls_text text;
+ALTER TABLE convlog_messages ADD COLUMN IF NOT EXISTS metadata_text text;
+ALTER TABLE convlog_messages ADD COLUMN IF NOT EXISTS content_raw bytea;
+
 CREATE INDEX IF NOT EXISTS convlog_conversations_change ON convlog_conversations (change_id);
 CREATE INDEX IF NOT EXISTS convlog_conversations_user ON convlog_conversations (user_id, change_id);
 CREATE INDEX IF NOT EXISTS convlog_conversations_external ON convlog_conversations (external_id);
@@ -360,7 +399,8 @@ SELECT m.id, m.conv_id, m.user_id, m.born_hlc, m.born_origin, m.ver_hlc,
        m.error_message, m.feedback, m.feedback_text, m.metadata, m.created_at,
        m.edited_at, m.change_id,
        row_number() OVER (PARTITION BY m.conv_id
-                          ORDER BY m.born_hlc, m.born_origin, m.id) AS seq
+                          ORDER BY m.born_hlc, m.born_origin, m.id) AS seq,
+       m.tool_calls_text, m.metadata_text, m.content_raw
 FROM convlog_messages m;
 
 -- ----------------------------------------------------------------------
@@ -486,6 +526,18 @@ BEGIN
 END
 $$;
 
+-- JSON text as jsonb; jsonb cannot hold U+0000, so a \u0000 escape becomes
+-- \ufffd (the text, stored beside it, keeps it).  Invalid JSON raises 22P02.
+CREATE OR REPLACE FUNCTION convlog_jsonb(p_text text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT replace(p_text, E'\\u0000', E'\\ufffd')::jsonb
+$$;
+
+CREATE OR REPLACE FUNCTION convlog_server_id() RETURNS text
+LANGUAGE sql STABLE SECURITY INVOKER AS $$
+	SELECT s.id::text FROM convlog_server s
+$$;
+
 -- Appends a change to the journal (after the row it describes is written,
 -- so that a refused row is reported on its own table).
 CREATE OR REPLACE FUNCTION convlog_journal(p_change_id bigint, p_conv_id uuid,
@@ -500,6 +552,15 @@ $$;
 -- Push
 -- ----------------------------------------------------------------------
 
+-- the signatures before the JSON text parameters
+DROP FUNCTION IF EXISTS convlog_push_conv(uuid, numeric, numeric, numeric[], numeric[],
+	text, text, text, text, text, text, text, text, text, text, text[], integer,
+	uuid, uuid, integer, uuid, jsonb, jsonb, bigint, smallint, smallint, bigint, bigint,
+	bigint, bigint);
+DROP FUNCTION IF EXISTS convlog_push_msg(uuid, uuid, numeric, numeric, numeric, numeric,
+	uuid, text, text, text, jsonb, text, bigint, bigint, bigint, text, smallint, text,
+	smallint, text, jsonb, bigint, bigint);
+
 CREATE OR REPLACE FUNCTION convlog_push_conv(
 	p_id uuid,
 	p_born_hlc numeric, p_born_origin numeric,
@@ -511,7 +572,7 @@ CREATE OR REPLACE FUNCTION convlog_push_conv(
 	p_parent_id uuid, p_fork_msg uuid, p_depth integer,
 	p_tip_msg uuid, p_cursors jsonb, p_metadata jsonb, p_created_at bigint,
 	p_status smallint, p_prev_status smallint, p_archived_at bigint, p_deleted_at bigint,
-	p_updated_at bigint, p_last_activity_at bigint)
+	p_updated_at bigint, p_last_activity_at bigint, p_metadata_text text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER AS $$
 DECLARE
@@ -526,10 +587,14 @@ DECLARE
 	changed boolean := false;
 	cid bigint;
 	i integer;
+	v_meta jsonb := p_metadata;
 BEGIN
 	PERFORM convlog_push_lock();
 	IF p_id IS NULL THEN
 		RAISE EXCEPTION 'convlog: conversation id is NULL' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF p_metadata_text IS NOT NULL THEN
+		v_meta := convlog_jsonb(p_metadata_text);
 	END IF;
 	born := convlog_check_u64(ARRAY[p_born_hlc, p_born_origin], 'born');
 	uh := convlog_check_units(p_unit_hlc, 'unit_hlc');
@@ -553,15 +618,15 @@ BEGIN
 			initiator_role, responder_role, title, topic, system_prompt,
 			tags, rating, parent_id, fork_msg, depth, tip_msg, cursors, metadata,
 			created_at, status, prev_status, archived_at, deleted_at,
-			updated_at, last_activity_at, change_id)
+			updated_at, last_activity_at, change_id, metadata_text)
 		VALUES (
 			p_id, born[1], born[2], uh, uo,
 			p_external_id, p_org_id, p_user_id, p_device_id, p_session_id,
 			p_initiator_role, p_responder_role, p_title, p_topic, p_system_prompt,
 			v_tags, coalesce(p_rating, 0), p_parent_id, p_fork_msg, coalesce(p_depth, 0),
-			p_tip_msg, p_cursors, p_metadata,
+			p_tip_msg, p_cursors, v_meta,
 			p_created_at, coalesce(p_status, 1), p_prev_status, p_archived_at, p_deleted_at,
-			p_updated_at, p_last_activity_at, cid);
+			p_updated_at, p_last_activity_at, cid, p_metadata_text);
 		PERFORM convlog_journal(cid, p_id, p_user_id, 'conv');
 		RETURN cid;
 	END IF;
@@ -608,7 +673,8 @@ BEGIN
 		depth = CASE WHEN w[13] THEN coalesce(p_depth, 0) ELSE c.depth END,
 		tip_msg = CASE WHEN w[14] THEN p_tip_msg ELSE c.tip_msg END,
 		cursors = CASE WHEN w[15] THEN p_cursors ELSE c.cursors END,
-		metadata = CASE WHEN w[16] THEN p_metadata ELSE c.metadata END,
+		metadata = CASE WHEN w[16] THEN v_meta ELSE c.metadata END,
+		metadata_text = CASE WHEN w[16] THEN p_metadata_text ELSE c.metadata_text END,
 		created_at = CASE WHEN w[17] THEN p_created_at ELSE c.created_at END,
 		status = CASE WHEN w[18] THEN coalesce(p_status, 1) ELSE c.status END,
 		prev_status = CASE WHEN w[18] THEN p_prev_status ELSE c.prev_status END,
@@ -636,7 +702,9 @@ CREATE OR REPLACE FUNCTION convlog_push_msg(
 	p_tool_calls jsonb, p_tool_call_id text,
 	p_token_count bigint, p_cost bigint, p_latency_ms bigint, p_model text,
 	p_status smallint, p_error_message text, p_feedback smallint, p_feedback_text text,
-	p_metadata jsonb, p_created_at bigint, p_edited_at bigint)
+	p_metadata jsonb, p_created_at bigint, p_edited_at bigint,
+	p_tool_calls_text text DEFAULT NULL, p_metadata_text text DEFAULT NULL,
+	p_content_raw bytea DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER AS $$
 DECLARE
@@ -646,11 +714,19 @@ DECLARE
 	cid bigint;
 	newer boolean;
 	older_born boolean;
+	v_calls jsonb := p_tool_calls;
+	v_meta jsonb := p_metadata;
 BEGIN
 	PERFORM convlog_push_lock();
 	IF p_id IS NULL OR p_conv_id IS NULL THEN
 		RAISE EXCEPTION 'convlog: message or conversation id is NULL'
 			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF p_tool_calls_text IS NOT NULL THEN
+		v_calls := convlog_jsonb(p_tool_calls_text);
+	END IF;
+	IF p_metadata_text IS NOT NULL THEN
+		v_meta := convlog_jsonb(p_metadata_text);
 	END IF;
 	st := convlog_check_u64(ARRAY[p_born_hlc, p_born_origin, p_ver_hlc, p_ver_origin], 'message stamp');
 	IF convlog_id_state(p_conv_id) = 'purged' THEN
@@ -673,15 +749,17 @@ BEGIN
 			id, conv_id, user_id, born_hlc, born_origin, ver_hlc, ver_origin,
 			parent_id, role, name, content, tool_calls, tool_call_id,
 			token_count, cost, latency_ms, model, status, error_message,
-			feedback, feedback_text, metadata, created_at, edited_at, change_id)
+			feedback, feedback_text, metadata, created_at, edited_at, change_id,
+			tool_calls_text, metadata_text, content_raw)
 		VALUES (
 			p_id, p_conv_id, c.user_id, st[1], st[2], st[3], st[4],
-			p_parent_id, p_role, p_name, p_content, p_tool_calls, p_tool_call_id,
+			p_parent_id, p_role, p_name, p_content, v_calls, p_tool_call_id,
 			CASE WHEN p_token_count >= 0 THEN p_token_count END,
 			CASE WHEN p_cost >= 0 THEN p_cost END,
 			CASE WHEN p_latency_ms >= 0 THEN p_latency_ms END,
 			p_model, coalesce(p_status, 1), p_error_message,
-			coalesce(p_feedback, 0), p_feedback_text, p_metadata, p_created_at, p_edited_at, cid);
+			coalesce(p_feedback, 0), p_feedback_text, v_meta, p_created_at, p_edited_at, cid,
+			p_tool_calls_text, p_metadata_text, p_content_raw);
 	ELSE
 		IF r.conv_id <> p_conv_id THEN
 			RAISE EXCEPTION 'convlog: message % belongs to conversation %, not %', p_id, r.conv_id, p_conv_id
@@ -701,14 +779,16 @@ BEGIN
 			UPDATE convlog_messages m SET
 				ver_hlc = st[3], ver_origin = st[4],
 				parent_id = p_parent_id, role = p_role, name = p_name, content = p_content,
-				tool_calls = p_tool_calls, tool_call_id = p_tool_call_id,
+				tool_calls = v_calls, tool_call_id = p_tool_call_id,
 				token_count = CASE WHEN p_token_count >= 0 THEN p_token_count END,
 				cost = CASE WHEN p_cost >= 0 THEN p_cost END,
 				latency_ms = CASE WHEN p_latency_ms >= 0 THEN p_latency_ms END,
 				model = p_model, status = coalesce(p_status, 1),
 				error_message = p_error_message, feedback = coalesce(p_feedback, 0),
-				feedback_text = p_feedback_text, metadata = p_metadata,
-				created_at = p_created_at, edited_at = p_edited_at
+				feedback_text = p_feedback_text, metadata = v_meta,
+				created_at = p_created_at, edited_at = p_edited_at,
+				tool_calls_text = p_tool_calls_text, metadata_text = p_metadata_text,
+				content_raw = p_content_raw
 			WHERE m.id = p_id;
 		END IF;
 		UPDATE convlog_messages m SET change_id = cid WHERE m.id = p_id;
@@ -787,7 +867,7 @@ LANGUAGE sql STABLE SECURITY INVOKER AS $$
 	       o.ver_origin, o.parent_id, o.role, o.name, o.content, o.tool_calls,
 	       o.tool_call_id, o.token_count, o.cost, o.latency_ms, o.model, o.status,
 	       o.error_message, o.feedback, o.feedback_text, o.metadata, o.created_at,
-	       o.edited_at, o.change_id, o.seq
+	       o.edited_at, o.change_id, o.seq, o.tool_calls_text, o.metadata_text, o.content_raw
 	FROM (SELECT m.*, c.change_id AS conv_change,
 	             row_number() OVER (PARTITION BY m.conv_id
 	                                ORDER BY m.born_hlc, m.born_origin, m.id) AS seq
@@ -869,7 +949,7 @@ END
 $$;
 GRANT SELECT, INSERT, UPDATE, DELETE ON convlog_conversations, convlog_messages TO convlog_client;
 GRANT SELECT, INSERT ON convlog_tombstones, convlog_changes TO convlog_client;
-GRANT SELECT ON convlog_role_users, convlog_messages_ordered TO convlog_client;
+GRANT SELECT ON convlog_role_users, convlog_messages_ordered, convlog_server TO convlog_client;
 GRANT USAGE, SELECT ON SEQUENCE convlog_change_seq TO convlog_client;
 
 COMMIT;

@@ -14,6 +14,8 @@ static const char usage_text[] =
 	"usage: convlog sync export [--since CURSOR] [-o FILE] [--json] STORE\n"
 	"       convlog sync apply [--json] STORE FILE...\n"
 	"       convlog sync status [--json] STORE\n"
+	"       convlog sync push [--json] --pg URL STORE\n"
+	"       convlog sync pull [--json] --pg URL STORE\n"
 	"\n"
 	"Offline sync between stores (replicas).  `export` writes a changeset:\n"
 	"the current state of every conversation that changed after CURSOR (a\n"
@@ -25,10 +27,18 @@ static const char usage_text[] =
 	"reads standard input).  `status` prints this store's replica id, feed\n"
 	"head and the peers it has heard from, with their cursors.\n"
 	"\n"
+	"Sync through a PostgreSQL server (sql/convlog-pg.sql loaded in the\n"
+	"database URL names, a libpq connection string or URI): `push` sends the\n"
+	"changes the server has not acknowledged in one server transaction;\n"
+	"`pull` applies the server's changes after STORE's cursor for it, read\n"
+	"in one snapshot.  The server's row-level security applies to the role\n"
+	"URL logs in as: a push of another user's conversation fails whole.\n"
+	"\n"
 	"Options:\n"
 	"  --since CURSOR  export the changes after this feed position\n"
 	"  -o FILE         write the changeset to FILE (default: standard output,\n"
 	"                  which must not be a terminal)\n"
+	"  --pg URL        the PostgreSQL server (push, pull)\n"
 	"  --json          machine-readable output\n"
 	"  -h, --help      show this help\n";
 
@@ -240,10 +250,67 @@ static int do_status(int argc, char **argv)
 	return TOOL_OK;
 }
 
+/* push (push != 0) or pull through a PostgreSQL server */
+static int do_pg(int argc, char **argv, int push)
+{
+	static const struct option longopts[] = {
+		{"pg", required_argument, NULL, 'p'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *cmd = push ? "sync push" : "sync pull";
+	const char *url = NULL;
+	int json = 0, c, rc;
+	convlog_db *db;
+	convlog_sync_result r;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p': url = optarg; break;
+		case 'j': json = 1; break;
+		case 'h': fputs(usage_text, stdout); return TOOL_OK;
+		default: return tool_getopt_error(cmd, c, argv);
+		}
+	}
+	if (!url)
+		return tool_usage(cmd, "--pg URL is required");
+	if (argc - optind != 1)
+		return tool_usage(cmd, argc - optind < 1 ? "STORE is required" : "too many arguments");
+	if (tool_open(cmd, argv[optind], 0, CONVLOG_DURABILITY_FULL, &db))
+		return TOOL_FAIL;
+	rc = push ? convlog_sync_push_pg(db, url, &r) : convlog_sync_pull_pg(db, url, &r);
+	convlog_close(db);
+	if (rc)
+		return tool_lib_err(cmd, rc, NULL), TOOL_FAIL;
+	if (push && json)
+		printf("{\"since\":%" PRIu64 ",\"upto\":%" PRIu64 ",\"conversations\":%u,\"messages\":%u,"
+		       "\"purged\":%u}\n",
+		       r.since, r.upto, r.conversations, r.messages_added, r.purged);
+	else if (push)
+		printf("pushed changes %" PRIu64 "..%" PRIu64 ": %u conversations, %u messages, %u purges\n",
+		       r.since, r.upto, r.conversations, r.messages_added, r.purged);
+	else if (json)
+		printf("{\"source\":\"%016" PRIx64 "\",\"since\":%" PRIu64 ",\"upto\":%" PRIu64
+		       ",\"conversations\":%u,\"created\":%u,\"updated\":%u,\"messages_added\":%u,"
+		       "\"messages_updated\":%u,\"renumbered\":%u,\"purged\":%u,\"ignored\":%u,\"cursor_moved\":%s}\n",
+		       r.source, r.since, r.upto, r.conversations, r.created, r.updated,
+		       r.messages_added, r.messages_updated, r.renumbered, r.purged, r.ignored,
+		       r.cursor_moved ? "true" : "false");
+	else
+		printf("pulled from %016" PRIx64 " (%" PRIu64 "..%" PRIu64 "): %u conversations (%u new, %u changed), "
+		       "%u messages added, %u updated, %u renumbered, %u purged\n",
+		       r.source, r.since, r.upto, r.conversations, r.created, r.updated,
+		       r.messages_added, r.messages_updated, r.renumbered, r.purged);
+	return TOOL_OK;
+}
+
 int cmd_sync(int argc, char **argv)
 {
 	if (argc < 2)
-		return tool_usage("sync", "a subcommand is required: export, apply or status");
+		return tool_usage("sync", "a subcommand is required: export, apply, status, push or pull");
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		fputs(usage_text, stdout);
 		return TOOL_OK;
@@ -254,5 +321,9 @@ int cmd_sync(int argc, char **argv)
 		return do_apply(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status"))
 		return do_status(argc - 1, argv + 1);
-	return tool_usage("sync", "unknown subcommand '%s' (export, apply or status)", argv[1]);
+	if (!strcmp(argv[1], "push"))
+		return do_pg(argc - 1, argv + 1, 1);
+	if (!strcmp(argv[1], "pull"))
+		return do_pg(argc - 1, argv + 1, 0);
+	return tool_usage("sync", "unknown subcommand '%s' (export, apply, status, push or pull)", argv[1]);
 }

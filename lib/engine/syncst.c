@@ -68,9 +68,12 @@ int cvl_sync_upgrade(cvl_lmdb *lm, MDB_txn *txn)
 	if ((mrc = mdb_cursor_open(txn, lm->dbi[CVL_T_CONV], &c)))
 		return cvl_lmdb_err(mrc, "sync upgrade");
 	for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); !mrc; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		MDB_val sk = {16, k.mv_data}, sv = {sizeof(val), val};
+		MDB_val sk = {16, k.mv_data}, sv = {sizeof(val), val}, old;
 		MDB_val feedk = {24, fk}, feedv = {1, &kind};
 		if (k.mv_size != 16)
+			continue;
+		/* a store this library wrote and another set back keeps its own */
+		if (!mdb_get(txn, lm->dbi[CVL_T_SYNC_CONV], &sk, &old))
 			continue;
 		cvl_feed_key(fk, 0, k.mv_data);
 		if ((mrc = mdb_put(txn, lm->dbi[CVL_T_SYNC_CONV], &sk, &sv, 0)) ||
