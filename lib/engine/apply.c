@@ -476,8 +476,13 @@ static int apply_append(cvl_actx *a, const uint8_t *body, size_t len, const cvl_
 	c->token_total += known(m.tokens);
 	c->cost_total += known(m.cost);
 	c->tip_seq = m.seq;
-	c->last_activity_at = max64(c->last_activity_at, m.created_at);
-	c->updated_at = max64(c->updated_at, m.created_at);
+	/* a message a sync merge writes (it carries its version stamp) leaves
+	 * the times to the merge's CONV_MERGE: the replica it came from may
+	 * hold lower ones (an import sets them as given) */
+	if (!m.ver_hlc) {
+		c->last_activity_at = max64(c->last_activity_at, m.created_at);
+		c->updated_at = max64(c->updated_at, m.created_at);
+	}
 	c->last_message_at = c->message_count == 1 || !c->last_message_at
 				     ? m.created_at : max64(c->last_message_at, m.created_at);
 	/* the tip (and a reactivation) carry the message's creation stamp */
@@ -533,7 +538,8 @@ static int apply_supersede(cvl_actx *a, const uint8_t *body, size_t len, const c
 	convlog_conv *c = cs->cur;
 	c->token_total += known(m.tokens) - known(old.tokens);
 	c->cost_total += known(m.cost) - known(old.cost);
-	c->updated_at = max64(c->updated_at, m.edited_at ? m.edited_at : m.created_at);
+	if (!m.ver_hlc)
+		c->updated_at = max64(c->updated_at, m.edited_at ? m.edited_at : m.created_at);
 	cs->dirty_hot = 1;
 	touch(a, cs);
 	a->dcount.content_bytes += (int64_t)m.content_len - (int64_t)old.content_len;

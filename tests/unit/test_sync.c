@@ -891,6 +891,30 @@ START_TEST(test_sync__purged_parent_detaches_forks_everywhere)
 }
 END_TEST
 
+/* A one-way copy reproduces the times as the source holds them, even
+ * when they are older than its messages (a put or an import sets them as
+ * given). */
+START_TEST(test_sync__one_way_copy_keeps_the_times)
+{
+	convlog_sync_result r;
+	convlog_uuid c = mkconv(0, "times");
+	convlog_conv *g;
+
+	say(0, &c, "one");
+	say(0, &c, "two");
+	CK_OK(convlog_conv_get(dbs[0], &c, &g));
+	g->updated_at = 1000;
+	g->last_activity_at = 2000;
+	CK_OK(convlog_conv_put(dbs[0], NULL, g));
+	convlog_conv_free(g);
+	CK_OK(xfer(0, 1, 0, &r, NULL));
+	assert_same_n(2);
+	CK_OK(convlog_conv_get(dbs[1], &c, &g));
+	ck_assert_int_eq(g->updated_at, 1000); /* older than its messages */
+	convlog_conv_free(g);
+}
+END_TEST
+
 /* ---- the randomised convergence test ---- */
 
 #define MAXC 160
@@ -1370,6 +1394,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync__future_stamps_and_bad_items_are_refused);
 	tcase_add_test(tc, test_sync__export_in_parts);
 	tcase_add_test(tc, test_sync__purged_parent_detaches_forks_everywhere);
+	tcase_add_test(tc, test_sync__one_way_copy_keeps_the_times);
 	tcase_add_loop_test(tc, test_sync__random_replicas_converge_to_the_model, 0, 3);
 	suite_add_tcase(s, tc);
 	return s;
