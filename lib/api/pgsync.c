@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "api/sync_int.h"
 #include "engine/db.h"
@@ -35,7 +36,7 @@
 
 typedef struct pgsess {
 	PGconn *c;
-	uint64_t server; /* its replica id */
+	uint64_t server; /* peer id: the server's id with the role's name, hashed */
 } pgsess;
 
 /* SQLSTATEs of a missing schema: undefined function, table, schema. */
@@ -171,12 +172,29 @@ static int pg_open(const char *url, pgsess *s)
 		rc = pg_err(s, NULL, "setting the client encoding to UTF8");
 		goto fail;
 	}
-	if ((rc = pg_run(s, NULL, "SELECT convlog_server_id()", 0, NULL, NULL, NULL, &r,
-			 "reading the server id")))
+	/* the peer is the server as seen by this role: what a role pulls
+	 * depends on what its row-level security lets it see, so each role
+	 * keeps its own cursors */
+	if ((rc = pg_run(s, NULL, "SELECT convlog_server_id() || '/' || current_user", 0, NULL, NULL,
+			 NULL, &r, "reading the server id")))
 		goto fail;
-	rc = parse_u64(one_value(r), &s->server);
+	const char *sid = one_value(r);
+	uint64_t server = 0;
+	const char *slash = sid ? strchr(sid, '/') : NULL;
+	if (slash) {
+		char num[32];
+		size_t nl = (size_t)(slash - sid);
+		if (nl < sizeof(num)) {
+			memcpy(num, sid, nl);
+			num[nl] = 0;
+			if (parse_u64(num, &server))
+				server = 0;
+		}
+	}
+	if (server)
+		s->server = XXH3_64bits(sid, strlen(sid)) | 1;
 	PQclear(r);
-	if (rc || !s->server) {
+	if (!server) {
 		rc = cvl_err(CONVLOG_EINVAL,
 			     PFX "the server has no replica id (load sql/convlog-pg.sql again)");
 		goto fail;

@@ -248,6 +248,15 @@ grep -q '^{"source":"[0-9a-f]\{16\}","since":[0-9]*,"upto":[0-9]*,"conversations
 grep -q '^{"since":[0-9]*,"upto":[0-9]*,"conversations":0,"messages":0,"purged":0}$' "$tmp/out" ||
 	fail "push --json printed: $(cat "$tmp/out")"
 
+# cursors are kept per role: a store that has pulled as alice (who cannot
+# see u2's rows) and then pulls as the admin gets bob's conversation too
+ADMIN="postgresql:///convlog?host=$PGHOST&port=$PGPORT&user=postgres"
+sync pull "$ADMIN" "$A"
+grep -q "(1 new, 0 changed), 1 messages added" "$tmp/out" ||
+	fail "the admin's first pull into alice's store: $(cat "$tmp/out")"
+eq "peers of alice's store (one per role)" 2 \
+	"$("$CONVLOG" sync status "$A" | grep -c '^peer ')"
+
 # a database without the schema; a server that is not there
 if "$CONVLOG" sync pull --pg "postgresql:///postgres?host=$PGHOST&port=$PGPORT&user=postgres" "$A" >"$tmp/out" 2>&1; then
 	fail "a pull from a database without the schema succeeded"
