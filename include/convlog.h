@@ -1626,6 +1626,26 @@ CONVLOG_API int convlog_sync_apply(convlog_db *db, const void *data, size_t len,
 CONVLOG_API int convlog_sync_peek(const void *data, size_t len, convlog_sync_result *res);
 
 /**
+ * Called by convlog_sync_feed() for each change-feed entry: the feed
+ * position, the conversation, and whether it was purged (then it no longer
+ * exists; otherwise read it with convlog_conv_get).  Return non-zero to
+ * stop (convlog_sync_feed returns that value).
+ */
+typedef int (*convlog_feed_fn)(void *ud, uint64_t pos, const convlog_uuid *conv, int purged);
+
+/**
+ * The change feed: calls fn, in feed order, for every conversation that
+ * changed after position `since` (0: every conversation and tombstone),
+ * once each, at its latest change.  *head (optional) receives the newest
+ * position of the snapshot read: pass it as `since` next time to resume.
+ * Reads one snapshot; thread-safe; works on read-only handles.  Errors:
+ * CONVLOG_EVERSION (a read-only handle on a store older than format 4),
+ * CONVLOG_ECORRUPT, or fn's non-zero return.
+ */
+CONVLOG_API int convlog_sync_feed(convlog_db *db, uint64_t since, uint64_t *head,
+				  convlog_feed_fn fn, void *ud);
+
+/**
  * Sync with a PostgreSQL server of record (sql/convlog-pg.sql loaded in the
  * database `url` names, a libpq connection string or URI).
  *

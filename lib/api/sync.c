@@ -1590,6 +1590,46 @@ done:
 	return rc;
 }
 
+CONVLOG_API int convlog_sync_feed(convlog_db *db, uint64_t since, uint64_t *head,
+				  convlog_feed_fn fn, void *ud)
+{
+	cvl_view v = {0};
+	cvl_vcur cur;
+	uint8_t start[8];
+	int rc;
+
+	cvl_err_clear();
+	if ((rc = cvl_db_check(db)))
+		return rc;
+	if (!fn)
+		return cvl_err(CONVLOG_EINVAL, "sync_feed: NULL callback");
+	if (!db->lm.has_sync)
+		return cvl_err(CONVLOG_EVERSION, "%s: a format %u store has no change feed; open it for writing once to upgrade it",
+			       db->path, db->format);
+	if ((rc = cvl_db_snapshot(db, &v)))
+		return rc;
+	if (head)
+		*head = v.snap > since ? v.snap : since;
+	if ((rc = cvl_vcur_open(&v, CVL_T_SYNC_FEED, &cur))) {
+		cvl_view_release(&v);
+		return rc;
+	}
+	cvl_put_u64be(start, since ? since + 1 : 0);
+	for (rc = cvl_vcur_seek(&cur, start, 8); !rc; rc = cvl_vcur_next(&cur)) {
+		convlog_uuid id;
+		if (cur.klen != 24 || cur.vlen != 1) {
+			rc = cvl_err(CONVLOG_ECORRUPT, "sync_feed entry is malformed");
+			break;
+		}
+		memcpy(id.bytes, cur.key + 8, 16);
+		if ((rc = fn(ud, cvl_get_u64be(cur.key), &id, cur.val[0] == CVL_FEED_PURGED)))
+			break;
+	}
+	cvl_vcur_close(&cur);
+	cvl_view_release(&v);
+	return rc == CONVLOG_DONE ? 0 : rc;
+}
+
 int cvl_sync_peer_get(convlog_db *db, uint64_t peer, cvl_sync_peer *out)
 {
 	cvl_view v = {0};

@@ -915,6 +915,57 @@ START_TEST(test_sync__one_way_copy_keeps_the_times)
 }
 END_TEST
 
+typedef struct feedlog {
+	uint64_t pos[64];
+	convlog_uuid id[64];
+	int purged[64], n, stop_at;
+} feedlog;
+
+static int on_feed(void *ud, uint64_t pos, const convlog_uuid *conv, int purged)
+{
+	feedlog *f = ud;
+
+	if (f->n == f->stop_at)
+		return 7;
+	f->pos[f->n] = pos;
+	f->id[f->n] = *conv;
+	f->purged[f->n++] = purged;
+	return 0;
+}
+
+/* The feed lists each changed conversation once, at its latest change, in
+ * order, resumably. */
+START_TEST(test_sync__change_feed)
+{
+	convlog_uuid a = mkconv(0, "a"), b = mkconv(0, "b"), c = mkconv(0, "c");
+	feedlog f = {.stop_at = -1};
+	uint64_t head, head2;
+
+	say(0, &a, "a1");
+	CK_OK(convlog_sync_feed(dbs[0], 0, &head, on_feed, &f));
+	ck_assert_int_eq(f.n, 3);
+	ck_assert(!memcmp(f.id[0].bytes, b.bytes, 16)); /* a moved after c */
+	ck_assert(!memcmp(f.id[1].bytes, c.bytes, 16));
+	ck_assert(!memcmp(f.id[2].bytes, a.bytes, 16));
+	ck_assert_uint_lt(f.pos[0], f.pos[1]);
+	ck_assert_uint_le(f.pos[2], head);
+	/* resume: only what changed since */
+	say(0, &b, "b1");
+	CK_OK(convlog_conv_delete(dbs[0], NULL, &c));
+	CK_OK(convlog_conv_purge(dbs[0], NULL, &c));
+	f.n = 0;
+	CK_OK(convlog_sync_feed(dbs[0], head, &head2, on_feed, &f));
+	ck_assert_int_eq(f.n, 2);
+	ck_assert(!memcmp(f.id[0].bytes, b.bytes, 16) && !f.purged[0]);
+	ck_assert(!memcmp(f.id[1].bytes, c.bytes, 16) && f.purged[1]);
+	ck_assert_uint_gt(head2, head);
+	f.n = 0;
+	f.stop_at = 1;
+	CK_ERR(convlog_sync_feed(dbs[0], 0, NULL, on_feed, &f), 7);
+	ck_assert_int_eq(f.n, 1);
+}
+END_TEST
+
 /* ---- the randomised convergence test ---- */
 
 #define MAXC 160
@@ -1395,6 +1446,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync__export_in_parts);
 	tcase_add_test(tc, test_sync__purged_parent_detaches_forks_everywhere);
 	tcase_add_test(tc, test_sync__one_way_copy_keeps_the_times);
+	tcase_add_test(tc, test_sync__change_feed);
 	tcase_add_loop_test(tc, test_sync__random_replicas_converge_to_the_model, 0, 3);
 	suite_add_tcase(s, tc);
 	return s;
