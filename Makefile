@@ -110,7 +110,8 @@ e2e: all
 	@set -e; for t in $(sort $(wildcard tests/e2e/*.sh)); do \
 		echo "== $$t"; CONVLOG=$(abspath $(TOOL)) sh $$t; done
 
-check: header-test checksrc unit e2e
+# (the sanitizer variants skip fuzz-smoke: its build already has ASan and UBSan)
+check: header-test checksrc unit e2e $(if $(SAN),,fuzz-smoke)
 
 test: deps
 	@$(MAKE) --no-print-directory check
@@ -176,6 +177,93 @@ ubsan:
 tsan:
 	@$(MAKE) --no-print-directory BUILD=build-tsan OPT='-O1 -g' SAN='-fsanitize=thread' unit
 
+# ---- fuzzing (libFuzzer, clang) ----
+# One harness per decoder in tests/fuzz/fuzz_<target>.c, built against the
+# library compiled with the fuzzer's coverage and ASan+UBSan in
+# $(FUZZ_BUILD).  `make fuzz` runs each for FUZZ_SECONDS on its seeds and
+# saved regressions (new inputs go to $(FUZZ_BUILD)/corpus/<target>,
+# crashes to $(FUZZ_BUILD)/crash/); `make fuzz-smoke` (part of `make check`)
+# replays every seed and regression input, then fuzzes each target for
+# FUZZ_SMOKE_SECONDS.  A crash found becomes an input in
+# tests/fuzz/regress/<target>/.
+FUZZ_CC      ?= clang
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_RSS_MB  ?= 2048
+FUZZ_ARGS    ?=
+FUZZ_TARGETS := block segment iseg query import changeset changeset_raw
+# targets that open a store per input get a longer per-input timeout
+FUZZ_SLOW    := segment changeset changeset_raw
+# targets fuzz-smoke runs without leak detection (none: keep it so; a
+# leak found by fuzzing is a bug, see tests/fuzz/regress/)
+FUZZ_SMOKE_NOLEAK :=
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -fvisibility=hidden \
+	-DCONVLOG_BUILDING -Iinclude -Ilib -Itools -Itests/fuzz $(PKG_CFLAGS) -MMD -MP
+FUZZ_LIB     := $(FUZZ_BUILD)/libconvlog.a
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_TOOL_OBJ := $(addprefix $(FUZZ_BUILD)/tools/,cmd_import.o progress.o foreign.o foreign_chatgpt.o \
+	foreign_claude.o foreign_openai.o jsonl.o util.o)
+FUZZ_BIN     := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+.PHONY: fuzz fuzz-build fuzz-smoke _fuzz
+.SECONDARY: $(FUZZ_TOOL_OBJ) $(FUZZ_LIB_OBJ)
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_LIB): $(FUZZ_LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_TOOL_OBJ) $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_TOOL_OBJ) $(FUZZ_LIB) \
+		$(PKG_LIBS) $(LDFLAGS)
+
+# changeset_raw: fuzz_changeset.c without its container wrapping
+$(FUZZ_BUILD)/fuzz_changeset_raw: tests/fuzz/fuzz_changeset.c tests/fuzz/fuzz_common.h $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_RAW -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) \
+		$(PKG_LIBS) $(LDFLAGS)
+
+fuzz-build: $(FUZZ_BIN)
+
+# fuzz_run TARGET SECONDS CORPUS: one libFuzzer run of a target
+FUZZ_RUN = fuzz_run() { \
+	to=10; case " $(FUZZ_SLOW) " in *" $$1 "*) to=30;; esac; \
+	leak=; case " $$FUZZ_NOLEAK " in *" $$1 "*) leak=-detect_leaks=0;; esac; \
+	mkdir -p "$$3" $(FUZZ_BUILD)/crash tests/fuzz/seeds/$$1 tests/fuzz/regress/$$1; \
+	$(FUZZ_BUILD)/fuzz_$$1 -max_total_time=$$2 -timeout=$$to -rss_limit_mb=$(FUZZ_RSS_MB) \
+		-print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crash/$$1- $$leak $(FUZZ_ARGS) \
+		"$$3" tests/fuzz/seeds/$$1 tests/fuzz/regress/$$1; }
+
+fuzz: deps
+	@$(MAKE) --no-print-directory _fuzz
+
+_fuzz: fuzz-build
+	@$(FUZZ_RUN); bad=; for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+		fuzz_run $$t $(FUZZ_SECONDS) $(FUZZ_BUILD)/corpus/$$t || bad="$$bad $$t"; done; \
+	if [ -n "$$bad" ]; then echo "fuzz: failures in$$bad (inputs in $(FUZZ_BUILD)/crash/)"; exit 1; fi
+
+# Replays the saved inputs one by one (any failure fails the build), then
+# a short run from a throw-away corpus; the logs stay in $(FUZZ_BUILD).
+fuzz-smoke: fuzz-build
+	@set -e; $(FUZZ_RUN); FUZZ_NOLEAK="$(FUZZ_SMOKE_NOLEAK)"; for t in $(FUZZ_TARGETS); do \
+		log=$(FUZZ_BUILD)/smoke-$$t.log; \
+		files=$$(find tests/fuzz/seeds/$$t tests/fuzz/regress/$$t -type f 2>/dev/null | sort); \
+		n=$$(echo "$$files" | grep -c . || true); \
+		leak=; case " $$FUZZ_NOLEAK " in *" $$t "*) leak=-detect_leaks=0;; esac; \
+		if [ -n "$$files" ] && ! $(FUZZ_BUILD)/fuzz_$$t -rss_limit_mb=$(FUZZ_RSS_MB) $$leak \
+			$$files >$$log 2>&1; then cat $$log; echo "fuzz-smoke: $$t: a saved input fails"; exit 1; fi; \
+		rm -rf $(FUZZ_BUILD)/smoke-corpus/$$t; \
+		if ! fuzz_run $$t $(FUZZ_SMOKE_SECONDS) $(FUZZ_BUILD)/smoke-corpus/$$t >$$log 2>&1; then \
+			cat $$log; echo "fuzz-smoke: $$t: crash saved under $(FUZZ_BUILD)/crash/"; exit 1; fi; \
+		echo "fuzz-smoke $$t: $$n saved inputs ok, $$(sed -n 's/^stat::number_of_executed_units: *//p' $$log) runs"; \
+	done
+
 # ---- lint: banned functions in lib/ ----
 checksrc:
 	@bad=$$(grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets)\s*\(|[^_]\b(malloc|calloc|realloc|free)\s*\(' \
@@ -199,6 +287,7 @@ uninstall:
 		$(DESTDIR)$(LIBDIR)/pkgconfig/convlog.pc $(DESTDIR)$(MANDIR)/man1/convlog.1
 
 clean:
-	rm -rf build build-asan build-ubsan build-tsan demo.store
+	rm -rf build build-asan build-ubsan build-tsan build-fuzz demo.store
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d) $(UNIT_BIN:=.d)
+-include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_TOOL_OBJ:.o=.d) $(FUZZ_BIN:=.d)

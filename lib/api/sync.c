@@ -643,8 +643,11 @@ static int parse_conv(rset *s, size_t i, const uint8_t *p, size_t n, cvl_buf *re
 	rc = cvl_conv_decode(rest->p, rest->len, &rc_->c, &why);
 	if (rc)
 		return rc == CONVLOG_ENOMEM ? rc : bad_item(i, why);
-	if (convlog_uuid_is_nil(&rc_->c->id) || !cvl_status_valid(rc_->c->status))
+	if (convlog_uuid_is_nil(&rc_->c->id) || !cvl_status_valid(rc_->c->status)) {
+		convlog_conv_free(rc_->c); /* not counted yet: cvl_cs_free would miss it */
+		rc_->c = NULL;
 		return bad_item(i, "conversation item without an id or with an unknown status");
+	}
 	s->nconvs++;
 	return 0;
 }
