@@ -705,6 +705,13 @@ static const uint32_t *term_positions(it *i, uint32_t *n)
 {
 	uint32_t tf = term_tf(i);
 
+	/* each position takes at least a byte of the positions section: a
+	 * larger tf is damage, not a reason to allocate gigabytes */
+	if (i->kind == I_TERM_SEG && tf > (uint64_t)(i->pit->pos_end - i->pit->pos_base)) {
+		i->S->x->err = CONVLOG_ECORRUPT;
+		*n = 0;
+		return NULL;
+	}
 	if (tf > i->poscap) {
 		uint32_t *nb = cvl_realloc(i->posbuf, (size_t)tf * sizeof(*nb));
 		if (!nb) {
