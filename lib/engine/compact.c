@@ -1186,10 +1186,14 @@ static int erase_swap(convlog_db *db, int force, int *done)
 	snprintf(to, sizeof(to), "%s/data.mdb", meta);
 	if ((rc = cvl_os_mkdir(dir)) || (rc = repack(db, dir)))
 		goto restore;
-	/* wait (a little) until no transaction of this handle is open */
+	/* wait (a little) until no transaction of this handle is open: LMDB's
+	 * reader table says a slot is free a few instructions before the
+	 * reader's mdb_txn_abort last writes to it, so also wait for every
+	 * snapshot to be released (new ones need mtmu) */
 	for (int tries = 0; tries < 2000 && !swapped; tries++) {
 		pthread_mutex_lock(&db->mtmu);
-		if (cvl_lmdb_oldest_reader(&db->lm) == UINT64_MAX) {
+		if (atomic_load_explicit(&db->open_snaps, memory_order_acquire) == 0 &&
+		    cvl_lmdb_oldest_reader(&db->lm) == UINT64_MAX) {
 			uint64_t map = db->lm.map_size;
 			cvl_lmdb_close(&db->lm);
 			rc = cvl_os_rename(from, to);

@@ -74,6 +74,10 @@ static int take_snapshot(convlog_db *db, cvl_view *v, uint64_t *flushed)
 	v->snap = atomic_load(&db->visible_lsn);
 	*flushed = db->flushed_lsn;
 	rc = cvl_lmdb_rtxn(&db->lm, &v->txn);
+	if (!rc) {
+		atomic_fetch_add_explicit(&db->open_snaps, 1, memory_order_relaxed);
+		v->snaps = &db->open_snaps;
+	}
 	pthread_mutex_unlock(&db->mtmu);
 	if (rc)
 		cvl_view_release(v);

@@ -171,6 +171,10 @@ struct convlog_db {
 	struct cvl_analyzer *an_pool[4]; /* for searches (under dctx_mu) */
 	int nan_pool;
 
+	/* snapshots (cvl_db_snapshot) whose LMDB read transaction has not
+	 * fully ended: the compactor's environment swap waits for 0 */
+	_Atomic int64_t open_snaps;
+
 	/* stats */
 	_Atomic uint64_t n_commits, n_syncs, n_flushes;
 	uint64_t recovered_blocks, truncated_bytes;

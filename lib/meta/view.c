@@ -12,6 +12,11 @@ void cvl_view_release(cvl_view *v)
 	if (v->txn)
 		mdb_txn_abort(v->txn);
 	v->txn = NULL;
+	/* only now, with LMDB done with its reader slot (mdb_txn_abort writes
+	 * it after marking it free), may the environment be closed */
+	if (v->snaps)
+		atomic_fetch_sub_explicit(v->snaps, 1, memory_order_release);
+	v->snaps = NULL;
 }
 
 int cvl_view_get(cvl_view *v, int table, const void *key, size_t klen,

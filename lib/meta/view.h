@@ -6,6 +6,9 @@
 #ifndef CVL_META_VIEW_H
 #define CVL_META_VIEW_H
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 #include "meta/lmdb.h"
 #include "meta/memtable.h"
 #include "meta/wset.h"
@@ -14,6 +17,9 @@
 
 typedef struct cvl_view {
 	cvl_lmdb *lm;
+	/* the handle's count of open snapshots this view holds one of
+	 * (cvl_db_snapshot), released after its LMDB transaction ends */
+	_Atomic int64_t *snaps;
 	MDB_txn *txn;
 	cvl_memtable *mt[CVL_VIEW_MT_MAX]; /* newest first, referenced */
 	int nmt;
