@@ -228,25 +228,33 @@ int cvl_csb_seal(cvl_cs_builder *w, void **out, size_t *len)
 
 /* The message at `seq` of conversation c's seq space (inherited seqs
  * resolve through the fork chain), with its record info. */
-static int msg_at(convlog_db *db, cvl_view *v, const convlog_conv *c, uint32_t seq,
-		  convlog_msg **m, cvl_msg_info *info)
+/* Message `seq` of `owner`'s own messages, with its record info. */
+static int own_msg_at(convlog_db *db, cvl_view *v, const convlog_uuid *owner, uint32_t seq,
+		      convlog_msg **m, cvl_msg_info *info)
 {
-	cvl_chain ch;
 	uint8_t k[20];
 	const uint8_t *val;
 	size_t vl;
 	cvl_msg_sum s;
 	int rc;
 
-	if ((rc = cvl_chain_load(v, c, &ch)))
-		return rc;
-	const convlog_uuid *owner = cvl_chain_owner(&ch, seq);
 	rc = cvl_view_get(v, CVL_T_MSG, k, cvl_key_msg(k, owner, seq), &val, &vl);
 	if (rc)
 		return rc;
 	if (cvl_msg_sum_decode(val, vl, seq, &s))
 		return cvl_err(CONVLOG_ECORRUPT, "message summary is malformed");
 	return cvl_read_msgx(db, &s.loc, owner, seq, m, info);
+}
+
+static int msg_at(convlog_db *db, cvl_view *v, const convlog_conv *c, uint32_t seq,
+		  convlog_msg **m, cvl_msg_info *info)
+{
+	cvl_chain ch;
+	int rc;
+
+	if ((rc = cvl_chain_load(v, c, &ch)))
+		return rc;
+	return own_msg_at(db, v, cvl_chain_owner(&ch, seq), seq, m, info);
 }
 
 static int id_at(convlog_db *db, cvl_view *v, const convlog_conv *c, uint32_t seq, convlog_uuid *id)
@@ -303,7 +311,7 @@ static int export_conv(convlog_db *db, cvl_view *v, const convlog_uuid *id, uint
 	for (uint32_t i = 0; i < n && !rc; i++) {
 		convlog_msg *m;
 		cvl_msg_info info;
-		rc = msg_at(db, v, c, fs + 1 + i, &m, &info);
+		rc = own_msg_at(db, v, &c->id, fs + 1 + i, &m, &info); /* no chain walk per message */
 		if (rc == CONVLOG_ENOTFOUND) {
 			rc = 0;
 			continue;
@@ -972,7 +980,11 @@ static int read_own(mctx *x, cvl_cstate *cs, uint32_t from, lmsg **out, size_t *
 		v[i].ver = info.ver;
 		v[i].id = v[i].own->id;
 		v[i].old_seq = seq;
-		rc = txn_id_at(x, c, v[i].own->parent_seq, &v[i].parent);
+		uint32_t ps = v[i].own->parent_seq;
+		if (ps >= from && ps < seq)
+			v[i].parent = v[ps - from].id; /* read above: no second read */
+		else
+			rc = txn_id_at(x, c, ps, &v[i].parent);
 	}
 	if (rc) {
 		lmsgs_free(v, cnt);
