@@ -154,7 +154,7 @@ static int flush_one(convlog_db *db, int *did)
 	if (!rc)
 		rc = cvl_text_flush_meta(db, fc.txn, seg_id);
 	if (!rc) {
-		mrc = mdb_txn_commit(fc.txn);
+		mrc = cvl_lmdb_commit(fc.txn);
 		fc.txn = NULL;
 		if (mrc)
 			rc = cvl_lmdb_err(mrc, "commit flush");

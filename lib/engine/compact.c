@@ -432,7 +432,7 @@ static int switch_segment(cpass *p, cwriter *w)
 				      CVL_SEGF_COMPACT | (w->cold ? CVL_SEGF_COLD : 0))))
 		added = 1;
 	if (!rc) {
-		mrc = mdb_txn_commit(txn);
+		mrc = cvl_lmdb_commit(txn);
 		txn = NULL;
 		if (mrc)
 			rc = cvl_lmdb_err(mrc, "commit compaction");
@@ -959,7 +959,7 @@ static int drop_victims(cpass *p)
 	}
 	if (!rc) {
 		tid = mdb_txn_id(txn);
-		mrc = mdb_txn_commit(txn);
+		mrc = cvl_lmdb_commit(txn);
 		txn = NULL;
 		if (mrc)
 			rc = cvl_lmdb_err(mrc, "commit compaction");
@@ -1091,7 +1091,7 @@ static int repack(convlog_db *db, const char *dir)
 			if ((mrc = mdb_put(dt, dd, &k, &v, MDB_APPEND)))
 				break;
 			if (++n % 65536 == 0) { /* bounded dirty pages */
-				if ((mrc = mdb_txn_commit(dt)) || (mrc = mdb_txn_begin(dst, NULL, 0, &dt)))
+				if ((mrc = cvl_lmdb_commit(dt)) || (mrc = mdb_txn_begin(dst, NULL, 0, &dt)))
 					break;
 			}
 		}
@@ -1101,7 +1101,7 @@ static int repack(convlog_db *db, const char *dir)
 			rc = cvl_lmdb_err(mrc, cvl_table_name(t));
 			break;
 		}
-		mrc = mdb_txn_commit(dt);
+		mrc = cvl_lmdb_commit(dt);
 		dt = NULL;
 		if (mrc)
 			rc = cvl_lmdb_err(mrc, "repack commit");

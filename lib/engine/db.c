@@ -228,7 +228,7 @@ static int init_or_load_identity(convlog_db *db, int may_create)
 				mdb_txn_abort(txn);
 				return rc;
 			}
-			if ((mrc = mdb_txn_commit(txn)) != 0)
+			if ((mrc = cvl_lmdb_commit(txn)) != 0)
 				return cvl_lmdb_err(mrc, "commit");
 			cvl_db_log(db, CONVLOG_LOG_INFO, "%s: upgraded the store from format %u to %u", db->path,
 				   db->format, CVL_FORMAT_VERSION);
@@ -267,7 +267,7 @@ static int init_or_load_identity(convlog_db *db, int may_create)
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	mrc = mdb_txn_commit(txn);
+	mrc = cvl_lmdb_commit(txn);
 	return mrc ? cvl_lmdb_err(mrc, "commit store identity") : 0;
 }
 

@@ -189,7 +189,7 @@ static int record(convlog_db *db, const rbuild *b, const char *stem)
 	    !(mrc = mdb_put(txn, db->lm.dbi[CVL_T_META], &k2, &v2, 0)) &&
 	    !(mrc = mdb_put(txn, db->lm.dbi[CVL_T_META], &k3, &v3, 0)) &&
 	    !(mrc = mdb_drop(txn, db->lm.dbi[CVL_T_IX_DELETED], 0))) {
-		mrc = mdb_txn_commit(txn);
+		mrc = cvl_lmdb_commit(txn);
 		txn = NULL;
 	}
 	if (txn)

@@ -466,7 +466,7 @@ static int repair_locked(rctx *c)
 	c->v.txn = c->txn;
 	rc = repair_lmdb(c);
 	if (!rc) {
-		mrc = mdb_txn_commit(c->txn);
+		mrc = cvl_lmdb_commit(c->txn);
 		c->txn = NULL;
 		if (mrc)
 			rc = cvl_lmdb_err(mrc, "committing the repair");

@@ -147,7 +147,7 @@ static int record(convlog_db *db, cvl_iseg **in, int n, uint64_t out_id, const c
 			mrc = 0;
 	}
 	if (!mrc) {
-		mrc = mdb_txn_commit(txn);
+		mrc = cvl_lmdb_commit(txn);
 		txn = NULL;
 	}
 	if (mrc)

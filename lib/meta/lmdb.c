@@ -133,7 +133,7 @@ int cvl_lmdb_open(cvl_lmdb *lm, const char *dir, uint64_t map_size, int readonly
 			goto fail;
 		}
 	}
-	if ((mrc = mdb_txn_commit(txn)) != 0) {
+	if ((mrc = cvl_lmdb_commit(txn)) != 0) {
 		txn = NULL;
 		rc = cvl_lmdb_err(mrc, "commit");
 		goto fail;
@@ -145,6 +145,17 @@ fail:
 	mdb_env_close(lm->env);
 	lm->env = NULL;
 	return rc;
+}
+
+int cvl_lmdb_commit(MDB_txn *txn)
+{
+	int e = cvl_os_fault_check(CVL_FAULT_META);
+
+	if (e) {
+		mdb_txn_abort(txn);
+		return e;
+	}
+	return mdb_txn_commit(txn);
 }
 
 void cvl_lmdb_close(cvl_lmdb *lm)

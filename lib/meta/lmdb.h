@@ -68,6 +68,11 @@ static inline int cvl_lmdb_has(const cvl_lmdb *lm, int t)
 int cvl_lmdb_open(cvl_lmdb *lm, const char *dir, uint64_t map_size, int readonly,
 		  uint32_t format_lo, uint32_t format_hi);
 void cvl_lmdb_close(cvl_lmdb *lm);
+
+/* Commits write transaction txn (mdb_txn_commit: the txn is gone either
+ * way).  The test seam CVL_FAULT_META makes it abort instead and return
+ * EIO or the injected errno, as a failed commit would. */
+int cvl_lmdb_commit(MDB_txn *txn);
 /* The oldest transaction id any live reader (any process) holds, or
  * UINT64_MAX when there is none. */
 uint64_t cvl_lmdb_oldest_reader(cvl_lmdb *lm);

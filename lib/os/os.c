@@ -60,6 +60,11 @@ static int fault(unsigned kind)
 	return atomic_load(&fault_errno);
 }
 
+int cvl_os_fault_check(unsigned kind)
+{
+	return fault(kind);
+}
+
 static int oserr(int e, const char *op, const char *path)
 {
 	int code = (e == ENOSPC || e == EDQUOT) ? CONVLOG_ENOSPC : CONVLOG_EIO;

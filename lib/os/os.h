@@ -56,6 +56,8 @@ int cvl_os_random(void *buf, size_t n);
 #define CVL_FAULT_RENAME 0x08
 #define CVL_FAULT_OPEN 0x10
 #define CVL_FAULT_READ 0x20
+#define CVL_FAULT_META 0x40 /* an LMDB write transaction's commit (cvl_lmdb_commit) */
+#define CVL_FAULT_MMAP 0x80 /* mapping a file or growing a map */
 #define CVL_FAULT_THIS_THREAD 0x100 /* only calls from the thread that set it */
 
 /* After `countdown` more calls of the kinds in `mask`, fail one with errno
@@ -64,5 +66,8 @@ int cvl_os_random(void *buf, size_t n);
 void cvl_os_fault_set(unsigned mask, int64_t countdown, int err, int sticky,
 		      int short_write);
 uint64_t cvl_os_fault_hits(void);
+/* For seams outside this file: the errno to fail a call of `kind` with
+ * under the injected fault, or 0 to go ahead. */
+int cvl_os_fault_check(unsigned kind);
 
 #endif
