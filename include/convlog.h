@@ -54,9 +54,24 @@
  * In FULL mode readers see a commit once it is durable; in NORMAL and OFF
  * modes as soon as it is written.
  *
+ * A full disk.  A commit whose log write meets it fails with
+ * CONVLOG_ENOSPC and changes nothing; the handle stays usable, reads go
+ * on, and the same handle commits again once there is room.  A memtable
+ * flush that meets it (or any flush failure) loses nothing -- the log
+ * holds every commit -- and the background thread retries it; meanwhile
+ * commits go on until the memtables are full, then a write is refused
+ * with the flush's error before it changes anything.  A failed fsync is
+ * different: the handle is failed (CONVLOG_EFAILED) until reopened.
+ *
  * Reads.  Every read call sees a consistent snapshot of committed data
  * taken when the call (or the iterator) starts.  Iterators keep their
  * snapshot until freed; free them promptly, a live iterator pins memory.
+ * Each open iterator or read in progress holds one of the store's 1024
+ * LMDB reader slots, shared by every process that has it open; when none
+ * is left a read fails with CONVLOG_EBUSY.  Slots of processes that died
+ * are reclaimed (by a writer's open, and when the slots run out).  An open
+ * iterator also holds up a growth of the LMDB map (see
+ * convlog_options_set_map_size).
  *
  * ========================================================================
  * CONVENTIONS
@@ -88,7 +103,8 @@
  * threads at once.  A convlog_txn, iterator or options object must be used
  * by one thread at a time.  Functions that need no handle are thread-safe.
  *
- * Limits (CONVLOG_MAX_*) are enforced on every write with CONVLOG_ETOOBIG.
+ * Limits (CONVLOG_MAX_*, and the table under "Limits" below) are enforced
+ * on every write with CONVLOG_ETOOBIG; the refused call changes nothing.
  */
 #ifndef CONVLOG_H
 #define CONVLOG_H
@@ -147,6 +163,10 @@ CONVLOG_API const char *convlog_version(void);
 #define CONVLOG_ERANGE (-18)     /* number out of its allowed range */
 #define CONVLOG_ESEQ (-19)       /* message sequence number out of order */
 #define CONVLOG_ECANCELED (-20)  /* a progress callback asked to stop */
+#define CONVLOG_ESCOPE (-21)     /* whole-store call on a scoped handle */
+#define CONVLOG_EBUSY (-22)      /* a shared resource is exhausted or held
+				  * (LMDB reader slots; readers that kept a
+				  * map resize waiting); retry later */
 
 /** Static English name of a status code ("invalid argument"). Never NULL. */
 CONVLOG_API const char *convlog_strerror(int code);
@@ -175,6 +195,67 @@ CONVLOG_API const char *convlog_errmsg(void);
 #define CONVLOG_MAX_CURSOR_NAME 64u
 #define CONVLOG_MAX_TXN_BYTES (512u << 20)   /* encoded records per txn */
 #define CONVLOG_MAX_SEQ 0x7fffffffu          /* messages per conversation */
+
+/*
+ * Every size limit in one place.  Bytes are UTF-8 (or compact JSON) bytes;
+ * "refused" means CONVLOG_ETOOBIG unless another code is named, and a
+ * refused call changes nothing (inside a transaction, the transaction
+ * stays usable).
+ *
+ *   What                               Limit                       Refused
+ *   ---------------------------------  --------------------------  ---------
+ *   message content                    max_content option: 1 B ..  ETOOBIG
+ *                                      CONVLOG_MAX_CONTENT (64 MiB),
+ *                                      default 16 MiB; 0 B allowed
+ *   message metadata, tool_calls       CONVLOG_MAX_MSG_JSON 16 MiB ETOOBIG
+ *                                      each (as given and compact)
+ *   role, name, tool_call_id, model    CONVLOG_MAX_SHORT_TEXT      ETOOBIG
+ *                                      1024 (role also non-empty)
+ *   error_message, feedback_text       CONVLOG_MAX_TITLE 64 KiB    ETOOBIG
+ *   messages per conversation          CONVLOG_MAX_SEQ 2^31-1      ETOOBIG
+ *                                      (seqs a fork inherits count)
+ *   external_id, org_id, user_id,      CONVLOG_MAX_SHORT_TEXT      ETOOBIG
+ *   device_id, session_id,             1024 each (external_id
+ *   initiator_role, responder_role     non-empty)
+ *   title, topic                       CONVLOG_MAX_TITLE 64 KiB    ETOOBIG
+ *   system_prompt                      CONVLOG_MAX_SYSTEM_PROMPT   ETOOBIG
+ *                                      1 MiB
+ *   conversation metadata              CONVLOG_MAX_CONV_METADATA   ETOOBIG
+ *                                      1 MiB (as given and compact)
+ *   tags per conversation              CONVLOG_MAX_TAGS 256,       ETOOBIG
+ *                                      counted as given (before
+ *                                      duplicates are dropped)
+ *   one tag                            1 .. CONVLOG_MAX_TAG 256    ETOOBIG
+ *   cursors per conversation, name     CONVLOG_MAX_CURSORS 64,     ETOOBIG
+ *                                      name 1 .. 64
+ *   fork depth                         63 (a chain of 64)          ETOOBIG
+ *   one transaction (explicit or not)  CONVLOG_MAX_TXN_BYTES       ETOOBIG
+ *                                      512 MiB of encoded records;
+ *                                      its log block at most 1 GiB
+ *                                      compressed, 65535 frames
+ *   conversations per store            no fixed limit (16-byte     -
+ *                                      keys, 64-bit counters): the
+ *                                      LMDB map bounds it
+ *   LMDB map (materialised state)      starts at the map_size      ENOMEM or
+ *                                      option, grows by itself up  ENOSPC when
+ *                                      to 16 TiB or what the       it cannot
+ *                                      address space allows        grow
+ *   log segment                        segment_size option 1 MiB   EINVAL
+ *                                      .. 4 GiB (32-bit offsets);  (option)
+ *                                      compacted ones 3 GiB
+ *   log segments over a store's life   2^32 (32-bit ids, never     ETOOBIG
+ *                                      reused)
+ *   reader slots (open iterators and   1024 per store, all         EBUSY
+ *   snapshots, reads of read-only      processes together
+ *   handles)
+ *   search query                       4096 bytes, nesting 64,     ETOOBIG
+ *                                      phrase 64 words; 1..1000
+ *                                      hits per page (EINVAL)
+ *   sync changeset                     2^32-1 conversations and    -
+ *                                      4 GiB of items: split larger
+ *                                      exports (sync_export_part)
+ *   store path                         4032 bytes                  EINVAL
+ */
 
 /* ---------------------------------------------------------------------- */
 /* UUIDs                                                                  */
@@ -415,7 +496,7 @@ typedef void (*convlog_log_fn)(void *ud, int level, const char *message);
  *   durability FULL, sync interval 100 ms, open flags CREATE,
  *   segment size 64 MiB, memtable 32 MiB, flush interval 5000 ms,
  *   block cache 32 MiB, frame size 32 KiB, zstd level 3,
- *   max content 16 MiB, LMDB map size 1 TiB (virtual), no log callback.
+ *   max content 16 MiB, LMDB map 1 TiB to start (virtual), no log callback.
  * Returns 0 or CONVLOG_ENOMEM.  Free with convlog_options_free().
  */
 CONVLOG_API int convlog_options_new(convlog_options **out);
@@ -460,7 +541,21 @@ CONVLOG_API int convlog_options_set_compression_level(convlog_options *opts,
 /** Largest accepted message content, 1 .. CONVLOG_MAX_CONTENT bytes. */
 CONVLOG_API int convlog_options_set_max_content(convlog_options *opts,
 						uint32_t bytes);
-/** LMDB map size (address space reserved, not disk), 1 MiB .. 16 TiB. */
+/**
+ * Initial size of the LMDB map (address space reserved, not disk), 1 MiB ..
+ * 16 TiB.  It is where the map starts, not a cap: when the materialised
+ * state outgrows it, the write that found it full (a flush, compaction,
+ * index merge, reindex or repair) grows the map -- doubling it, or less
+ * where the address space is short, up to 16 TiB -- and runs again.  The
+ * map can only be replaced while no read of this handle is open, so a
+ * growth waits up to a second for open iterators and snapshots to end,
+ * then gives up with CONVLOG_EBUSY (nothing is lost: a flush is retried
+ * later from the log).  Read-only handles in other processes adopt the
+ * larger map at their next read, by the same rule.  Where the process
+ * cannot reserve the size asked for it starts with less (down to
+ * 256 MiB), and a store whose data is already larger starts at twice its
+ * size.
+ */
 CONVLOG_API int convlog_options_set_map_size(convlog_options *opts,
 					     uint64_t bytes);
 /**
@@ -542,7 +637,8 @@ typedef struct convlog_db convlog_db;
  * (another process has it open for writing), CONVLOG_EVERSION (written by
  * an incompatible format version), CONVLOG_ECORRUPT (damage other than a
  * torn tail; the message names the file and offset), CONVLOG_EIO,
- * CONVLOG_ENOMEM.  On error *out is NULL.
+ * CONVLOG_ENOMEM, CONVLOG_EBUSY (every LMDB reader slot taken by live
+ * readers).  On error *out is NULL.
  */
 CONVLOG_API int convlog_open(const char *path, const convlog_options *opts,
 			     convlog_db **out);
@@ -557,9 +653,61 @@ CONVLOG_API int convlog_open(const char *path, const convlog_options *opts,
 CONVLOG_API void convlog_close(convlog_db *db);
 
 /**
+ * Scoped handles (row-level security).  Opens a handle on `db` that sees
+ * and changes only the conversations whose org_id equals `org_id` and
+ * whose user_id equals `user_id` (a NULL one matches any; at least one is
+ * required).  *out is a convlog_db pointer that every call below accepts;
+ * close it with convlog_close(), before `db` and after the transactions
+ * and iterators made through it.  It shares the store, its writer, its
+ * caches and its background work: opening one costs an allocation.
+ *
+ * Through a scoped handle:
+ *  - a conversation outside the scope does not exist: every call naming
+ *    one (get, get_by_external, msg_get, msg_get_by_id, msg_range,
+ *    msg_thread, msg_children, get_cursor, patch, set_status, archive,
+ *    delete, restore, purge, append, supersede, set_tip, fork, replay,
+ *    set/clear_cursor) fails with CONVLOG_ENOTFOUND and the message it
+ *    would give for an id that never existed;
+ *  - listings (conv_list, search, session summaries, usage, sync_feed)
+ *    return only the scope's conversations; conv_list uses the user or
+ *    org index when the filter names neither;
+ *  - convlog_stats_get counts the scope's conversations (deleted ones
+ *    too) and their own messages, reading them; every store-wide figure
+ *    (content_bytes, segments, bytes, LSNs, counters) is 0;
+ *  - writes stay inside: a new conversation without org_id / user_id
+ *    gets the scope's; one that would lie outside it (created, put,
+ *    patched or forked with another owner) fails with CONVLOG_EINVAL and
+ *    changes nothing; an id taken by a conversation outside the scope
+ *    fails like an unknown id, except that create reports it taken
+ *    (CONVLOG_EEXIST), as it does an external_id used outside the scope:
+ *    both are unique across the store;
+ *  - sync_export and sync_export_part carry the scope's conversations and
+ *    no tombstones (a tombstone does not record whose conversation it
+ *    was); sync_apply takes the scope's conversations of a changeset,
+ *    counts the rest (and its tombstones) as `ignored`, and leaves the
+ *    peer's cursor where it was;
+ *  - a fork reads the prefix it inherits even when the parent lies
+ *    outside the scope (that prefix is part of the fork);
+ *  - whole-store calls (checkpoint, sync, compact, verify, repair,
+ *    inspect, log_scan, reindex, index_merge, lifecycle_sweep,
+ *    sync_status, sync_push_pg / sync_pull_pg) fail with CONVLOG_ESCOPE:
+ *    use the unscoped handle.
+ *
+ * Thread-safe like the handle it comes from.  Errors: CONVLOG_EINVAL (no
+ * org_id and no user_id, an empty one, `db` not a handle), CONVLOG_ESCOPE
+ * (`db` is scoped already), CONVLOG_ETOOBIG (longer than
+ * CONVLOG_MAX_SHORT_TEXT), CONVLOG_EUTF8, CONVLOG_ENOMEM.
+ */
+CONVLOG_API int convlog_scope_open(convlog_db *db, const char *org_id, const char *user_id,
+				   convlog_db **out);
+
+/**
  * Makes every commit so far durable (log sync) and flushes the memtable to
  * LMDB, so the next open replays nothing.  Thread-safe.
- * Errors: CONVLOG_EIO, CONVLOG_ENOSPC, CONVLOG_EFAILED, CONVLOG_EREADONLY.
+ * Errors: CONVLOG_EIO, CONVLOG_ENOSPC, CONVLOG_EFAILED, CONVLOG_EREADONLY,
+ * CONVLOG_EBUSY (the LMDB map had to grow and this process's iterators
+ * stayed open), CONVLOG_ENOMEM (no address space for a larger map).  A
+ * failed flush loses nothing and is retried.
  */
 CONVLOG_API int convlog_checkpoint(convlog_db *db);
 
@@ -579,7 +727,9 @@ typedef struct convlog_txn convlog_txn;
  * The txn must be used by the thread that began it (it holds the store's
  * writer lock) and ended with commit or abort.
  *
- * Errors: CONVLOG_EREADONLY, CONVLOG_EFAILED, CONVLOG_ENOMEM.
+ * Errors: CONVLOG_EREADONLY, CONVLOG_EFAILED, CONVLOG_ENOMEM, and
+ * CONVLOG_EIO / CONVLOG_ENOSPC while the memtable is full and flushing it
+ * to LMDB keeps failing (nothing is written; retry later).
  */
 CONVLOG_API int convlog_txn_begin(convlog_db *db, convlog_txn **out);
 

@@ -87,6 +87,6 @@ int cmd_children(int argc, char **argv)
 		      &db))
 		return TOOL_FAIL;
 	st = children(db, argv[optind + 1], seq, json);
-	convlog_close(db);
+	tool_close(db);
 	return st;
 }

@@ -113,7 +113,7 @@ int cmd_compact(int argc, char **argv)
 	rc = convlog_compact(db, &o, on_progress, &bar, &st);
 	if (bar.on)
 		fputs("\r\033[K", stderr);
-	convlog_close(db);
+	tool_close(db);
 	if (rc)
 		return tool_lib_err("compact", rc, NULL);
 	if (json) {

@@ -250,7 +250,7 @@ int cmd_dump(int argc, char **argv)
 		tool_err("dump", "write error");
 		st = TOOL_FAIL;
 	}
-	convlog_close(db);
+	tool_close(db);
 	if (d.damaged) {
 		tool_err("dump", "%llu damaged block%s skipped", (unsigned long long)d.damaged,
 			 d.damaged == 1 ? "" : "s");

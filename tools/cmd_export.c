@@ -253,6 +253,6 @@ int cmd_export(int argc, char **argv)
 		json_decref(ex.items[i].obj);
 	free(ex.items);
 	free(ex.by_id);
-	convlog_close(ex.db);
+	tool_close(ex.db);
 	return st;
 }

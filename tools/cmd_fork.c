@@ -131,7 +131,7 @@ int cmd_fork(int argc, char **argv)
 	st = tool_open("fork", argv[optind], 0, CONVLOG_DURABILITY_FULL, &db);
 	if (!st)
 		st = do_fork(db, argv[optind + 1], &f);
-	convlog_close(db);
+	tool_close(db);
 out:
 	free(f.tags);
 	return st;

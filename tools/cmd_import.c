@@ -967,7 +967,7 @@ int cmd_import(int argc, char **argv)
 		if (im.json)
 			summary_json(&im);
 	}
-	convlog_close(im.db);
+	tool_close(im.db);
 	if (in != stdin)
 		fclose(in);
 	return st;

@@ -32,7 +32,7 @@ static int is_store(const char *path)
 	if (!rc)
 		rc = convlog_open(path, opts, &db);
 	convlog_options_free(opts);
-	convlog_close(db);
+	tool_close(db);
 	if (rc == CONVLOG_ENOTFOUND)
 		return 0;
 	if (rc) {
@@ -74,6 +74,6 @@ int cmd_init(int argc, char **argv)
 	}
 	if (tool_open("init", argv[optind], CONVLOG_OPEN_CREATE, CONVLOG_DURABILITY_FULL, &db))
 		return TOOL_FAIL;
-	convlog_close(db);
+	tool_close(db);
 	return TOOL_OK;
 }

@@ -369,7 +369,7 @@ int cmd_inspect(int argc, char **argv)
 	if (tool_open("inspect", argv[optind], CONVLOG_OPEN_READONLY, CONVLOG_DURABILITY_FULL, &db))
 		return TOOL_FAIL;
 	rc = convlog_inspect(db, &in);
-	convlog_close(db);
+	tool_close(db);
 	if (rc)
 		return tool_lib_err("inspect", rc, NULL);
 	if (json ? json_out(argv[optind], in) : text_out(argv[optind], in)) {

@@ -214,7 +214,7 @@ out:
 	for (size_t i = 0; i < n; i++)
 		convlog_conv_free(cv[i]);
 	free(cv);
-	convlog_close(db);
+	tool_close(db);
 	return st;
 }
 

@@ -234,6 +234,6 @@ int cmd_ls(int argc, char **argv)
 		st = set_parent(db, &o);
 	if (!st)
 		st = list(db, &o);
-	convlog_close(db);
+	tool_close(db);
 	return st;
 }

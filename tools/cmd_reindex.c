@@ -59,7 +59,7 @@ int cmd_reindex(int argc, char **argv)
 	double t0 = now_s();
 	if ((rc = convlog_reindex(db, stem)) || (rc = convlog_index_merge(db, CONVLOG_MERGE_ALL))) {
 		tool_lib_err("reindex", rc, NULL);
-		convlog_close(db);
+		tool_close(db);
 		return rc == CONVLOG_EINVAL ? TOOL_USAGE : TOOL_FAIL;
 	}
 	double t1 = now_s();
@@ -67,13 +67,13 @@ int cmd_reindex(int argc, char **argv)
 	st.version = CONVLOG_STATS_VERSION;
 	if ((rc = convlog_stats_get(db, &st))) {
 		tool_lib_err("reindex", rc, "statistics");
-		convlog_close(db);
+		tool_close(db);
 		return TOOL_FAIL;
 	}
 	tool_human_size(st.index_bytes, size, sizeof(size));
 	printf("reindexed %llu messages in %.1f s: %llu index segment%s, %s\n",
 	       (unsigned long long)st.messages, t1 - t0, (unsigned long long)st.index_segments,
 	       st.index_segments == 1 ? "" : "s", size);
-	convlog_close(db);
+	tool_close(db);
 	return TOOL_OK;
 }

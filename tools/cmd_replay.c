@@ -87,6 +87,6 @@ int cmd_replay(int argc, char **argv)
 	if (tool_open("replay", argv[optind], 0, CONVLOG_DURABILITY_FULL, &db))
 		return TOOL_FAIL;
 	st = replay(db, argv[optind + 1], prompt);
-	convlog_close(db);
+	tool_close(db);
 	return st;
 }

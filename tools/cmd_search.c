@@ -190,7 +190,7 @@ int cmd_search(int argc, char **argv)
 		st = a.json ? print_json(r) : print_text(r);
 	}
 	convlog_search_result_free(r);
-	convlog_close(db);
+	tool_close(db);
 	if (fflush(stdout) && !st) {
 		tool_err("search", "write error");
 		st = TOOL_FAIL;

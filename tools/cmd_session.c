@@ -158,6 +158,6 @@ int cmd_session(int argc, char **argv)
 		      &db))
 		return TOOL_FAIL;
 	st = session(db, argv[optind + 1], json);
-	convlog_close(db);
+	tool_close(db);
 	return st;
 }

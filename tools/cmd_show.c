@@ -102,6 +102,6 @@ int cmd_show(int argc, char **argv)
 	if (tool_open("show", argv[optind], CONVLOG_OPEN_READONLY, CONVLOG_DURABILITY_FULL, &db))
 		return TOOL_FAIL;
 	st = show(db, argv[optind + 1], last, json);
-	convlog_close(db);
+	tool_close(db);
 	return st;
 }

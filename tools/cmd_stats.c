@@ -228,6 +228,6 @@ int cmd_stats(int argc, char **argv)
 	if (tool_open("stats", argv[optind], CONVLOG_OPEN_READONLY, CONVLOG_DURABILITY_FULL, &db))
 		return TOOL_FAIL;
 	st = o.by ? usage_stats(db, &o) : store_stats(db, o.json);
-	convlog_close(db);
+	tool_close(db);
 	return st;
 }

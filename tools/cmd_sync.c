@@ -120,7 +120,7 @@ static int do_export(int argc, char **argv)
 	if (tool_open("sync export", argv[optind], CONVLOG_OPEN_READONLY, CONVLOG_DURABILITY_FULL, &db))
 		return TOOL_FAIL;
 	rc = convlog_sync_export(db, since, &cs, &len, &upto);
-	convlog_close(db);
+	tool_close(db);
 	if (rc)
 		return tool_lib_err("sync export", rc, NULL), TOOL_FAIL;
 	FILE *f = outp ? fopen(outp, "wb") : stdout;
@@ -196,7 +196,7 @@ static int do_apply(int argc, char **argv)
 			       argv[i], r.source, r.since, r.upto, r.conversations, r.created, r.updated,
 			       r.messages_added, r.messages_updated, r.renumbered, r.purged);
 	}
-	convlog_close(db);
+	tool_close(db);
 	return ret;
 }
 
@@ -225,7 +225,7 @@ static int do_status(int argc, char **argv)
 	if (tool_open("sync status", argv[optind], CONVLOG_OPEN_READONLY, CONVLOG_DURABILITY_FULL, &db))
 		return TOOL_FAIL;
 	rc = convlog_sync_status(db, &in);
-	convlog_close(db);
+	tool_close(db);
 	if (rc)
 		return tool_lib_err("sync status", rc, NULL), TOOL_FAIL;
 	if (json) {
@@ -282,7 +282,7 @@ static int do_pg(int argc, char **argv, int push)
 	if (tool_open(cmd, argv[optind], 0, CONVLOG_DURABILITY_FULL, &db))
 		return TOOL_FAIL;
 	rc = push ? convlog_sync_push_pg(db, url, &r) : convlog_sync_pull_pg(db, url, &r);
-	convlog_close(db);
+	tool_close(db);
 	if (rc)
 		return tool_lib_err(cmd, rc, NULL), TOOL_FAIL;
 	if (push && json)

@@ -83,6 +83,6 @@ int cmd_thread(int argc, char **argv)
 	if (tool_open("thread", argv[optind], CONVLOG_OPEN_READONLY, CONVLOG_DURABILITY_FULL, &db))
 		return TOOL_FAIL;
 	st = thread(db, argv[optind + 1], to, json);
-	convlog_close(db);
+	tool_close(db);
 	return st;
 }

@@ -62,6 +62,6 @@ int cmd_tip(int argc, char **argv)
 	if (tool_open("tip", argv[optind], 0, CONVLOG_DURABILITY_FULL, &db))
 		return TOOL_FAIL;
 	st = set_tip(db, argv[optind + 1], seq);
-	convlog_close(db);
+	tool_close(db);
 	return st;
 }

@@ -139,6 +139,6 @@ int cmd_verify(int argc, char **argv)
 out:
 	if (fflush(stdout) && !st)
 		st = TOOL_FAIL;
-	convlog_close(db);
+	tool_close(db);
 	return st;
 }

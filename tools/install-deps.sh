@@ -12,7 +12,7 @@ set -eu
 
 PKGS="build-essential pkg-config liblmdb-dev libzstd-dev libxxhash-dev \
 libjansson-dev libutf8proc-dev libstemmer-dev check libsqlite3-dev lmdb-utils python3 \
-postgresql libpq-dev clang libclang-rt-14-dev"
+postgresql libpq-dev clang libclang-rt-14-dev cppcheck clang-tidy"
 # (lmdb-utils: tests/e2e/repair.sh damages a store with mdb_load; python3:
 # tests/e2e/inspect.sh checks JSON output.
 # postgresql: the sync server of record; its server binaries (initdb,
@@ -24,6 +24,7 @@ postgresql libpq-dev clang libclang-rt-14-dev"
 # `make test` build libFuzzer harnesses; libFuzzer itself
 # (libclang_rt.fuzzer-x86_64.a) is in libclang-rt-14-dev, which clang
 # only recommends (14 is Debian 12's default clang).
+# cppcheck and clang-tidy: `make lint` runs both over lib/.
 # SQLite: the tests check search results against FTS5 and the benchmark
 # compares against it; the library itself does not link it.)
 case "${1:-}" in

@@ -57,6 +57,9 @@ int tool_getopt_error(const char *cmd, int c, char **argv)
 	return tool_usage(cmd, "unknown option '%s'", arg);
 }
 
+/* the store under the scoped handle tool_open handed out */
+static convlog_db *scoped_base;
+
 int tool_open(const char *cmd, const char *path, unsigned flags, int durability,
 	      convlog_db **out)
 {
@@ -77,9 +80,32 @@ int tool_open(const char *cmd, const char *path, unsigned flags, int durability,
 	rc = convlog_open(path, opts, out);
 	if (rc)
 		tool_lib_err(cmd, rc, NULL);
+	const char *user = getenv("CONVLOG_SCOPE_USER"), *org = getenv("CONVLOG_SCOPE_ORG");
+	if (!rc && ((user && *user) || (org && *org))) {
+		convlog_db *scoped;
+		rc = convlog_scope_open(*out, org && *org ? org : NULL, user && *user ? user : NULL,
+					&scoped);
+		if (rc) {
+			tool_lib_err(cmd, rc, NULL);
+			convlog_close(*out);
+			*out = NULL;
+		} else {
+			scoped_base = *out;
+			*out = scoped;
+		}
+	}
 out:
 	convlog_options_free(opts);
 	return rc ? TOOL_FAIL : TOOL_OK;
+}
+
+void tool_close(convlog_db *db)
+{
+	convlog_close(db);
+	if (db && scoped_base) {
+		convlog_close(scoped_base);
+		scoped_base = NULL;
+	}
 }
 
 /* ---- time ---- */

@@ -52,6 +52,11 @@ int tool_getopt_error(const char *cmd, int c, char **argv);
  */
 int tool_open(const char *cmd, const char *path, unsigned flags, int durability,
 	      convlog_db **out);
+/* With CONVLOG_SCOPE_USER and/or CONVLOG_SCOPE_ORG in the environment,
+ * tool_open hands out a scoped handle (convlog_scope_open): every command
+ * then sees and changes only that user's or org's conversations.
+ * tool_close closes it and the store under it.  Accepts NULL. */
+void tool_close(convlog_db *db);
 
 /* Formats ms since the epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
 void tool_time_format(int64_t ms, char out[TOOL_TIME_STRLEN]);

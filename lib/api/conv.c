@@ -132,6 +132,10 @@ static int create_in(convlog_txn *t, const convlog_conv *in, convlog_uuid *out_i
 	who(w, sizeof(w), &in->id);
 	if ((rc = cvl_conv_prepare(w, in, CONVLOG_CONV_ALL, &c, &pr)))
 		goto out;
+	if (t->scope && !c.user_id) /* a scoped handle creates in its scope */
+		c.user_id = t->scope->user_id;
+	if (t->scope && !c.org_id)
+		c.org_id = t->scope->org_id;
 	if (c.status == 0)
 		c.status = CONVLOG_STATUS_ACTIVE;
 	if (!cvl_status_valid(c.status) || c.status == CONVLOG_STATUS_DELETED) {
@@ -139,8 +143,10 @@ static int create_in(convlog_txn *t, const convlog_conv *in, convlog_uuid *out_i
 		goto out;
 	}
 	if (!convlog_uuid_is_nil(&c.id)) {
+		cs = NULL;
 		rc = cvl_actx_conv(&t->a, &c.id, &cs);
-		if (rc == 0) {
+		/* taken outside a scoped handle's scope too: ids are unique */
+		if (rc == 0 || (rc == CONVLOG_ENOTFOUND && cs && cs->cur)) {
 			rc = cvl_err(CONVLOG_EEXIST, "%s already exists", w);
 			goto out;
 		}
@@ -198,6 +204,10 @@ static int put_in(convlog_txn *t, const convlog_conv *in)
 		rc = cvl_err(CONVLOG_ESTATUS, "%s: unknown status %d", w, c.status);
 		goto out;
 	}
+	if (t->scope && !c.user_id)
+		c.user_id = t->scope->user_id;
+	if (t->scope && !c.org_id)
+		c.org_id = t->scope->org_id;
 	if (c.prev_status && !cvl_status_valid(c.prev_status)) {
 		rc = cvl_err(CONVLOG_ESTATUS, "%s: unknown prev_status %d", w, c.prev_status);
 		goto out;
@@ -537,7 +547,7 @@ CONVLOG_API int convlog_conv_get(convlog_db *db, const convlog_uuid *id, convlog
 	if (!id || !out)
 		return cvl_err(CONVLOG_EINVAL, "conv_get: NULL argument");
 	*out = NULL;
-	if ((rc = cvl_db_check(db)) || (rc = cvl_db_snapshot(db, &v)))
+	if ((rc = cvl_db_view(&db, &v)))
 		return rc;
 	rc = cvl_conv_load(&v, id, out);
 	cvl_view_release(&v);
@@ -557,7 +567,7 @@ CONVLOG_API int convlog_conv_get_by_external(convlog_db *db, const char *ext, co
 	if (!ext || !out)
 		return cvl_err(CONVLOG_EINVAL, "conv_get_by_external: NULL argument");
 	*out = NULL;
-	if ((rc = cvl_db_check(db)) || (rc = cvl_db_snapshot(db, &v)))
+	if ((rc = cvl_db_view(&db, &v)))
 		return rc;
 	rc = cvl_view_get(&v, CVL_T_CEXT, k, cvl_key_text(k, ext, strlen(ext)), &val, &vl);
 	if (!rc && vl != 16)

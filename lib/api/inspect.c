@@ -174,8 +174,8 @@ static int copy_segs(convlog_db *db, cvl_segfile **out, size_t *n, ssize_t *last
 	int rc = 0;
 
 	pthread_rwlock_rdlock(&db->seg_lock);
-	*n = db->nsegs;
 	*last_log = cvl_segs_last_log(db);
+	*n = db->nsegs; /* after the call, which the analyzer cannot see into */
 	*out = cvl_malloc((db->nsegs ? db->nsegs : 1) * sizeof(**out));
 	if (*out)
 		memcpy(*out, db->segs, db->nsegs * sizeof(**out));

@@ -23,6 +23,7 @@ struct convlog_conv_iter {
 	uint8_t resume[CVL_KEY_MAX];
 	size_t rlen;
 	int started;
+	const cvl_scope *scope; /* a scoped handle's: only its conversations */
 	uint32_t returned;
 	uint8_t last[CVL_KEY_MAX];
 	size_t last_len;
@@ -109,7 +110,7 @@ static int parse_token(convlog_conv_iter *it, const char *tok)
 	if (n < pl + 2 || strncmp(tok, TOKEN_PREFIX, pl) != 0 || (n - pl) % 2 ||
 	    (n - pl) / 2 > CVL_KEY_MAX + 1)
 		return cvl_err(CONVLOG_EINVAL, "list: '%.40s' is not a listing token", tok);
-	uint8_t raw[CVL_KEY_MAX + 1];
+	uint8_t raw[CVL_KEY_MAX + 1] = {0}; /* rl >= 1, beyond the analyzers' reach */
 	size_t rl = (n - pl) / 2;
 	for (size_t i = 0; i < rl; i++) {
 		int hi = hexval(tok[pl + 2 * i]), lo = hexval(tok[pl + 2 * i + 1]);
@@ -137,13 +138,14 @@ CONVLOG_API int convlog_conv_list(convlog_db *db, const convlog_conv_filter *f,
 				  convlog_conv_iter **out)
 {
 	convlog_conv_iter *it;
+	const cvl_scope *scope;
 	int rc;
 
 	cvl_err_clear();
 	if (!out)
 		return cvl_err(CONVLOG_EINVAL, "conv_list: out is NULL");
 	*out = NULL;
-	if ((rc = cvl_db_check(db)))
+	if ((rc = cvl_db_enter(&db, &scope)))
 		return rc;
 	if (f && f->version != CONVLOG_CONV_VERSION)
 		return cvl_err(CONVLOG_EINVAL, "conv_list: filter version %u (use convlog_conv_filter_init)",
@@ -173,6 +175,22 @@ CONVLOG_API int convlog_conv_list(convlog_db *db, const convlog_conv_filter *f,
 	it->f.initiator_role = it->irole;
 	it->f.responder_role = it->rrole;
 	it->f.after = NULL;
+	if (scope) {
+		/* the scope is a filter too, and the user or org index serves it
+		 * when the caller named neither (the order stays the one the
+		 * caller's own filters imply) */
+		const convlog_conv_filter *g = &it->f;
+		int roles = g->initiator_role || g->responder_role;
+		int other = g->user_id || g->org_id || g->session_id || g->tag || g->status ||
+			    g->has_parent;
+		if (it->f.order == CONVLOG_ORDER_DEFAULT)
+			it->f.order = roles && !other ? CONVLOG_ORDER_CREATED_DESC : CONVLOG_ORDER_ACTIVITY;
+		if (scope->user_id && !it->f.user_id)
+			it->f.user_id = scope->user_id;
+		if (scope->org_id && !it->f.org_id)
+			it->f.org_id = scope->org_id;
+		it->scope = scope;
+	}
 	if ((rc = choose_index(it)))
 		goto fail;
 	if (f && f->after && (rc = parse_token(it, f->after)))
@@ -195,6 +213,8 @@ static int matches(const convlog_conv_iter *it, const convlog_conv *c)
 {
 	const convlog_conv_filter *f = &it->f;
 
+	if (!cvl_scope_covers(it->scope, c))
+		return 0;
 	if (f->user_id && !str_eq(c->user_id, f->user_id))
 		return 0;
 	if (f->org_id && !str_eq(c->org_id, f->org_id))

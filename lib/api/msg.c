@@ -233,7 +233,7 @@ CONVLOG_API int convlog_msg_get(convlog_db *db, const convlog_uuid *conv, uint32
 	if (!conv || !out)
 		return cvl_err(CONVLOG_EINVAL, "msg_get: NULL argument");
 	*out = NULL;
-	if ((rc = cvl_db_check(db)) || (rc = cvl_db_snapshot(db, &v)))
+	if ((rc = cvl_db_view(&db, &v)))
 		return rc;
 	rc = get_in(db, &v, conv, seq, out);
 	cvl_view_release(&v);
@@ -253,7 +253,7 @@ CONVLOG_API int convlog_msg_get_by_id(convlog_db *db, const convlog_uuid *id, co
 	if (!id || !out)
 		return cvl_err(CONVLOG_EINVAL, "msg_get_by_id: NULL argument");
 	*out = NULL;
-	if ((rc = cvl_db_check(db)) || (rc = cvl_db_snapshot(db, &v)))
+	if ((rc = cvl_db_view(&db, &v)))
 		return rc;
 	rc = cvl_view_get(&v, CVL_T_MSGID, id->bytes, 16, &val, &vl);
 	if (rc == CONVLOG_ENOTFOUND)
@@ -262,8 +262,16 @@ CONVLOG_API int convlog_msg_get_by_id(convlog_db *db, const convlog_uuid *id, co
 		rc = cvl_err(CONVLOG_ECORRUPT, "message id index entry is malformed");
 	if (!rc) {
 		memcpy(conv.bytes, val, 16);
-		rc = cvl_msg_read_at(db, &v, &conv, cvl_get_u32be(val + 16), out);
+		if (v.scope) { /* its conversation must be in the handle's scope */
+			convlog_conv *c = NULL;
+			rc = cvl_conv_load(&v, &conv, &c);
+			convlog_conv_free(c);
+			if (rc == CONVLOG_ENOTFOUND)
+				rc = cvl_err(rc, "message %s does not exist", cvl_uuid_str(id, s));
+		}
 	}
+	if (!rc)
+		rc = cvl_msg_read_at(db, &v, &conv, cvl_get_u32be(val + 16), out);
 	cvl_view_release(&v);
 	return rc;
 }

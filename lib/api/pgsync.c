@@ -61,7 +61,7 @@ static int pg_err(pgsess *s, const PGresult *r, const char *what)
 	for (const char *p = msg && *msg ? msg : "no message"; *p && n + 1 < sizeof(buf); p++) {
 		int sp = *p == '\n' || *p == '\t' || *p == ' ';
 		if (!sp || (n && buf[n - 1] != ' '))
-			buf[n++] = sp ? ' ' : *p;
+			buf[n++] = (char)(sp ? ' ' : *p);
 	}
 	while (n && buf[n - 1] == ' ')
 		n--;

@@ -93,10 +93,12 @@ CONVLOG_API int convlog_msg_range(convlog_db *db, const convlog_uuid *conv, int 
 		return cvl_err(CONVLOG_EINVAL, "msg_range: unknown range kind %d", kind);
 	if ((kind == CONVLOG_RANGE_FIRST || kind == CONVLOG_RANGE_LAST) && n == 0)
 		return cvl_err(CONVLOG_EINVAL, "msg_range: FIRST and LAST need n > 0");
-	if ((rc = cvl_db_check(db)) || (rc = iter_new(db, &it)))
+	const cvl_scope *scope;
+	if ((rc = cvl_db_enter(&db, &scope)) || (rc = iter_new(db, &it)))
 		return rc;
 	if ((rc = cvl_db_snapshot(db, &it->v)))
 		goto fail;
+	it->v.scope = scope;
 	rc = cvl_conv_load(&it->v, conv, &c);
 	if (rc == CONVLOG_ENOTFOUND)
 		rc = cvl_err(rc, "conversation %s does not exist", cvl_uuid_str(conv, s));

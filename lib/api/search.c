@@ -122,6 +122,7 @@ static int list_ids(convlog_db *db, const convlog_conv_filter *f, idset *s)
 struct rctx {
 	convlog_db *db;
 	int include_deleted;
+	const cvl_scope *scope;
 };
 
 static int resolve(void *ud, int filter, const char *value, convlog_uuid **ids, size_t *n)
@@ -162,6 +163,13 @@ static int resolve(void *ud, int filter, const char *value, convlog_uuid **ids, 
 		f.tag = value;
 		rc = list_ids(r->db, &f, &s);
 		break;
+	case CVL_F_SCOPE:
+		if (r->scope) {
+			f.user_id = r->scope->user_id;
+			f.org_id = r->scope->org_id;
+			rc = list_ids(r->db, &f, &s);
+		}
+		break;
 	default:
 		rc = cvl_err(CONVLOG_EINVAL, "unknown search filter");
 	}
@@ -195,9 +203,10 @@ static int parse_token(const convlog_search_query *q, uint64_t *a, uint64_t *b)
 	uint32_t h;
 	int used = 0;
 
+	/* NOLINTNEXTLINE(cert-err34-c): width-limited hex fields cannot overflow */
 	if (sscanf(q->after, "%2[^.].%8" SCNx32 ".%16" SCNx64 ".%16" SCNx64 "%n", tag, &h, a, b,
 		   &used) != 4 ||
-	    q->after[used] || strcmp(tag, TOKEN_TAG) || h != query_hash(q))
+	    q->after[used] || strcmp(tag, TOKEN_TAG) != 0 || h != query_hash(q))
 		return cvl_err(CONVLOG_EINVAL,
 			       "search: the page token is malformed or belongs to another query");
 	return 0;
@@ -283,7 +292,7 @@ static void sb_put(sbuf *b, const char *s, size_t n)
 {
 	if (b->oom)
 		return;
-	if (b->n + n + 1 > b->cap) {
+	if (!b->p || b->n + n + 1 > b->cap) {
 		size_t nc = (b->n + n + 1) * 2;
 		char *np = cvl_realloc(b->p, nc);
 		if (!np) {
@@ -521,6 +530,7 @@ static int hidden_ids(convlog_db *db, idset *s)
 
 typedef struct sstate {
 	convlog_db *db;
+	const cvl_scope *scope;
 	const convlog_search_query *q;
 	cvl_qnode *tree;
 	cvl_analyzer *an;
@@ -551,7 +561,7 @@ static void sstate_free(sstate *s)
 static int run(sstate *s)
 {
 	const convlog_search_query *q = s->q;
-	struct rctx rc_ud = {s->db, q->include_deleted};
+	struct rctx rc_ud = {s->db, q->include_deleted, s->scope};
 	cvl_sreq r = {0};
 	uint64_t a = 0, b = 0;
 	size_t n = 0;
@@ -672,6 +682,35 @@ static int build_result(sstate *s, convlog_search_result **out)
 	return 0;
 }
 
+/* A scoped handle searches its own conversations: the query becomes
+ * (query) AND scope, the scope a filter resolved like user: (the query
+ * still drives). */
+static int scope_query(cvl_qnode **tree)
+{
+	cvl_qnode *and = cvl_calloc(1, sizeof(*and));
+	cvl_qnode *f = cvl_calloc(1, sizeof(*f));
+	cvl_qnode **kids = cvl_calloc(2, sizeof(*kids));
+	char *text = cvl_strdup("scope");
+
+	if (!and || !f || !kids || !text) {
+		cvl_free(and);
+		cvl_free(f);
+		cvl_free(kids);
+		cvl_free(text);
+		return cvl_err(CONVLOG_ENOMEM, "out of memory for a search");
+	}
+	f->kind = CVL_Q_FILTER;
+	f->filter = CVL_F_SCOPE;
+	f->text = text;
+	and->kind = CVL_Q_AND;
+	and->kids = kids;
+	and->nkids = 2;
+	kids[0] = *tree;
+	kids[1] = f;
+	*tree = and;
+	return 0;
+}
+
 CONVLOG_API int convlog_search(convlog_db *db, const convlog_search_query *q,
 			       convlog_search_result **out)
 {
@@ -682,9 +721,14 @@ CONVLOG_API int convlog_search(convlog_db *db, const convlog_search_query *q,
 	if (!out)
 		return cvl_err(CONVLOG_EINVAL, "search: out is NULL");
 	*out = NULL;
-	if ((rc = cvl_db_check(db)) || (rc = check_query(q)) || (rc = check_text(q->query, NULL)) ||
-	    (rc = cvl_query_parse(q->query, &s.tree, NULL)))
+	if ((rc = cvl_db_enter(&db, &s.scope)) || (rc = check_query(q)) ||
+	    (rc = check_text(q->query, NULL)) || (rc = cvl_query_parse(q->query, &s.tree, NULL)))
 		return rc;
+	s.db = db;
+	if (s.scope && (rc = scope_query(&s.tree))) {
+		cvl_query_free(s.tree);
+		return rc;
+	}
 	uint64_t bad = atomic_load(&db->text_damaged);
 	if (bad) {
 		cvl_query_free(s.tree);

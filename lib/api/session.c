@@ -27,8 +27,8 @@ static void add_conv(convlog_session_summary *out, const convlog_conv *c)
 
 /* Walks the session's index entries; `sid` is the session id, `pfx` its
  * key component. */
-static int walk(cvl_view *v, const char *sid, const uint8_t *pfx, size_t plen,
-		convlog_session_summary *out)
+static int walk(cvl_view *v, const cvl_scope *scope, const char *sid, const uint8_t *pfx,
+		size_t plen, convlog_session_summary *out)
 {
 	convlog_conv *c = NULL;
 	convlog_uuid id;
@@ -49,7 +49,7 @@ static int walk(cvl_view *v, const char *sid, const uint8_t *pfx, size_t plen,
 			goto out;
 		/* long session ids are hashed in keys: confirm on the record */
 		if (c->status != CONVLOG_STATUS_DELETED && c->session_id &&
-		    strcmp(c->session_id, sid) == 0)
+		    strcmp(c->session_id, sid) == 0 && cvl_scope_covers(scope, c))
 			add_conv(out, c);
 		convlog_conv_free(c);
 		c = NULL;
@@ -78,13 +78,14 @@ CONVLOG_API int convlog_session_get_summary(convlog_db *db, const char *session_
 			       "session_get_summary: set out->version to CONVLOG_SESSION_VERSION");
 	if (!session_id)
 		return cvl_err(CONVLOG_EINVAL, "session_get_summary: session_id is NULL");
-	if ((rc = cvl_db_check(db)))
+	const cvl_scope *scope;
+	if ((rc = cvl_db_enter(&db, &scope)))
 		return rc;
 	memset((char *)out + sizeof(out->version), 0, sizeof(*out) - sizeof(out->version));
 	plen = cvl_key_text(pfx, session_id, strlen(session_id));
 	if ((rc = cvl_db_snapshot(db, &v)))
 		return rc;
-	rc = walk(&v, session_id, pfx, plen, out);
+	rc = walk(&v, scope, session_id, pfx, plen, out);
 	cvl_view_release(&v);
 	if (rc)
 		memset((char *)out + sizeof(out->version), 0, sizeof(*out) - sizeof(out->version));

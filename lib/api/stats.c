@@ -7,6 +7,38 @@
 #include "os/os.h"
 #include "util/err.h"
 
+/* A scoped handle's statistics: its conversations, read through a listing
+ * (the store-wide aggregates would count everyone's). */
+static int scoped_stats(convlog_db *handle, convlog_stats *out)
+{
+	convlog_conv_filter f;
+	convlog_conv_iter *it;
+	const convlog_conv *c;
+	int rc;
+
+	convlog_conv_filter_init(&f);
+	f.include_deleted = 1;
+	if ((rc = convlog_conv_list(handle, &f, &it)))
+		return rc;
+	memset((char *)out + sizeof(out->version), 0, sizeof(*out) - sizeof(out->version));
+	while ((rc = convlog_conv_iter_next(it, &c)) == 0) {
+		out->conversations++;
+		if (c->status == CONVLOG_STATUS_DELETED)
+			out->deleted_conversations++;
+		/* a fork's own messages: its prefix is the parent's */
+		if (convlog_uuid_is_nil(&c->parent_id))
+			out->messages += c->message_count;
+		else if (c->message_count > c->fork_seq)
+			out->messages += c->message_count - c->fork_seq;
+	}
+	convlog_conv_iter_free(it);
+	if (rc != CONVLOG_DONE) {
+		memset((char *)out + sizeof(out->version), 0, sizeof(*out) - sizeof(out->version));
+		return rc;
+	}
+	return 0;
+}
+
 CONVLOG_API int convlog_stats_get(convlog_db *db, convlog_stats *out)
 {
 	cvl_counters c;
@@ -20,7 +52,9 @@ CONVLOG_API int convlog_stats_get(convlog_db *db, convlog_stats *out)
 		return cvl_err(CONVLOG_EINVAL, "stats_get: out is NULL");
 	if (out->version != CONVLOG_STATS_VERSION)
 		return cvl_err(CONVLOG_EINVAL, "stats_get: set out->version to CONVLOG_STATS_VERSION");
-	if ((rc = cvl_db_check(db)) || (rc = cvl_db_snapshot(db, &v)))
+	if (db && *(const uint32_t *)db == CVL_SCOPE_MAGIC)
+		return scoped_stats(db, out);
+	if ((rc = cvl_db_view(&db, &v)))
 		return rc;
 	rc = cvl_counters_read(&v, &c);
 	uint64_t mtb = 0;

@@ -435,9 +435,10 @@ CONVLOG_API int convlog_sync_export_part(convlog_db *db, uint64_t since, uint64_
 	cvl_vcur cur;
 	uint64_t last = 0;
 	int seen = 0, cut = 0, rc;
+	const cvl_scope *scope;
 
 	cvl_err_clear();
-	if ((rc = cvl_db_check(db)))
+	if ((rc = cvl_db_enter(&db, &scope)))
 		return rc;
 	if (!out || !len)
 		return cvl_err(CONVLOG_EINVAL, "sync_export: NULL argument");
@@ -457,6 +458,8 @@ CONVLOG_API int convlog_sync_export_part(convlog_db *db, uint64_t since, uint64_
 		cvl_htab_free(&x.done);
 		return rc;
 	}
+	/* a scoped export: conversations outside the scope do not exist */
+	x.v.scope = scope;
 	x.db = db;
 	x.since = since;
 	x.from = from ? from : since;
@@ -500,6 +503,8 @@ CONVLOG_API int convlog_sync_export_part(convlog_db *db, uint64_t since, uint64_
 		last = lsn;
 		convlog_uuid id;
 		memcpy(id.bytes, cur.key + 8, 16);
+		if (cur.val[0] == CVL_FEED_PURGED && scope)
+			continue; /* a tombstone does not say whose it was */
 		if (cur.val[0] == CVL_FEED_PURGED) {
 			const uint8_t *tv;
 			size_t tl;
@@ -730,9 +735,9 @@ int cvl_cs_read(rset *s, const void *data, size_t len, uint64_t me)
 		const uint8_t *q = s->raw, *end = s->raw + s->h.raw_len;
 		uint32_t items = 0;
 		if (pass == 1) {
-			s->tombs = ntomb ? cvl_calloc(ntomb, sizeof(*s->tombs)) : NULL;
-			s->convs = nconv ? cvl_calloc(nconv, sizeof(*s->convs)) : NULL;
-			if ((ntomb && !s->tombs) || (nconv && !s->convs))
+			s->tombs = cvl_calloc(ntomb ? ntomb : 1, sizeof(*s->tombs));
+			s->convs = cvl_calloc(nconv ? nconv : 1, sizeof(*s->convs));
+			if (!s->tombs || !s->convs)
 				return cvl_err(CONVLOG_ENOMEM, "out of memory reading a changeset");
 		}
 		cvl_buf_init(&rest, 0);
@@ -763,8 +768,8 @@ int cvl_cs_read(rset *s, const void *data, size_t len, uint64_t me)
 					else if (it.wt == CVL_WT_VARINT && it.field == 2)
 						recv = it.v;
 					else
-						r = -1;
-				if (r < 0)
+						break; /* any other field: malformed (r is 1) */
+				if (r != 0)
 					rc = bad_item(items, "ack item is malformed");
 				else if (who == me)
 					s->my_ack = recv;
@@ -1307,7 +1312,6 @@ static int merge_conv(mctx *x, const rconv *r)
 				}
 				/* its parent was purged here: it starts as a root */
 				memset(&nc.parent_id, 0, sizeof(nc.parent_id));
-				rc = 0;
 			} else if (rc) {
 				goto out;
 			} else {
@@ -1530,16 +1534,28 @@ static int read_peer(cvl_view *v, uint64_t id, cvl_sync_peer *p)
 	return rc;
 }
 
+/* A scoped apply: whether conversation id exists here outside the scope
+ * (the changeset's version lies inside it: another replica moved it). */
+static int hidden_here(mctx *x, const convlog_uuid *id)
+{
+	cvl_cstate *cs = NULL;
+	int rc = cvl_actx_conv(&x->t->a, id, &cs);
+
+	return rc == CONVLOG_ENOTFOUND && cs && cs->cur;
+}
+
 CONVLOG_API int convlog_sync_apply(convlog_db *db, const void *data, size_t len,
 				   convlog_sync_result *res)
 {
 	convlog_sync_result dummy;
 	mctx x = {0};
 	rset s;
+	convlog_db *handle = db;
+	const cvl_scope *scope;
 	int rc;
 
 	cvl_err_clear();
-	if ((rc = cvl_db_check_write(db)))
+	if ((rc = cvl_db_enter_write(&db, &scope)))
 		return rc;
 	if (!res)
 		res = &dummy;
@@ -1568,18 +1584,28 @@ CONVLOG_API int convlog_sync_apply(convlog_db *db, const void *data, size_t len,
 	x.db = db;
 	x.res = res;
 	cvl_buf_init(&x.b, 0);
-	if ((rc = convlog_txn_begin(db, &x.t)))
+	if ((rc = convlog_txn_begin(handle, &x.t))) /* scoped: so is the txn */
 		goto done;
 	x.now = cvl_txn_now(x.t);
 	/* the clock moves past everything the changeset holds, so what this
 	 * store writes next is ordered after it */
 	if (s.max.hlc > atomic_load(&db->hlc))
 		atomic_store(&db->hlc, s.max.hlc);
+	/* a scoped apply takes the scope's conversations and leaves the rest
+	 * (counted as ignored), tombstones included: they do not say whose
+	 * they were.  It leaves the peer's cursor too, so an unscoped apply
+	 * of the same changes later still gets everything. */
 	for (size_t i = 0; i < s.ntombs && !rc; i++)
-		rc = apply_tomb(&x, &s.tombs[i]);
+		if (scope)
+			res->ignored++;
+		else
+			rc = apply_tomb(&x, &s.tombs[i]);
 	for (size_t i = 0; i < s.nconvs && !rc; i++)
-		rc = merge_conv(&x, &s.convs[i]);
-	if (!rc) {
+		if (scope && (!cvl_scope_covers(scope, s.convs[i].c) || hidden_here(&x, &s.convs[i].c->id)))
+			res->ignored++;
+		else
+			rc = merge_conv(&x, &s.convs[i]);
+	if (!rc && !scope) {
 		cvl_sync_peer p;
 		if (!(rc = read_peer(&x.t->a.view, s.h.source, &p))) {
 			/* the cursor moves only without a gap */
@@ -1611,10 +1637,11 @@ CONVLOG_API int convlog_sync_feed(convlog_db *db, uint64_t since, uint64_t *head
 	cvl_view v = {0};
 	cvl_vcur cur;
 	uint8_t start[8];
+	const cvl_scope *scope;
 	int rc;
 
 	cvl_err_clear();
-	if ((rc = cvl_db_check(db)))
+	if ((rc = cvl_db_enter(&db, &scope)))
 		return rc;
 	if (!fn)
 		return cvl_err(CONVLOG_EINVAL, "sync_feed: NULL callback");
@@ -1637,6 +1664,21 @@ CONVLOG_API int convlog_sync_feed(convlog_db *db, uint64_t since, uint64_t *head
 			break;
 		}
 		memcpy(id.bytes, cur.key + 8, 16);
+		if (scope) {
+			/* a scoped feed: the scope's live conversations only (a
+			 * tombstone does not say whose it was) */
+			convlog_conv *c = NULL;
+			if (cur.val[0] == CVL_FEED_PURGED)
+				continue;
+			v.scope = scope;
+			rc = cvl_conv_load(&v, &id, &c);
+			v.scope = NULL;
+			convlog_conv_free(c);
+			if (rc == CONVLOG_ENOTFOUND)
+				continue;
+			if (rc)
+				break;
+		}
 		if ((rc = fn(ud, cvl_get_u64be(cur.key), &id, cur.val[0] == CVL_FEED_PURGED)))
 			break;
 	}

@@ -19,13 +19,14 @@ typedef struct treectx {
 	cvl_chain ch;
 } treectx;
 
-static int tree_open(convlog_db *db, const convlog_uuid *conv, treectx *t)
+/* *db: the handle as given in, the store handle out. */
+static int tree_open(convlog_db **db, const convlog_uuid *conv, treectx *t)
 {
 	char s[CONVLOG_UUID_STRLEN];
 	int rc;
 
 	t->c = NULL;
-	if ((rc = cvl_db_check(db)) || (rc = cvl_db_snapshot(db, &t->v)))
+	if ((rc = cvl_db_view(db, &t->v)))
 		return rc;
 	rc = cvl_conv_load(&t->v, conv, &t->c);
 	if (rc == CONVLOG_ENOTFOUND)
@@ -76,7 +77,7 @@ CONVLOG_API int convlog_msg_thread(convlog_db *db, const convlog_uuid *conv, uin
 	if (!conv || !out)
 		return cvl_err(CONVLOG_EINVAL, "msg_thread: NULL argument");
 	*out = NULL;
-	if ((rc = tree_open(db, conv, &t)))
+	if ((rc = tree_open(&db, conv, &t)))
 		return rc;
 	if (seq == 0)
 		seq = t.c->tip_seq;
@@ -173,7 +174,7 @@ CONVLOG_API int convlog_msg_children(convlog_db *db, const convlog_uuid *conv, u
 	if (!conv || !out)
 		return cvl_err(CONVLOG_EINVAL, "msg_children: NULL argument");
 	*out = NULL;
-	if ((rc = tree_open(db, conv, &t)))
+	if ((rc = tree_open(&db, conv, &t)))
 		return rc;
 	if (seq > t.c->message_count) {
 		rc = cvl_err(CONVLOG_ENOTFOUND, "message %u of conversation %s does not exist", seq,
@@ -283,7 +284,7 @@ static int user_turns(convlog_db *db, const convlog_uuid *conv, convlog_msg_iter
 	uint32_t seq;
 	int rc;
 
-	if ((rc = tree_open(db, conv, &t)))
+	if ((rc = tree_open(&db, conv, &t)))
 		return rc;
 	for (seq = t.c->tip_seq; seq && !rc;) {
 		const convlog_uuid *owner;

@@ -54,6 +54,7 @@ typedef struct uctx {
 	ugroup *day_group;  /* DAY: group of day number `day` */
 	int64_t day;
 	uint64_t scanned;
+	const cvl_scope *scope; /* a scoped handle's: only its conversations count */
 } uctx;
 
 CONVLOG_API void convlog_usage_query_init(convlog_usage_query *q)
@@ -337,7 +338,7 @@ static int enter_conv(uctx *x, const convlog_uuid *id, int missing_rc, int *want
 			       cvl_uuid_str(id, s));
 	if (rc)
 		return rc;
-	*wanted = conv_wanted(x->q, c);
+	*wanted = cvl_scope_covers(x->scope, c) && conv_wanted(x->q, c);
 	if (*wanted)
 		rc = conv_group(x, c);
 	convlog_conv_free(c);
@@ -636,16 +637,18 @@ CONVLOG_API int convlog_usage_get(convlog_db *db, const convlog_usage_query *q,
 				  convlog_usage **out)
 {
 	uctx x;
+	const cvl_scope *scope;
 	int rc;
 
 	cvl_err_clear();
 	if (!out)
 		return cvl_err(CONVLOG_EINVAL, "usage_get: out is NULL");
 	*out = NULL;
-	if ((rc = check_query(q)) || (rc = cvl_db_check(db)))
+	if ((rc = check_query(q)) || (rc = cvl_db_enter(&db, &scope)))
 		return rc;
 	memset(&x, 0, sizeof(x));
 	x.q = q;
+	x.scope = scope;
 	if ((rc = cvl_htab_init(&x.groups, 16)))
 		return rc;
 	if ((rc = cvl_db_snapshot(db, &x.v)))

@@ -585,7 +585,7 @@ static int check_segstat(vctx *c)
 				st.live_bytes, st.live_recs, want.v[i].live, want.v[i].recs);
 	}
 	/* entries for segments no locator names must say nothing is live */
-	if (!rc && !(mrc = mdb_cursor_open(c->v.txn, lm->dbi[CVL_T_SEGSTAT], &cur))) {
+	if (!rc && !mdb_cursor_open(c->v.txn, lm->dbi[CVL_T_SEGSTAT], &cur)) {
 		for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !mrc;
 		     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 			cvl_segstat st;

@@ -103,6 +103,8 @@ int cvl_conv_load(cvl_view *v, const convlog_uuid *id, convlog_conv **out)
 		rc = corrupt_conv(id, "statistics record is missing");
 	else if (!rc && cvl_conv_overlay(c, val, vlen, &why))
 		rc = corrupt_conv(id, why);
+	if (!rc && !cvl_scope_covers(v->scope, c))
+		rc = CONVLOG_ENOTFOUND;
 	if (rc) {
 		convlog_conv_free(c);
 		return rc;
@@ -135,7 +137,7 @@ int cvl_actx_conv(cvl_actx *a, const convlog_uuid *id, cvl_cstate **out)
 
 	if (cs) {
 		*out = cs;
-		return cs->cur ? 0 : CONVLOG_ENOTFOUND;
+		return !cs->cur ? CONVLOG_ENOTFOUND : !cvl_scope_covers(a->scope, cs->cur) ? cvl_scope_hidden(id) : 0;
 	}
 	rc = cvl_conv_load(&a->view, id, &c);
 	if (rc && rc != CONVLOG_ENOTFOUND)
@@ -146,10 +148,10 @@ int cvl_actx_conv(cvl_actx *a, const convlog_uuid *id, cvl_cstate **out)
 		return cvl_err(CONVLOG_ENOMEM, "out of memory loading a conversation");
 	}
 	cs->cur = c;
+	*out = cs;
 	if (c && ((rc = cvl_conv_index_keys(c, &cs->orig_keys)) != 0 || (rc = sync_load(a, cs)) != 0))
 		return rc;
-	*out = cs;
-	return c ? 0 : CONVLOG_ENOTFOUND;
+	return !c ? CONVLOG_ENOTFOUND : !cvl_scope_covers(a->scope, c) ? cvl_scope_hidden(id) : 0;
 }
 
 /* Replaces cs->cur with a packed copy of `c` (which may point into it). */
@@ -896,7 +898,6 @@ static int apply_merge(cvl_actx *a, const uint8_t *body, size_t len)
 	rc = cvl_actx_conv(a, &f->id, &cs);
 	if (rc && rc != CONVLOG_ENOTFOUND)
 		goto out;
-	rc = 0;
 	if (!cs->cur) {
 		/* a conversation this replica has not seen: made from the body */
 		if (!have_born || !(mask & (UINT64_C(1) << CVL_UNIT_STATUS)) ||

@@ -115,31 +115,14 @@ static int write_progress(MDB_txn *txn, convlog_db *db, cvl_memtable *mt)
 	return rc;
 }
 
-static int flush_one(convlog_db *db, int *did)
+/* Writes frozen memtable mt to LMDB in one transaction (a whole attempt:
+ * run again after the map grew). */
+static int flush_txn(convlog_db *db, cvl_memtable *mt, uint64_t seg_id)
 {
 	struct flush_ctx fc = {.db = db};
-	cvl_memtable *mt;
-	cvl_iseg *seg = NULL;
-	uint64_t seg_id = 0;
 	int rc, mrc;
 
-	*did = 0;
-	pthread_mutex_lock(&db->mtmu);
-	mt = db->nfrozen ? db->frozen[0] : NULL;
-	if (mt)
-		cvl_mt_ref(mt);
-	pthread_mutex_unlock(&db->mtmu);
-	if (!mt)
-		return 0;
-	rc = cvl_sync_to(db, mt->max_lsn);
-	/* the text index goes to its own file first: a crash before the
-	 * LMDB commit below leaves an orphan that the next open removes */
-	if (!rc)
-		rc = cvl_text_flush_write(db, mt, &seg_id);
-	if (!rc && seg_id && !(rc = cvl_iseg_open(db->idx_dir, seg_id, &seg)))
-		rc = cvl_text_seg_room(db);
-	if (!rc)
-		rc = cvl_lmdb_wtxn(&db->lm, &fc.txn);
+	rc = cvl_lmdb_wtxn(&db->lm, &fc.txn);
 	if (!rc)
 		rc = cvl_mt_each_latest(mt, flush_entry, &fc);
 	if (!rc)
@@ -159,9 +142,41 @@ static int flush_one(convlog_db *db, int *did)
 		if (mrc)
 			rc = cvl_lmdb_err(mrc, "commit flush");
 	}
-	if (fc.txn)
-		mdb_txn_abort(fc.txn);
+	cvl_lmdb_abort(fc.txn);
 	cvl_sdeltas_free(&fc.acct);
+	return rc;
+}
+
+static int flush_one(convlog_db *db, int *did)
+{
+	cvl_memtable *mt;
+	cvl_iseg *seg = NULL;
+	uint64_t seg_id = 0;
+	int rc;
+
+	*did = 0;
+	pthread_mutex_lock(&db->mtmu);
+	mt = db->nfrozen ? db->frozen[0] : NULL;
+	if (mt)
+		cvl_mt_ref(mt);
+	pthread_mutex_unlock(&db->mtmu);
+	if (!mt)
+		return 0;
+	rc = cvl_sync_to(db, mt->max_lsn);
+	/* the text index goes to its own file first: a crash before the
+	 * LMDB commit below leaves an orphan that the next open removes */
+	if (!rc)
+		rc = cvl_text_flush_write(db, mt, &seg_id);
+	if (!rc && seg_id && !(rc = cvl_iseg_open(db->idx_dir, seg_id, &seg)))
+		rc = cvl_text_seg_room(db);
+	if (!rc) {
+		/* LMDB copies every page it changes: room for about twice the
+		 * memtable spares most flushes a MDB_MAP_FULL and a second run */
+		cvl_lmdb_make_room(&db->lm, 2 * (uint64_t)cvl_mt_total_bytes(mt));
+		do
+			rc = flush_txn(db, mt, seg_id);
+		while (cvl_lmdb_again(&db->lm, &rc));
+	}
 	pthread_mutex_lock(&db->mtmu);
 	if (!rc) {
 		memmove(db->frozen, db->frozen + 1, (size_t)(db->nfrozen - 1) * sizeof(db->frozen[0]));
@@ -278,7 +293,8 @@ int cvl_bg_start(convlog_db *db)
 	db->bg_stop = 0;
 	e = pthread_create(&db->bg, NULL, bg_main, db);
 	if (e)
-		return cvl_err(CONVLOG_ENOMEM, "cannot start the background thread: %s", strerror(e));
+		return cvl_err(CONVLOG_ENOMEM, "cannot start the background thread: %s",
+			       cvl_errno_str(e));
 	db->bg_started = 1;
 	return 0;
 }

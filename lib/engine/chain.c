@@ -21,7 +21,12 @@ int cvl_chain_load(cvl_view *v, const convlog_conv *c, cvl_chain *ch)
 		if (ch->n == CVL_CHAIN_MAX)
 			return cvl_err(CONVLOG_ECORRUPT, "conversation %s: fork chain deeper than %d",
 				       cvl_uuid_str(&c->id, s), CVL_CHAIN_MAX);
+		/* a fork reads the prefix it inherits whatever scope the parent
+		 * lies in: that prefix is part of the fork */
+		const struct cvl_scope *scope = v->scope;
+		v->scope = NULL;
 		rc = cvl_conv_load(v, &next, &p);
+		v->scope = scope;
 		if (rc == CONVLOG_ENOTFOUND)
 			return cvl_err(CONVLOG_ECORRUPT,
 				       "conversation %s: parent %s of a fork does not exist",

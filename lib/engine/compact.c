@@ -87,6 +87,7 @@ typedef struct cwriter {
 	size_t loccap;
 	uint64_t last_conv_hash;
 	size_t conv_no;
+	int full; /* reached the segment size: copy_live switches to it */
 } cwriter;
 
 typedef struct cpass {
@@ -336,9 +337,10 @@ static int writer_add(cpass *p, cwriter *w, const uint8_t *key, const cvl_loc *o
 	if (w->recs.len >= BLOCK_TARGET || w->nrec >= 60000) {
 		if ((rc = writer_block(p, w)))
 			return rc;
-		/* a segment ends at the store's segment size */
+		/* a segment ends at the store's segment size (switched by
+		 * copy_live once its read transaction is out of the way) */
 		if (w->off >= p->db->opts.segment_size || w->off >= (3ull << 30))
-			return switch_segment(p, w);
+			w->full = 1;
 	}
 	return 0;
 }
@@ -348,13 +350,13 @@ static int writer_add(cpass *p, cwriter *w, const uint8_t *key, const cvl_loc *o
  * names the copied record, in one LMDB transaction (with the flush lock, so
  * no flush rewrites the manifest meanwhile).
  */
+static int switch_txn(cpass *p, cwriter *w, int *added, uint64_t *nrecs);
+
 static int switch_segment(cpass *p, cwriter *w)
 {
 	convlog_db *db = p->db;
-	cvl_sdeltas d = {0};
-	MDB_txn *txn = NULL;
-	uint64_t live = 0, recs = 0, erased = 0;
-	int rc, mrc, added = 0;
+	uint64_t recs = 0;
+	int rc, added = 0;
 
 	if (w->fd < 0)
 		return 0;
@@ -363,6 +365,35 @@ static int switch_segment(cpass *p, cwriter *w)
 	if ((rc = cvl_seg_publish(db->seg_dir, w->id, w->fd)))
 		return rc;
 	pthread_mutex_lock(&db->flushmu);
+	do
+		rc = switch_txn(p, w, &added, &recs);
+	while (cvl_lmdb_again(&db->lm, &rc));
+	if (rc && added) {
+		/* not recorded: never named; the next open removes the file */
+		cvl_segs_retire(db, w->id, 0);
+		w->fd = -1;
+	}
+	pthread_mutex_unlock(&db->flushmu);
+	if (!rc) {
+		p->st->segments_written++;
+		p->st->cold_segments_written += w->cold;
+		p->st->records_moved += recs;
+		w->fd = -1; /* owned by the segment table now */
+		w->nmoves = w->block_first = 0;
+	}
+	return rc;
+}
+
+/* switch_segment's LMDB transaction (flushmu held), a whole attempt; the
+ * segment joins the table once (*added), before the first commit. */
+static int switch_txn(cpass *p, cwriter *w, int *added, uint64_t *nrecs)
+{
+	convlog_db *db = p->db;
+	cvl_sdeltas d = {0};
+	MDB_txn *txn = NULL;
+	uint64_t live = 0, recs = 0, erased = 0;
+	int rc, mrc;
+
 	if ((rc = cvl_lmdb_wtxn(&db->lm, &txn)))
 		goto out;
 	for (size_t i = 0; i < w->nmoves && !rc; i++) {
@@ -428,9 +459,10 @@ static int switch_segment(cpass *p, cwriter *w)
 			rc = cvl_lmdb_err(mrc, "meta");
 	}
 	/* readers must find the file before they can see a locator into it */
-	if (!rc && !(rc = cvl_segs_add(db, w->id, w->fd, w->off,
-				      CVL_SEGF_COMPACT | (w->cold ? CVL_SEGF_COLD : 0))))
-		added = 1;
+	if (!rc && !*added &&
+	    !(rc = cvl_segs_add(db, w->id, w->fd, w->off,
+				CVL_SEGF_COMPACT | (w->cold ? CVL_SEGF_COLD : 0))))
+		*added = 1;
 	if (!rc) {
 		mrc = cvl_lmdb_commit(txn);
 		txn = NULL;
@@ -438,22 +470,9 @@ static int switch_segment(cpass *p, cwriter *w)
 			rc = cvl_lmdb_err(mrc, "commit compaction");
 	}
 out:
-	if (txn)
-		mdb_txn_abort(txn);
-	if (rc && added) {
-		/* not recorded: never named; the next open removes the file */
-		cvl_segs_retire(db, w->id, 0);
-		w->fd = -1;
-	}
-	pthread_mutex_unlock(&db->flushmu);
+	cvl_lmdb_abort(txn);
 	cvl_sdeltas_free(&d);
-	if (!rc) {
-		p->st->segments_written++;
-		p->st->cold_segments_written += w->cold;
-		p->st->records_moved += recs;
-		w->fd = -1; /* owned by the segment table now */
-		w->nmoves = w->block_first = 0;
-	}
+	*nrecs = recs;
 	return rc;
 }
 
@@ -579,7 +598,7 @@ static int plan(cpass *p)
 	unsigned garbage = p->o && p->o->garbage_pct ? p->o->garbage_pct : DEFAULT_GARBAGE;
 	uint64_t rp_seg = 0, rp_off = 0, *arch_segs = NULL;
 	size_t narch = 0;
-	uint8_t b[16];
+	uint8_t b[16] = {0};
 	MDB_txn *txn;
 	int rc;
 
@@ -691,7 +710,7 @@ static int plan(cpass *p)
 	}
 	cvl_free(segs);
 	cvl_free(arch_segs);
-	mdb_txn_abort(txn);
+	cvl_lmdb_abort(txn);
 	return rc;
 }
 
@@ -722,7 +741,7 @@ static int train_dict(cpass *p)
 	if ((rc = cvl_lmdb_rtxn(&db->lm, &txn)))
 		return rc;
 	if ((mrc = mdb_cursor_open(txn, db->lm.dbi[CVL_T_MSG], &c))) {
-		mdb_txn_abort(txn);
+		cvl_lmdb_abort(txn);
 		return cvl_err(CONVLOG_EIO, "LMDB: %s", mdb_strerror(mrc));
 	}
 	for (struct arch *a = p->arch_all; a && samples.len < DICT_SAMPLE && !rc; a = a->next) {
@@ -768,7 +787,7 @@ static int train_dict(cpass *p)
 		}
 	}
 	mdb_cursor_close(c);
-	mdb_txn_abort(txn);
+	cvl_lmdb_abort(txn);
 	if (!rc && nsz >= 16 && samples.len >= 8 * DICT_SIZE / 4) {
 		uint8_t *dict = cvl_malloc(DICT_SIZE);
 		if (!dict) {
@@ -815,18 +834,38 @@ static int copy_live(cpass *p)
 	MDB_txn *txn;
 	MDB_cursor *c;
 	MDB_val k, v;
-	int rc = 0, mrc;
+	uint64_t since = 0;
+	uint8_t at[20]; /* where to go on after a pause */
+	int rc = 0, mrc, paused = 0;
 
+again:
 	if ((rc = cvl_lmdb_rtxn(&db->lm, &txn)))
 		return rc;
 	if ((mrc = mdb_cursor_open(txn, db->lm.dbi[CVL_T_MSG], &c))) {
-		mdb_txn_abort(txn);
+		cvl_lmdb_abort(txn);
 		return cvl_lmdb_err(mrc, "msg");
 	}
-	uint64_t since = 0;
-	for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); !mrc && !rc;
-	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+	if (paused) {
+		/* the table may have changed meanwhile: on from the key we
+		 * stopped at, which was not copied yet */
+		k = (MDB_val){20, at};
+		mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	} else {
+		mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+	}
+	paused = 0;
+	for (; !mrc && !rc; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		uint32_t vflags;
+		/* a full output is switched to without this read transaction
+		 * (the switch's write may have to grow the map, which waits for
+		 * every reader of the process); a resize waiting for readers is
+		 * let through the same way */
+		if (k.mv_size == 20 &&
+		    (p->w[0].full || p->w[1].full || cvl_lmdb_wanted(&db->lm))) {
+			memcpy(at, k.mv_data, 20);
+			paused = 1;
+			break;
+		}
 		if (k.mv_size != 20 || v.mv_size < CVL_LOC_LEN) {
 			rc = cvl_err(CONVLOG_ECORRUPT, "a msg entry is malformed");
 			break;
@@ -869,9 +908,17 @@ static int copy_live(cpass *p)
 		}
 	}
 	mdb_cursor_close(c);
-	mdb_txn_abort(txn);
-	if (!rc && mrc && mrc != MDB_NOTFOUND)
+	cvl_lmdb_abort(txn);
+	if (!rc && !paused && mrc && mrc != MDB_NOTFOUND)
 		rc = cvl_lmdb_err(mrc, "msg");
+	for (int t = 0; t < 2 && !rc; t++) {
+		if (p->w[t].full) {
+			p->w[t].full = 0;
+			rc = switch_segment(p, &p->w[t]);
+		}
+	}
+	if (!rc && paused)
+		goto again;
 	for (int t = 0; t < 2 && !rc; t++)
 		rc = switch_segment(p, &p->w[t]);
 	return rc;
@@ -879,20 +926,51 @@ static int copy_live(cpass *p)
 
 /* ---- dropping the victims ---- */
 
+static int drop_txn(cpass *p, uint64_t *gone, size_t *ngone_out, uint64_t *tid);
+
 static int drop_victims(cpass *p)
 {
 	convlog_db *db = p->db;
-	MDB_txn *txn = NULL;
 	uint64_t *gone = NULL, tid = 0;
 	size_t ngone = 0;
-	uint8_t b[16];
-	int rc, mrc;
+	int rc;
 
 	if (!p->nvic)
 		return 0;
 	if (!(gone = cvl_malloc(p->nvic * sizeof(*gone))))
 		return cvl_err(CONVLOG_ENOMEM, "out of memory compacting");
 	pthread_mutex_lock(&db->flushmu);
+	do
+		rc = drop_txn(p, gone, &ngone, &tid);
+	while (cvl_lmdb_again(&db->lm, &rc));
+	if (!rc) {
+		for (size_t i = 0; i < ngone; i++) {
+			char path[CVL_PATH_MAX];
+			cvl_seg_path(path, sizeof(path), db->seg_dir, gone[i]);
+			/* open descriptors keep the file readable for old snapshots */
+			cvl_segs_retire(db, gone[i], tid);
+			if (cvl_os_unlink(path) != 0)
+				cvl_err_clear();
+			p->st->segments_rewritten++;
+		}
+		if (ngone && cvl_os_fsync_dir(db->seg_dir) != 0)
+			cvl_err_clear();
+	}
+	pthread_mutex_unlock(&db->flushmu);
+	cvl_free(gone);
+	return rc;
+}
+
+/* drop_victims' LMDB transaction (flushmu held), a whole attempt: *tid gets
+ * its id, gone[] the segments it dropped. */
+static int drop_txn(cpass *p, uint64_t *gone, size_t *ngone_out, uint64_t *tid)
+{
+	convlog_db *db = p->db;
+	MDB_txn *txn = NULL;
+	size_t ngone = 0;
+	uint8_t b[16] = {0};
+	int rc, mrc;
+
 	if ((rc = cvl_lmdb_wtxn(&db->lm, &txn)))
 		goto out;
 	for (size_t i = 0; i < p->nvic && !rc; i++) {
@@ -958,30 +1036,15 @@ static int drop_victims(cpass *p)
 		rc = 0;
 	}
 	if (!rc) {
-		tid = mdb_txn_id(txn);
+		*tid = mdb_txn_id(txn);
 		mrc = cvl_lmdb_commit(txn);
 		txn = NULL;
 		if (mrc)
 			rc = cvl_lmdb_err(mrc, "commit compaction");
 	}
-	if (!rc) {
-		for (size_t i = 0; i < ngone; i++) {
-			char path[CVL_PATH_MAX];
-			cvl_seg_path(path, sizeof(path), db->seg_dir, gone[i]);
-			/* open descriptors keep the file readable for old snapshots */
-			cvl_segs_retire(db, gone[i], tid);
-			if (cvl_os_unlink(path) != 0)
-				cvl_err_clear();
-			p->st->segments_rewritten++;
-		}
-		if (ngone && cvl_os_fsync_dir(db->seg_dir) != 0)
-			cvl_err_clear();
-	}
 out:
-	if (txn)
-		mdb_txn_abort(txn);
-	pthread_mutex_unlock(&db->flushmu);
-	cvl_free(gone);
+	cvl_lmdb_abort(txn);
+	*ngone_out = ngone;
 	return rc;
 }
 
@@ -1013,7 +1076,7 @@ static int dict_cb(void *ud, const char *name)
 	} else {
 		used = 1;
 	}
-	mdb_txn_abort(txn);
+	cvl_lmdb_abort(txn);
 	if (!used && id != p->dict_id) {
 		char path[CVL_PATH_MAX];
 		cvl_dict_path(path, sizeof(path), p->db->seg_dir, id);
@@ -1059,6 +1122,10 @@ static int repack(convlog_db *db, const char *dir)
 	if ((mrc = mdb_env_create(&dst)))
 		return cvl_lmdb_err(mrc, "env_create");
 	mdb_env_set_maxdbs(dst, CVL_T_COUNT + 8);
+	/* (the source transaction first: it keeps the map from being resized
+	 * under mdb_env_info) */
+	if ((rc = cvl_lmdb_rtxn(&db->lm, &src)))
+		goto out;
 	/* room for the live pages, not the whole map: a second 1 TiB mapping
 	 * fails where address space is tight (sanitizers, ulimit -v) */
 	MDB_envinfo info;
@@ -1067,7 +1134,7 @@ static int repack(convlog_db *db, const char *dir)
 	if (!mdb_env_info(db->lm.env, &info) && !mdb_env_stat(db->lm.env, &es))
 		want += (uint64_t)(info.me_last_pgno + 1) * es.ms_psize * 5 / 4;
 	mdb_env_set_mapsize(dst, (size_t)(want < db->lm.map_size ? want : db->lm.map_size));
-	if ((mrc = mdb_env_open(dst, dir, MDB_NOSYNC, 0644)) || (mrc = mdb_txn_begin(db->lm.env, NULL, MDB_RDONLY, &src))) {
+	if ((mrc = mdb_env_open(dst, dir, MDB_NOSYNC, 0644))) {
 		rc = cvl_lmdb_err(mrc, "repack");
 		goto out;
 	}
@@ -1091,7 +1158,9 @@ static int repack(convlog_db *db, const char *dir)
 			if ((mrc = mdb_put(dt, dd, &k, &v, MDB_APPEND)))
 				break;
 			if (++n % 65536 == 0) { /* bounded dirty pages */
-				if ((mrc = cvl_lmdb_commit(dt)) || (mrc = mdb_txn_begin(dst, NULL, 0, &dt)))
+				mrc = cvl_lmdb_commit(dt);
+				dt = NULL; /* gone either way */
+				if (mrc || (mrc = mdb_txn_begin(dst, NULL, 0, &dt)))
 					break;
 			}
 		}
@@ -1101,6 +1170,8 @@ static int repack(convlog_db *db, const char *dir)
 			rc = cvl_lmdb_err(mrc, cvl_table_name(t));
 			break;
 		}
+		if (!dt)
+			break;
 		mrc = cvl_lmdb_commit(dt);
 		dt = NULL;
 		if (mrc)
@@ -1110,9 +1181,9 @@ static int repack(convlog_db *db, const char *dir)
 		rc = cvl_lmdb_err(mrc, "repack sync");
 out:
 	if (dt)
-		mdb_txn_abort(dt);
+		cvl_lmdb_abort(dt);
 	if (src)
-		mdb_txn_abort(src);
+		cvl_lmdb_abort(src);
 	mdb_env_close(dst);
 	return rc;
 }
@@ -1125,15 +1196,21 @@ static double lmdb_free_share(convlog_db *db)
 	MDB_stat st;
 	uint64_t used = 0;
 
-	if (mdb_env_info(db->lm.env, &info) || mdb_txn_begin(db->lm.env, NULL, MDB_RDONLY, &txn))
+	if (cvl_lmdb_rtxn(&db->lm, &txn)) {
+		cvl_err_clear();
 		return 0;
+	}
+	if (mdb_env_info(db->lm.env, &info)) {
+		cvl_lmdb_abort(txn);
+		return 0;
+	}
 	for (int t = 0; t < CVL_T_COUNT; t++) {
 		if (!cvl_lmdb_has(&db->lm, t))
 			continue;
 		if (!mdb_stat(txn, db->lm.dbi[t], &st))
 			used += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
 	}
-	mdb_txn_abort(txn);
+	cvl_lmdb_abort(txn);
 	double total = (double)info.me_last_pgno + 1;
 	return total > 64 ? 1.0 - (double)used / total : 0;
 }
@@ -1165,7 +1242,7 @@ static int erase_swap(convlog_db *db, int force, int *done)
 		goto out;
 	MDB_val k = {10, "erase_meta"}, v;
 	mrc = mdb_get(txn, db->lm.dbi[CVL_T_META], &k, &v);
-	mdb_txn_abort(txn);
+	cvl_lmdb_abort(txn);
 	txn = NULL;
 	if (mrc && mrc != MDB_NOTFOUND) {
 		rc = cvl_lmdb_err(mrc, "meta");
@@ -1192,8 +1269,16 @@ static int erase_swap(convlog_db *db, int force, int *done)
 	 * snapshot to be released (new ones need mtmu) */
 	for (int tries = 0; tries < 2000 && !swapped; tries++) {
 		pthread_mutex_lock(&db->mtmu);
-		if (atomic_load_explicit(&db->open_snaps, memory_order_acquire) == 0 &&
-		    cvl_lmdb_oldest_reader(&db->lm) == UINT64_MAX) {
+		/* the gate too: no transaction of this handle (not only
+		 * snapshots) may begin while the environment is closed and
+		 * reopened; it also waits out a map resize in progress */
+		int quiet = atomic_load_explicit(&db->open_snaps, memory_order_acquire) == 0 &&
+			    cvl_lmdb_oldest_reader(&db->lm) == UINT64_MAX;
+		if (quiet && cvl_lmdb_quiesce(&db->lm, 0) != 0) {
+			cvl_err_clear();
+			quiet = 0;
+		}
+		if (quiet) {
 			uint64_t map = db->lm.map_size;
 			cvl_lmdb_close(&db->lm);
 			rc = cvl_os_rename(from, to);
@@ -1201,9 +1286,14 @@ static int erase_swap(convlog_db *db, int force, int *done)
 				rc = cvl_os_fsync_dir(meta);
 			int orc = cvl_lmdb_open(&db->lm, meta, map, 0, CVL_FORMAT_MIN, CVL_FORMAT_VERSION);
 			if (orc) {
+				/* no environment any more: every LMDB begin (reads
+				 * of the failed handle too) must report it, not use
+				 * the closed one */
 				rc = orc;
+				db->lm.broken = orc;
 				cvl_db_fail(db, orc);
 			}
+			cvl_lmdb_resume(&db->lm);
 			swapped = 1;
 			/* transaction ids start again: no reader is left to
 			 * need a retired segment */
@@ -1235,7 +1325,7 @@ restore:
 	rmdir(dir);
 out:
 	if (txn)
-		mdb_txn_abort(txn);
+		cvl_lmdb_abort(txn);
 	if (rfd >= 0)
 		cvl_os_close(rfd);
 	pthread_mutex_unlock(&db->flushmu);
@@ -1296,7 +1386,7 @@ int cvl_compact(convlog_db *db, const convlog_compact_opts *o, convlog_progress_
 		int erase = 0;
 		if (!(rc = cvl_lmdb_rtxn(&db->lm, &txn))) {
 			erase = meta_get_u64(db, txn, "erase_lsn", 8, b) == 0;
-			mdb_txn_abort(txn);
+			cvl_lmdb_abort(txn);
 		}
 		cvl_err_clear();
 		if (!rc && !(flags & CONVLOG_COMPACT_DRY_RUN) && (!background || erase)) {
@@ -1308,7 +1398,7 @@ int cvl_compact(convlog_db *db, const convlog_compact_opts *o, convlog_progress_
 				rc = cvl_flush_frozen(db);
 			if (!rc && !erase && !(rc = cvl_lmdb_rtxn(&db->lm, &txn))) {
 				erase = meta_get_u64(db, txn, "erase_lsn", 8, b) == 0;
-				mdb_txn_abort(txn);
+				cvl_lmdb_abort(txn);
 				cvl_err_clear();
 			}
 			if (!rc && (erase || (flags & CONVLOG_COMPACT_FULL))) {

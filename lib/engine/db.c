@@ -10,15 +10,60 @@
 #include "index/analyze.h"
 #include "log/segment.h"
 #include "os/os.h"
+#include "util/uuid.h"
 #include "util/alloc.h"
 #include "util/codec.h"
 #include "util/err.h"
 
 int cvl_db_check(convlog_db *db)
 {
+	if (db && *(const uint32_t *)db == CVL_SCOPE_MAGIC)
+		return cvl_err(CONVLOG_ESCOPE, "this call works on the whole store: "
+			       "use the unscoped handle");
 	if (!db || db->magic != CVL_DB_MAGIC)
 		return cvl_err(CONVLOG_EINVAL, "not an open convlog_db handle");
 	return 0;
+}
+
+int cvl_db_enter(convlog_db **db, const cvl_scope **scope)
+{
+	*scope = NULL;
+	if (*db && *(const uint32_t *)*db == CVL_SCOPE_MAGIC) {
+		cvl_scoped *h = (cvl_scoped *)(void *)*db;
+		*scope = &h->scope;
+		*db = h->base;
+	}
+	return cvl_db_check(*db);
+}
+
+int cvl_db_enter_write(convlog_db **db, const cvl_scope **scope)
+{
+	int rc = cvl_db_enter(db, scope);
+
+	return rc ? rc : cvl_db_check_write(*db);
+}
+
+static int same_text(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
+int cvl_scope_covers(const cvl_scope *s, const convlog_conv *c)
+{
+	if (!s)
+		return 1;
+	if (s->org_id && !same_text(s->org_id, c->org_id))
+		return 0;
+	if (s->user_id && !same_text(s->user_id, c->user_id))
+		return 0;
+	return 1;
+}
+
+int cvl_scope_hidden(const convlog_uuid *id)
+{
+	char s[CONVLOG_UUID_STRLEN];
+
+	return cvl_err(CONVLOG_ENOTFOUND, "conversation %s does not exist", cvl_uuid_str(id, s));
 }
 
 int cvl_db_check_write(convlog_db *db)
@@ -65,6 +110,14 @@ static int take_snapshot(convlog_db *db, cvl_view *v, uint64_t *flushed)
 	memset(v, 0, sizeof(*v));
 	v->lm = &db->lm;
 	pthread_mutex_lock(&db->mtmu);
+	/* a map resize waits for open transactions, some of whose owners need
+	 * mtmu to finish (a commit publishing): wait for it without mtmu */
+	while ((rc = cvl_lmdb_rtxn_try(&db->lm, &v->txn)) == CVL_LMDB_GATED) {
+		pthread_mutex_unlock(&db->mtmu);
+		if ((rc = cvl_lmdb_gate_wait(&db->lm)))
+			return rc;
+		pthread_mutex_lock(&db->mtmu);
+	}
 	v->mt[v->nmt++] = db->active;
 	cvl_mt_ref(db->active);
 	for (int i = db->nfrozen - 1; i >= 0; i--) {
@@ -73,7 +126,6 @@ static int take_snapshot(convlog_db *db, cvl_view *v, uint64_t *flushed)
 	}
 	v->snap = atomic_load(&db->visible_lsn);
 	*flushed = db->flushed_lsn;
-	rc = cvl_lmdb_rtxn(&db->lm, &v->txn);
 	if (!rc) {
 		atomic_fetch_add_explicit(&db->open_snaps, 1, memory_order_relaxed);
 		v->snaps = &db->open_snaps;
@@ -112,6 +164,17 @@ int cvl_db_snapshot(convlog_db *db, cvl_view *v)
 		if ((rc = cvl_refresh_readonly(db)))
 			return rc;
 	}
+}
+
+int cvl_db_view(convlog_db **db, cvl_view *v)
+{
+	const cvl_scope *scope;
+	int rc;
+
+	if ((rc = cvl_db_enter(db, &scope)) || (rc = cvl_db_snapshot(*db, v)))
+		return rc;
+	v->scope = scope;
+	return 0;
 }
 
 /* ---- creation ---- */
@@ -193,7 +256,7 @@ static int init_or_load_identity(convlog_db *db, int may_create)
 	if (rc == 0) {
 		uint32_t ver = n == 4 ? cvl_get_u32le(v) : 0;
 		if (ver < CVL_FORMAT_MIN || ver > CVL_FORMAT_VERSION) {
-			mdb_txn_abort(txn);
+			cvl_lmdb_abort(txn);
 			return cvl_err(CONVLOG_EVERSION,
 				       "%s: store format version %u; this library (%s) reads versions %u to %u",
 				       db->path, ver, CONVLOG_VERSION_STRING, CVL_FORMAT_MIN,
@@ -209,7 +272,7 @@ static int init_or_load_identity(convlog_db *db, int may_create)
 			db->replica_id = cvl_get_u64le(v);
 		else if (!rc)
 			rc = CONVLOG_ECORRUPT;
-		mdb_txn_abort(txn);
+		cvl_lmdb_abort(txn);
 		if (rc)
 			return cvl_err(CONVLOG_ECORRUPT, "%s: store identity in meta/ is missing or malformed",
 				       db->path);
@@ -218,25 +281,29 @@ static int init_or_load_identity(convlog_db *db, int may_create)
 			 * version 3 compacted segments and seg_stats, version 4
 			 * the sync records and tables: a writer
 			 * upgrades the store on open (format-spec §12) */
-			if ((rc = cvl_lmdb_wtxn(&db->lm, &txn)))
+			do {
+				if ((rc = cvl_lmdb_wtxn(&db->lm, &txn)))
+					return rc;
+				cvl_put_u32le(b, CVL_FORMAT_VERSION);
+				/* version 3 adds seg_stats: computed from msg here */
+				if ((rc = put_meta(txn, db, "format", b, 4)) ||
+				    (db->format < 3 && (rc = cvl_segstat_rebuild(&db->lm, txn))) ||
+				    (db->format < 4 && (rc = cvl_sync_upgrade(&db->lm, txn)))) {
+					cvl_lmdb_abort(txn);
+					continue;
+				}
+				if ((mrc = cvl_lmdb_commit(txn)) != 0)
+					rc = cvl_lmdb_err(mrc, "commit");
+			} while (cvl_lmdb_again(&db->lm, &rc)); /* a small map */
+			if (rc)
 				return rc;
-			cvl_put_u32le(b, CVL_FORMAT_VERSION);
-			/* version 3 adds seg_stats: computed from msg here */
-			if ((rc = put_meta(txn, db, "format", b, 4)) ||
-			    (db->format < 3 && (rc = cvl_segstat_rebuild(&db->lm, txn))) ||
-			    (db->format < 4 && (rc = cvl_sync_upgrade(&db->lm, txn)))) {
-				mdb_txn_abort(txn);
-				return rc;
-			}
-			if ((mrc = cvl_lmdb_commit(txn)) != 0)
-				return cvl_lmdb_err(mrc, "commit");
 			cvl_db_log(db, CONVLOG_LOG_INFO, "%s: upgraded the store from format %u to %u", db->path,
 				   db->format, CVL_FORMAT_VERSION);
 			db->format = CVL_FORMAT_VERSION;
 		}
 		return 0;
 	}
-	mdb_txn_abort(txn);
+	cvl_lmdb_abort(txn);
 	if (rc != CONVLOG_ENOTFOUND)
 		return rc;
 	if (!may_create || db->readonly)
@@ -264,7 +331,7 @@ static int init_or_load_identity(convlog_db *db, int may_create)
 	if (!rc)
 		rc = put_meta(txn, db, "text_analyzer", b, 4);
 	if (rc) {
-		mdb_txn_abort(txn);
+		cvl_lmdb_abort(txn);
 		return rc;
 	}
 	mrc = cvl_lmdb_commit(txn);
@@ -336,10 +403,10 @@ static int open_text(convlog_db *db)
 		else if (rc == CONVLOG_ENOTFOUND)
 			rc = cvl_err(CONVLOG_ECORRUPT, "%s: meta/text_analyzer is missing", db->path);
 	}
-	mdb_txn_abort(txn);
+	cvl_lmdb_abort(txn);
 	if (rc)
 		return rc;
-	if (db->opts.stem_set && strcmp(db->opts.stem, db->stem))
+	if (db->opts.stem_set && strcmp(db->opts.stem, db->stem) != 0)
 		return cvl_err(CONVLOG_EINVAL,
 			       "%s: the store indexes text with stemming '%s', not '%s' (convlog reindex "
 			       "--stemming changes it)",
@@ -360,6 +427,7 @@ static void db_free(convlog_db *db)
 		cvl_analyzer_free(db->an_pool[i]);
 	cvl_segs_close(db);
 	cvl_lmdb_close(&db->lm);
+	cvl_lmdb_fini(&db->lm);
 	if (db->active)
 		cvl_mt_unref(db->active);
 	for (int i = 0; i < db->nfrozen; i++)
@@ -490,6 +558,15 @@ CONVLOG_API int convlog_open(const char *path, const convlog_options *opts, conv
 	if ((rc = cvl_lmdb_open(&db->lm, p, db->opts.map_size, db->readonly, CVL_FORMAT_MIN,
 				CVL_FORMAT_VERSION)))
 		goto fail;
+	/* a process that died inside a read leaves its reader slot taken: it
+	 * pins old pages (the map grows for nothing) and, enough of them,
+	 * leave no slot for new reads */
+	int dead = 0;
+	if (!db->readonly && cvl_lmdb_reader_check(&db->lm, &dead) != 0)
+		cvl_err_clear();
+	if (dead > 0)
+		cvl_db_log(db, CONVLOG_LOG_INFO, "%s: freed %d LMDB reader slot(s) of dead processes",
+			   db->path, dead);
 	if ((rc = init_or_load_identity(db, may_create)) || (rc = open_text(db)))
 		goto fail;
 	if ((rc = cvl_mt_new(&db->active)) || (rc = cvl_cache_new(db->opts.cache_size, &db->cache)))
@@ -533,6 +610,10 @@ fail:
 
 CONVLOG_API void convlog_close(convlog_db *db)
 {
+	if (db && *(const uint32_t *)db == CVL_SCOPE_MAGIC) {
+		cvl_scope_free((cvl_scoped *)(void *)db);
+		return;
+	}
 	if (!db || db->magic != CVL_DB_MAGIC)
 		return;
 	cvl_cp_stop(db);
@@ -578,6 +659,10 @@ CONVLOG_API int convlog_checkpoint(convlog_db *db)
 
 	cvl_err_clear();
 	if ((rc = cvl_db_check_write(db)))
+		return rc;
+	/* frozen memtables first: with the list full (earlier flushes failed)
+	 * the rotation would only report the old failure */
+	if ((rc = cvl_flush_frozen(db)))
 		return rc;
 	pthread_mutex_lock(&db->wmu);
 	rc = cvl_rotate_locked(db);

@@ -183,6 +183,38 @@ struct convlog_db {
 /* ---- handle checks ---- */
 int cvl_db_check(convlog_db *db);         /* magic + not failed (reads ok if failed) */
 int cvl_db_check_write(convlog_db *db);   /* plus writable, not failed */
+
+/* ---- scoped handles (convlog_scope_open) ----
+ * A scoped handle is a small object behind a convlog_db pointer: only its
+ * first member, the magic, is shared with struct convlog_db.  Calls that
+ * support scopes resolve it with cvl_db_enter*, which hands back the store
+ * handle and the scope; cvl_db_check* refuse it (CONVLOG_ESCOPE), so a call
+ * that was never taught about scopes cannot leak another user's data. */
+typedef struct cvl_scope {
+	char *org_id;  /* NULL: any org */
+	char *user_id; /* NULL: any user */
+} cvl_scope;
+
+#define CVL_SCOPE_MAGIC 0x43565343u /* "CVSC" */
+
+typedef struct cvl_scoped {
+	uint32_t magic;
+	convlog_db *base;
+	cvl_scope scope;
+} cvl_scoped;
+
+/* Whether conversation c lies in scope s (NULL s: everything does). */
+int cvl_scope_covers(const cvl_scope *s, const convlog_conv *c);
+/* A CONVLOG_ENOTFOUND error for a conversation the scope hides. */
+int cvl_scope_hidden(const convlog_uuid *id);
+/* *db: store or scoped handle in, store handle out; *scope: the scope or
+ * NULL.  The checks of cvl_db_check / cvl_db_check_write. */
+int cvl_db_enter(convlog_db **db, const cvl_scope **scope);
+int cvl_db_enter_write(convlog_db **db, const cvl_scope **scope);
+/* cvl_db_enter, then a snapshot that sees only the scope. */
+int cvl_db_view(convlog_db **db, cvl_view *v);
+/* Frees a scoped handle (convlog_close). */
+void cvl_scope_free(cvl_scoped *h);
 void cvl_db_log(convlog_db *db, int level, const char *fmt, ...);
 void cvl_db_fail(convlog_db *db, int rc);
 
@@ -299,6 +331,9 @@ typedef struct cvl_actx {
 	uint64_t blk_last;   /* replay: the block's last LSN; a transaction:
 	                        its last LSN while it commits, else 0 */
 	struct convlog_txn *txn; /* the open transaction (pending records); NULL in replay */
+	/* a scoped transaction: cvl_actx_conv hides conversations outside it,
+	 * and every record must leave its conversation inside it */
+	const struct cvl_scope *scope;
 } cvl_actx;
 
 int cvl_actx_init(cvl_actx *a, convlog_db *db);
@@ -340,6 +375,8 @@ struct convlog_txn {
 	uint64_t first_lsn;
 	size_t op_mark; /* nrec when the current call began */
 	int autocommit;
+	convlog_db *handle; /* what convlog_txn_begin got: scoped or not */
+	const cvl_scope *scope; /* the handle's scope (also in a.scope); NULL: none */
 };
 
 #define CVL_TXN_MAGIC 0x4356544eu
@@ -422,11 +459,13 @@ int cvl_text_open_list(convlog_db *db, MDB_txn *txn, uint64_t **ids, size_t *n);
 int cvl_text_remove_orphans(convlog_db *db, const uint64_t *ids, size_t n);
 /* Opens the listed segments (reusing registered ones) and marks the
  * versions text_deleted records as removed, reading it through memtable
- * mt over a fresh LMDB snapshot.  With `tolerate`, a segment that cannot
+ * mt over LMDB read txn `txn` (taken over and ended; NULL: a fresh
+ * snapshot).  A read-only handle passes the snapshot it read the list
+ * from, so the marks match the segments.  With `tolerate`, a segment that cannot
  * be opened is left out and recorded in db->text_damaged (which a load
  * without such a segment clears); without, its error is returned. */
 int cvl_text_load(convlog_db *db, const uint64_t *ids, size_t n, cvl_memtable *mt,
-		  int tolerate, struct cvl_iseg ***out, int *nout);
+		  MDB_txn *txn, int tolerate, struct cvl_iseg ***out, int *nout);
 /* Replaces the registered segments by segs (taken over; mtmu held). */
 void cvl_text_install_locked(convlog_db *db, struct cvl_iseg **segs, int n);
 void cvl_text_close(convlog_db *db);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/db.h"
 #include "index/iseg.h"
@@ -330,10 +331,20 @@ static int replay_segment(replay *r, size_t i, uint64_t off)
 		cvl_block_header h;
 		const char *why = NULL;
 		int rc = read_block(r, sf->fd, path, off, sf->size, &h, &why);
-		if (rc < 0)
-			return rc;
+		/* a read-only handle reads a log the writer is appending to: a
+		 * block read while its write was under way looks torn, and the
+		 * blocks written after it would make it look like damage to
+		 * synced data; read it again after the write had time to end */
+		for (int k = 0; rc == 1 && last && db->readonly && k < 5; k++) {
+			struct timespec ts = {0, 2000000L << k};
+			nanosleep(&ts, NULL);
+			why = NULL;
+			rc = read_block(r, sf->fd, path, off, sf->size, &h, &why);
+		}
 		if (rc == 1)
 			return handle_bad(r, sf, last, path, off, why);
+		if (rc)
+			return rc;
 		if ((rc = replay_block(r, (uint32_t)sf->id, off, &h, path)))
 			return rc;
 		off += r->blk.len;
@@ -345,17 +356,20 @@ static int replay_segment(replay *r, size_t i, uint64_t off)
 /*
  * Replays the log from (start_seg, start_off) into `mt`, reading the
  * flushed state through LMDB transaction `txn` (taken over by the replay
- * and ended with it).  *end_lsn gets the last LSN replayed.
+ * and ended with it, unless `keep_txn`).  *end_lsn gets the last LSN
+ * replayed.
  */
-static int replay_log(convlog_db *db, cvl_memtable *mt, MDB_txn *txn, uint64_t start_seg,
-		      uint64_t start_off, uint64_t flushed_lsn, uint64_t *end_lsn)
+static int replay_log(convlog_db *db, cvl_memtable *mt, MDB_txn *txn, int keep_txn,
+		      uint64_t start_seg, uint64_t start_off, uint64_t flushed_lsn,
+		      uint64_t *end_lsn)
 {
 	replay r = {.db = db, .mt = mt, .expect_lsn = flushed_lsn + 1};
 	int rc;
 
 	cvl_buf_init(&r.blk, 0);
 	if ((rc = cvl_actx_init(&r.a, db))) {
-		mdb_txn_abort(txn);
+		if (!keep_txn)
+			cvl_lmdb_abort(txn);
 		return rc;
 	}
 	r.a.view.lm = &db->lm;
@@ -382,6 +396,8 @@ out:
 	ZSTD_freeDCtx(r.dctx);
 	cvl_free(r.raw);
 	cvl_buf_free(&r.blk);
+	if (keep_txn)
+		r.a.view.txn = NULL; /* the caller's still */
 	cvl_actx_free(&r.a);
 	return rc;
 }
@@ -495,7 +511,7 @@ static int load_text(convlog_db *db, const uint64_t *tids, size_t n, cvl_memtabl
 
 	if (!db->readonly && (rc = cvl_text_remove_orphans(db, tids, n)))
 		return rc;
-	if ((rc = cvl_text_load(db, tids, n, mt, tolerate, &segs, &nsegs)))
+	if ((rc = cvl_text_load(db, tids, n, mt, NULL, tolerate, &segs, &nsegs)))
 		return rc;
 	pthread_mutex_lock(&db->mtmu);
 	cvl_text_install_locked(db, segs, nsegs);
@@ -516,11 +532,12 @@ static int recover_state(convlog_db *db, uint64_t *end, int tolerate)
 	if ((rc = read_progress(db, txn, &flushed, &start_seg, &start_off)) ||
 	    (rc = cvl_text_open_list(db, txn, &tids, &ntids)) ||
 	    (!db->readonly && (rc = remove_leftovers(db, txn, start_seg)))) {
-		mdb_txn_abort(txn);
+		cvl_lmdb_abort(txn);
+		cvl_free(tids); /* read by the list before a later step failed */
 		return rc;
 	}
 	db->flushed_lsn = flushed;
-	rc = replay_log(db, db->active, txn, start_seg, start_off, flushed, end);
+	rc = replay_log(db, db->active, txn, 0, start_seg, start_off, flushed, end);
 	if (!rc)
 		rc = load_text(db, tids, ntids, db->active, tolerate);
 	cvl_free(tids);
@@ -597,22 +614,29 @@ static int refresh_once(convlog_db *db, int tolerate)
 		goto out;
 	if ((rc = read_progress(db, txn, &flushed, &start_seg, &start_off)) ||
 	    (rc = cvl_text_open_list(db, txn, &tids, &ntids))) {
-		mdb_txn_abort(txn);
+		cvl_lmdb_abort(txn);
 		goto out;
 	}
 	pthread_mutex_lock(&db->mtmu);
 	int stale = flushed != db->flushed_lsn;
 	pthread_mutex_unlock(&db->mtmu);
 	if (!stale) {
-		mdb_txn_abort(txn);
+		cvl_lmdb_abort(txn);
 		goto out;
 	}
 	if ((rc = cvl_mt_new(&mt))) {
-		mdb_txn_abort(txn);
+		cvl_lmdb_abort(txn);
 		goto out;
 	}
-	if ((rc = replay_log(db, mt, txn, start_seg, start_off, flushed, &end)) ||
-	    (rc = cvl_text_load(db, tids, ntids, mt, tolerate, &segs, &nsegs)))
+	/* the deletion marks are read through the snapshot the index list
+	 * came from: a merge committed meanwhile drops the marks of what it
+	 * erased, which this handle's older segments still hold */
+	rc = replay_log(db, mt, txn, 1, start_seg, start_off, flushed, &end);
+	if (rc) {
+		cvl_lmdb_abort(txn);
+		goto out;
+	}
+	if ((rc = cvl_text_load(db, tids, ntids, mt, txn, tolerate, &segs, &nsegs)))
 		goto out;
 	pthread_mutex_lock(&db->mtmu);
 	old = db->active;

@@ -166,8 +166,8 @@ static int build(rbuild *b)
 	return rc;
 }
 
-/* The LMDB transaction that switches to the new index. */
-static int record(convlog_db *db, const rbuild *b, const char *stem)
+/* The LMDB transaction that switches to the new index (one attempt). */
+static int record_txn(convlog_db *db, const rbuild *b, const char *stem)
 {
 	MDB_txn *txn;
 	cvl_buf lst;
@@ -193,9 +193,19 @@ static int record(convlog_db *db, const rbuild *b, const char *stem)
 		txn = NULL;
 	}
 	if (txn)
-		mdb_txn_abort(txn);
+		cvl_lmdb_abort(txn);
 	cvl_buf_free(&lst);
 	return mrc ? cvl_lmdb_err(mrc, "recording the rebuilt index") : 0;
+}
+
+static int record(convlog_db *db, const rbuild *b, const char *stem)
+{
+	int rc;
+
+	do
+		rc = record_txn(db, b, stem);
+	while (cvl_lmdb_again(&db->lm, &rc));
+	return rc;
 }
 
 static void remove_files(convlog_db *db, const uint64_t *ids, size_t n)
@@ -222,7 +232,7 @@ static int reindex_locked(convlog_db *db, const char *stem, cvl_analyzer *an)
 		return rc;
 	b.a.text.an = an;
 	if ((rc = cvl_mt_new(&b.mt)) == 0 && (rc = build(&b)) == 0 &&
-	    (rc = cvl_text_load(db, b.ids, b.nids, db->active, 0, &segs, &nsegs)) == 0 &&
+	    (rc = cvl_text_load(db, b.ids, b.nids, db->active, NULL, 0, &segs, &nsegs)) == 0 &&
 	    (rc = record(db, &b, stem)) != 0) {
 		cvl_text_segs_release(segs, nsegs);
 		segs = NULL;

@@ -51,6 +51,7 @@ typedef struct rctx {
 	convlog_problem_fn fn;
 	void *ud;
 	uint64_t unfixable;
+	uint64_t reported; /* problems an earlier attempt already reported */
 	cvl_htab aggs;
 	ragg *all;
 	cvl_counters seen;
@@ -67,8 +68,9 @@ static void unfixable(rctx *c, const char *where, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	c->unfixable++;
-	if (c->fn)
+	/* an attempt run again (the map grew) meets the same problems in
+	 * the same order: each is reported once */
+	if (++c->unfixable > c->reported && c->fn)
 		c->fn(c->ud, where, what);
 }
 
@@ -132,7 +134,7 @@ static int read_record(rctx *c, const cvl_loc *loc, const uint8_t *key, cvl_msg_
 		*why = "the locator names a record that is not a message";
 		return CONVLOG_ECORRUPT;
 	}
-	if (memcmp(m->conv.bytes, key, 16) || m->seq != cvl_get_u32be(key + 16)) {
+	if (memcmp(m->conv.bytes, key, 16) != 0 || m->seq != cvl_get_u32be(key + 16)) {
 		*why = "the locator names another message's record";
 		return CONVLOG_ECORRUPT;
 	}
@@ -203,7 +205,7 @@ static int one_msg(rctx *c, MDB_cursor *cur, MDB_val *k, MDB_val *v)
 	}
 	c->b.len = 0;
 	rc = cvl_msg_sum_encode(&m, &s.loc, &c->b);
-	if (!rc && (c->b.len != v->mv_size || memcmp(c->b.p, v->mv_data, c->b.len))) {
+	if (!rc && (c->b.len != v->mv_size || memcmp(c->b.p, v->mv_data, c->b.len) != 0)) {
 		MDB_val nv = {c->b.len, c->b.p};
 		int mrc = mdb_cursor_put(cur, k, &nv, MDB_CURRENT);
 		if (mrc)
@@ -296,7 +298,7 @@ static int one_conv(rctx *c, const uint8_t *key)
 	rc = cvl_view_get(&c->v, CVL_T_CSTAT, key, 16, &old, &oldlen);
 	if (rc && rc != CONVLOG_ENOTFOUND)
 		goto out;
-	if (rc || oldlen != c->b.len || memcmp(old, c->b.p, oldlen))
+	if (rc || oldlen != c->b.len || memcmp(old, c->b.p, oldlen) != 0)
 		rc = put(c, CVL_T_CSTAT, key, 16, c->b.p, c->b.len);
 	else
 		rc = 0;
@@ -451,15 +453,27 @@ static int repair_lmdb(rctx *c)
 	return rc;
 }
 
-/* With compactmu and wmu held. */
-static int repair_locked(rctx *c)
+/* Forgets what an attempt gathered, for the next one. */
+static int repair_reset(rctx *c)
+{
+	while (c->all) {
+		ragg *n = c->all->next;
+		cvl_free(c->all);
+		c->all = n;
+	}
+	cvl_htab_free(&c->aggs);
+	memset(&c->seen, 0, sizeof(c->seen));
+	if (c->unfixable > c->reported)
+		c->reported = c->unfixable;
+	c->unfixable = 0;
+	return cvl_htab_init(&c->aggs, 1024);
+}
+
+static int repair_txn(rctx *c)
 {
 	convlog_db *db = c->db;
 	int rc, mrc;
 
-	/* everything into LMDB: the memtables then hold nothing */
-	if ((rc = cvl_rotate_locked(db)) || (rc = cvl_flush_frozen(db)))
-		return rc;
 	if ((rc = cvl_lmdb_wtxn(&db->lm, &c->txn)))
 		return rc;
 	c->v.lm = &db->lm;
@@ -472,8 +486,25 @@ static int repair_locked(rctx *c)
 			rc = cvl_lmdb_err(mrc, "committing the repair");
 	}
 	if (c->txn)
-		mdb_txn_abort(c->txn);
+		cvl_lmdb_abort(c->txn);
 	c->txn = NULL;
+	return rc;
+}
+
+/* With compactmu and wmu held. */
+static int repair_locked(rctx *c)
+{
+	convlog_db *db = c->db;
+	int rc, again = 0;
+
+	/* everything into LMDB: the memtables then hold nothing */
+	if ((rc = cvl_rotate_locked(db)) || (rc = cvl_flush_frozen(db)))
+		return rc;
+	do {
+		if (again++ && (rc = repair_reset(c)))
+			break;
+		rc = repair_txn(c);
+	} while (cvl_lmdb_again(&db->lm, &rc));
 	return rc;
 }
 

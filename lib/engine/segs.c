@@ -265,7 +265,8 @@ static int load_frame(convlog_db *db, const cvl_loc *loc, cvl_frame **out)
 
 	cvl_seg_path(path, sizeof(path), db->seg_dir, loc->seg);
 	if ((rc = cvl_seg_fd(db, loc->seg, &fd)))
-		return cvl_err(CONVLOG_ECORRUPT, "%s: a message locator names this missing segment",
+		return rc != CONVLOG_ENOTFOUND ? rc :
+		       cvl_err(CONVLOG_ECORRUPT, "%s: a message locator names this missing segment",
 			       path);
 	if (loc->frame_len < CVL_FRAME_HEADER || loc->frame_len > CVL_BLOCK_MAX_BODY)
 		return cvl_err(CONVLOG_ECORRUPT, "%s offset %llu: locator frame length %u is invalid",

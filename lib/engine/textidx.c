@@ -493,8 +493,9 @@ static int remove_orphan(void *ud, const char *name)
 	size_t l = strlen(name);
 	int known = 0;
 
-	if (l < 4 || (strcmp(name + l - 4, ".idx") && strcmp(name + l - 4, ".tmp")))
+	if (l < 4 || (strcmp(name + l - 4, ".idx") != 0 && strcmp(name + l - 4, ".tmp") != 0))
 		return 0;
+	/* NOLINTNEXTLINE(cert-err34-c): 16 hex digits always fit in a uint64_t */
 	if (l == 20 && !strcmp(name + 16, ".idx") && sscanf(name, "%16" SCNx64, &id) == 1)
 		for (size_t i = 0; i < o->n; i++)
 			known |= o->ids[i] == id;
@@ -539,7 +540,7 @@ int cvl_text_remove_orphans(convlog_db *db, const uint64_t *ids, size_t n)
 }
 
 int cvl_text_load(convlog_db *db, const uint64_t *ids, size_t n, cvl_memtable *mt,
-		  int tolerate, cvl_iseg ***out, int *nout)
+		  MDB_txn *txn, int tolerate, cvl_iseg ***out, int *nout)
 {
 	cvl_iseg **v = NULL;
 	cvl_view view = {.lm = &db->lm, .snap = UINT64_MAX};
@@ -549,11 +550,16 @@ int cvl_text_load(convlog_db *db, const uint64_t *ids, size_t n, cvl_memtable *m
 	*out = NULL;
 	*nout = 0;
 	if (!n) {
+		if (txn)
+			cvl_lmdb_abort(txn);
 		atomic_store(&db->text_damaged, 0);
 		return 0;
 	}
-	if (!(v = cvl_malloc(n * sizeof(*v))))
+	if (!(v = cvl_malloc(n * sizeof(*v)))) {
+		if (txn)
+			cvl_lmdb_abort(txn);
 		return cvl_err(CONVLOG_ENOMEM, "out of memory opening the text index");
+	}
 	for (size_t i = 0; i < n && !rc; i++) {
 		cvl_iseg *s = NULL;
 		pthread_mutex_lock(&db->mtmu);
@@ -564,7 +570,11 @@ int cvl_text_load(convlog_db *db, const uint64_t *ids, size_t n, cvl_memtable *m
 			}
 		pthread_mutex_unlock(&db->mtmu);
 		if (!s && (rc = cvl_iseg_open(db->idx_dir, ids[i], &s))) {
-			if (!tolerate || rc == CONVLOG_ENOMEM)
+			/* only damage (a bad or missing file) is tolerated; an
+			 * error of the system (EIO, ENOSPC, ENOMEM) is no reason
+			 * to rebuild the index: it is reported */
+			if (!tolerate || (rc != CONVLOG_ECORRUPT && rc != CONVLOG_ENOTFOUND &&
+					  rc != CONVLOG_EVERSION))
 				break;
 			/* derived data: the store still opens; search refuses and
 			 * verify reports it until a reindex or repair rebuilds it */
@@ -579,11 +589,17 @@ int cvl_text_load(convlog_db *db, const uint64_t *ids, size_t n, cvl_memtable *m
 	if (!rc) {
 		view.mt[view.nmt++] = mt;
 		cvl_mt_ref(mt);
-		rc = cvl_lmdb_rtxn(&db->lm, &view.txn);
+		if (txn)
+			view.txn = txn;
+		else
+			rc = cvl_lmdb_rtxn(&db->lm, &view.txn);
+		txn = NULL;
 		for (int i = 0; i < k && !rc; i++)
 			rc = mark_deleted(&view, v[i]);
 		cvl_view_release(&view);
 	}
+	if (txn)
+		cvl_lmdb_abort(txn);
 	if (rc) {
 		cvl_text_segs_release(v, k);
 		return rc;

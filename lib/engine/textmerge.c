@@ -79,8 +79,10 @@ static int has_u64(const uint64_t *v, size_t n, uint64_t x)
 	return 0;
 }
 
-/* The merge's LMDB transaction: the segment list and text_deleted. */
-static int record(convlog_db *db, cvl_iseg **in, int n, uint64_t out_id, const cvl_merge_out *mo)
+/* The merge's LMDB transaction: the segment list and text_deleted (one
+ * attempt). */
+static int record_txn(convlog_db *db, cvl_iseg **in, int n, uint64_t out_id,
+		      const cvl_merge_out *mo)
 {
 	MDB_txn *txn;
 	const uint8_t *v, *p, *end;
@@ -154,8 +156,18 @@ static int record(convlog_db *db, cvl_iseg **in, int n, uint64_t out_id, const c
 		rc = cvl_lmdb_err(mrc, "recording an index merge");
 out:
 	if (txn)
-		mdb_txn_abort(txn);
+		cvl_lmdb_abort(txn);
 	cvl_buf_free(&b);
+	return rc;
+}
+
+static int record(convlog_db *db, cvl_iseg **in, int n, uint64_t out_id, const cvl_merge_out *mo)
+{
+	int rc;
+
+	do
+		rc = record_txn(db, in, n, out_id, mo);
+	while (cvl_lmdb_again(&db->lm, &rc));
 	return rc;
 }
 
@@ -284,7 +296,8 @@ int cvl_mg_start(convlog_db *db)
 	db->mg_kicked = 1; /* the policy may have work from before the open */
 	e = pthread_create(&db->mg, NULL, mg_main, db);
 	if (e)
-		return cvl_err(CONVLOG_ENOMEM, "cannot start the index merge thread: %s", strerror(e));
+		return cvl_err(CONVLOG_ENOMEM, "cannot start the index merge thread: %s",
+			       cvl_errno_str(e));
 	pthread_mutex_lock(&db->mgmu);
 	db->mg_started = 1;
 	pthread_mutex_unlock(&db->mgmu);

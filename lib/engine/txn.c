@@ -90,25 +90,38 @@ CONVLOG_API int convlog_txn_begin(convlog_db *db, convlog_txn **out)
 	if (!out)
 		return cvl_err(CONVLOG_EINVAL, "txn_begin: out is NULL");
 	*out = NULL;
-	if ((rc = cvl_db_check_write(db)))
+	convlog_db *handle = db;
+	const cvl_scope *scope;
+	if ((rc = cvl_db_enter_write(&db, &scope)))
 		return rc;
 	t = cvl_calloc(1, sizeof(*t));
 	if (!t)
 		return cvl_err(CONVLOG_ENOMEM, "out of memory for a transaction");
 	t->magic = CVL_TXN_MAGIC;
 	t->db = db;
+	t->handle = handle;
+	t->scope = scope;
 	cvl_buf_init(&t->recs, CONVLOG_MAX_TXN_BYTES);
 	if ((rc = cvl_actx_init(&t->a, db))) {
 		cvl_free(t);
 		return rc;
 	}
 	t->a.txn = t;
+	t->a.scope = scope;
 	pthread_mutex_lock(&db->wmu);
 	if ((rc = atomic_load(&db->failed)) != 0) {
 		pthread_mutex_unlock(&db->wmu);
 		txn_free(t);
 		return cvl_err(CONVLOG_EFAILED, "the store failed earlier (%s); reopen it",
 			       convlog_strerror(rc));
+	}
+	/* a memtable its commit could not freeze (flushes keep failing) takes
+	 * no more: refused here, before anything is written */
+	if (cvl_mt_total_bytes(db->active) >= db->opts.memtable_size &&
+	    (rc = cvl_rotate_locked(db)) != 0) {
+		pthread_mutex_unlock(&db->wmu);
+		txn_free(t);
+		return rc;
 	}
 	rc = cvl_db_snapshot(db, &t->a.view);
 	if (rc) {
@@ -133,6 +146,34 @@ static int txn_check(convlog_txn *t)
 	return 0;
 }
 
+/* A scoped transaction touches only conversations inside its scope:
+ * before a record, its conversation must be new or in scope (else it does
+ * not exist for this handle); after it, still in scope. */
+static int scope_before(convlog_txn *t, const convlog_uuid *conv)
+{
+	cvl_cstate *cs = NULL;
+	int rc = cvl_actx_conv(&t->a, conv, &cs);
+
+	if (rc == CONVLOG_ENOTFOUND && cs && !cs->cur)
+		return 0; /* a new conversation: checked after */
+	return rc;
+}
+
+static int scope_after(convlog_txn *t, const convlog_uuid *conv)
+{
+	cvl_cstate *cs = NULL;
+	char s[CONVLOG_UUID_STRLEN];
+	int rc = cvl_actx_conv(&t->a, conv, &cs);
+
+	if (rc == CONVLOG_ENOTFOUND && cs && !cs->cur)
+		return 0; /* purged */
+	if (rc == CONVLOG_ENOTFOUND && cs && cs->cur)
+		return cvl_err(CONVLOG_EINVAL,
+			       "conversation %s would leave this handle's scope (org_id / user_id)",
+			       cvl_uuid_str(conv, s));
+	return rc;
+}
+
 int cvl_txn_record(convlog_txn *t, uint8_t type, const convlog_uuid *conv,
 		   const cvl_buf *body)
 {
@@ -142,6 +183,8 @@ int cvl_txn_record(convlog_txn *t, uint8_t type, const convlog_uuid *conv,
 	cvl_loc loc = {0};
 	int rc;
 
+	if (t->scope && (rc = scope_before(t, conv)))
+		return rc;
 	if (t->nrec == t->offcap) {
 		size_t nc = t->offcap ? t->offcap * 2 : 64;
 		size_t *no = cvl_realloc(t->offs, nc * sizeof(*no));
@@ -170,6 +213,8 @@ int cvl_txn_record(convlog_txn *t, uint8_t type, const convlog_uuid *conv,
 	t->a.rec.hlc = db->hlc;
 	t->a.rec.origin = db->replica_id;
 	rc = cvl_apply(&t->a, type, body->p, body->len, &loc);
+	if (!rc && t->scope)
+		rc = scope_after(t, conv);
 	if (rc) {
 		t->a.failed = 1;
 		return rc;
@@ -512,8 +557,6 @@ static int commit_locked(convlog_txn *t, uint64_t *lsn)
 		atomic_store(&db->visible_lsn, last);
 	atomic_fetch_add(&db->n_commits, 1);
 	*lsn = last;
-	if (cvl_mt_total_bytes(db->active) >= db->opts.memtable_size)
-		rc = cvl_rotate_locked(db);
 out:
 	cvl_buf_free(&grouped);
 	cvl_free(offs);
@@ -541,6 +584,13 @@ CONVLOG_API int convlog_txn_commit(convlog_txn *t)
 	/* the snapshot must go before the lock so a flush can retire memtables */
 	cvl_view_release(&t->a.view);
 	scratch_give(t);
+	/* a full memtable is frozen only now: the rotation may wait for a
+	 * flush, and a flush that must grow the LMDB map waits for every
+	 * snapshot (this one too) to end */
+	if (!rc && lsn && cvl_mt_total_bytes(db->active) >= db->opts.memtable_size &&
+	    cvl_rotate_locked(db) != 0)
+		cvl_err_clear(); /* the commit is written all the same: it stands, and
+				    the next begin is refused while this goes on */
 	pthread_mutex_unlock(&db->wmu);
 	txn_free(t);
 	if (!rc && lsn && db->opts.durability == CONVLOG_DURABILITY_FULL)
@@ -568,7 +618,7 @@ int cvl_txn_enter(convlog_db *db, convlog_txn *txn, convlog_txn **use)
 	if (txn) {
 		if ((rc = txn_check(txn)))
 			return rc;
-		if (txn->db != db)
+		if (txn->handle != db)
 			return cvl_err(CONVLOG_EINVAL, "transaction belongs to another store handle");
 		txn->op_mark = txn->nrec;
 		*use = txn;

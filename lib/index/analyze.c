@@ -329,10 +329,10 @@ static int emit_part(cvl_analyzer *a, const part *p, uint32_t pos)
 		if (rc)
 			return rc;
 		/* the word as written too, so prefixes match what was written */
-		if ((n != p->len || memcmp(text, p->text, n)) &&
+		if ((n != p->len || memcmp(text, p->text, n) != 0) &&
 		    (rc = emit_term(a, text, n, pos, p->start, p->end, 0)))
 			return rc;
-		if (n != p->len || memcmp(text, p->text, n))
+		if (n != p->len || memcmp(text, p->text, n) != 0)
 			return emit_term(a, p->text, p->len, pos, p->start, p->end, 2);
 	}
 	return emit_term(a, text, n, pos, p->start, p->end, 0);

@@ -3,7 +3,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -635,11 +634,9 @@ int cvl_iseg_open(const char *dir, uint64_t id, cvl_iseg **out)
 		rc = bad(s, "index segment is too short");
 		goto fail;
 	}
-	void *m = mmap(NULL, s->file_size, PROT_READ, MAP_SHARED, fd, 0);
-	if (m == MAP_FAILED) {
-		rc = cvl_err(CONVLOG_EIO, "%s: mmap failed", s->path);
+	void *m;
+	if ((rc = cvl_os_mmap_file(fd, (size_t)s->file_size, &m, s->path)))
 		goto fail;
-	}
 	s->map = m;
 	const uint8_t *h = s->map;
 	if (memcmp(h, head_magic, 8) != 0 || cvl_get_u64le(h + 56) != XXH3_64bits(h, 56)) {
@@ -662,7 +659,7 @@ int cvl_iseg_open(const char *dir, uint64_t id, cvl_iseg **out)
 	}
 	if ((rc = map_sections(s)) || (rc = load_strs(s)))
 		goto fail;
-	s->dead = cvl_calloc((s->ndocs + 63) / 64 + 1, sizeof(uint64_t));
+	s->dead = cvl_calloc((s->ndocs + 63) / 64 + 1, sizeof(*s->dead));
 	if (!s->dead) {
 		rc = cvl_err(CONVLOG_ENOMEM, "out of memory opening an index segment");
 		goto fail;
@@ -687,7 +684,7 @@ void cvl_iseg_unref(cvl_iseg *s)
 	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
 	if (s->map)
-		munmap((void *)s->map, s->file_size);
+		cvl_os_munmap((void *)s->map, (size_t)s->file_size);
 	cvl_free(s->str_hash);
 	cvl_free((void *)s->dead);
 	cvl_free(s);

@@ -78,7 +78,9 @@ static inline uint32_t cvl_iseg_doclen(const cvl_iseg *s, uint32_t doc)
 int cvl_iseg_find_doc(const cvl_iseg *s, uint64_t docid, uint32_t *doc);
 static inline int cvl_iseg_dead(const cvl_iseg *s, uint32_t doc)
 {
-	return (atomic_load_explicit(&s->dead[doc / 64], memory_order_relaxed) >> (doc % 64)) & 1;
+	uint64_t w = atomic_load_explicit(&s->dead[doc / 64], memory_order_relaxed);
+
+	return (int)((w >> (doc % 64)) & 1);
 }
 void cvl_iseg_kill(cvl_iseg *s, uint32_t doc);
 uint32_t cvl_iseg_ndead(const cvl_iseg *s);

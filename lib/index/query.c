@@ -14,7 +14,6 @@
  * Every function that fails frees what it built; a partly built tree never
  * escapes.  Errors go through fail(), which records the byte position.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,18 +58,10 @@ static const struct {
 static int parse_or(parser *p, const char *after, cvl_qnode **out);
 static int parse_unary(parser *p, const char *after, cvl_qnode **out);
 
-CVL_PRINTF(4, 5)
-static int fail(parser *p, int code, uint32_t at, const char *fmt, ...)
-{
-	char msg[CVL_ERRMSG_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	p->err_at = at;
-	return cvl_err(code, "%s", msg);
-}
+/* Records the position, sets the message, returns code.  A macro, not a
+ * variadic function, so that the static analyzers see which code it returns
+ * (cvl_err checks the format). */
+#define fail(p, code, at, ...) ((p)->err_at = (at), cvl_err((code), __VA_ARGS__))
 
 static int nomem(parser *p)
 {
@@ -208,7 +199,8 @@ static int kids_add(parser *p, kids *k, cvl_qnode *n, int kind)
 		k->v[k->n++] = n;
 		return 0;
 	}
-	memcpy(k->v + k->n, n->kids, add * sizeof(*n->kids));
+	if (add) /* (an empty node has no array to copy from, nor k one to copy to) */
+		memcpy(k->v + k->n, n->kids, add * sizeof(*n->kids));
 	k->n += add;
 	cvl_free(n->kids);
 	cvl_free(n->text);

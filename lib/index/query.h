@@ -69,7 +69,8 @@ enum cvl_qkind {
 
 enum cvl_qfilter {
 	CVL_F_ROLE = 1, CVL_F_USER, CVL_F_CONV, CVL_F_SESSION, CVL_F_TAG, CVL_F_MODEL,
-	CVL_F_AFTER, CVL_F_BEFORE
+	CVL_F_AFTER, CVL_F_BEFORE,
+	CVL_F_SCOPE /* not in the language: a scoped handle's conversations */
 };
 
 typedef struct cvl_qnode {

@@ -755,6 +755,8 @@ static uint32_t phrase_count(it *i)
 	uint32_t pn[64], cur[64], count = 0;
 	size_t anchor = 0;
 
+	if (!i->nkids || !i->nphr) /* no words: no occurrences */
+		return 0;
 	for (size_t k = 0; k < i->nkids; k++) {
 		/* each kid's positions live in its own buffer */
 		if (!(pv[k] = term_positions(i->kids[k], &pn[k])))
@@ -1250,6 +1252,8 @@ static it *build_list(src *S, const cnode *n, int kind)
 		it_free(i);
 		return NULL;
 	}
+	i->nkids = 0; /* as it_new left it; said again for the analyzer, which
+		       * stops following calls this deep in the recursion */
 	for (size_t k = 0; k < n->nkids; k++) {
 		it *b = kind == I_PHRASE ? build_term(S, &n->terms[k], n->terms[k].idf)
 					 : build(S, n->kids[k]);
@@ -1292,7 +1296,6 @@ static it *build(src *S, const cnode *n)
 			return NULL;
 		i->rel = n->rel;
 		i->nphr = n->nterms < 64 ? n->nterms : 64;
-		memcpy(i->pmap, map, i->nphr);
 		i->idf = n->idf;
 		uint64_t c = UINT64_MAX;
 		for (size_t k = 0; k < i->nkids; k++) {
@@ -1301,8 +1304,10 @@ static it *build(src *S, const cnode *n)
 			if (i->kids[k]->cost < c)
 				c = i->kids[k]->cost;
 		}
-		for (size_t w = 0; w < i->nphr; w++)
-			i->ub += i->kids[i->pmap[w]]->ub;
+		for (size_t w = 0; w < i->nphr; w++) {
+			i->pmap[w] = map[w];
+			i->ub += i->kids[map[w]]->ub;
+		}
 		i->cost = c;
 		return i;
 	}

@@ -288,7 +288,7 @@ int cvl_block_scan_after(int fd, const char *path, uint64_t off, uint64_t file_s
 	if (!buf)
 		return cvl_err(CONVLOG_ENOMEM, "out of memory scanning %s", path);
 	while (off + CVL_BLOCK_HEADER <= file_size) {
-		if (off < win_off || off + CVL_BLOCK_HEADER > win_off + win_len) {
+		if (!win_len || off < win_off || off + CVL_BLOCK_HEADER > win_off + win_len) {
 			size_t want = WIN;
 			if (want > file_size - off)
 				want = (size_t)(file_size - off);

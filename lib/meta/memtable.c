@@ -57,7 +57,8 @@ static int add_chunk(cvl_memtable *mt, size_t need)
 	c->prev = mt->chunks;
 	c->size = size;
 	mt->chunks = c;
-	mt->cur = (uint8_t *)(((uintptr_t)(c + 1) + 7) & ~(uintptr_t)7);
+	mt->cur = (uint8_t *)(c + 1);
+	mt->cur += -(uintptr_t)mt->cur & 7; /* up to 8-byte alignment */
 	mt->cur_left = size - (size_t)(mt->cur - (uint8_t *)c);
 	return 0;
 }

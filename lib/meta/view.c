@@ -10,7 +10,7 @@ void cvl_view_release(cvl_view *v)
 		cvl_mt_unref(v->mt[i]);
 	v->nmt = 0;
 	if (v->txn)
-		mdb_txn_abort(v->txn);
+		cvl_lmdb_abort(v->txn);
 	v->txn = NULL;
 	/* only now, with LMDB done with its reader slot (mdb_txn_abort writes
 	 * it after marking it free), may the environment be closed */

@@ -25,6 +25,9 @@ typedef struct cvl_view {
 	int nmt;
 	uint64_t snap;
 	cvl_wset *ws; /* writer only */
+	/* a scoped handle's reads: conversations outside it do not exist
+	 * (cvl_conv_load); NULL sees everything */
+	const struct cvl_scope *scope;
 } cvl_view;
 
 /* Releases the memtable refs and aborts the LMDB txn. */

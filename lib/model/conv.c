@@ -230,6 +230,7 @@ static int walk(const uint8_t *p, size_t n, convlog_conv *c, cvl_pack *pk,
 {
 	cvl_tlv t;
 	cvl_tlv_item it;
+	int fill = pk->base != NULL; /* (read once: cvl_pack_str does not change it) */
 	int r;
 
 	cvl_tlv_init(&t, p, n);
@@ -242,7 +243,7 @@ static int walk(const uint8_t *p, size_t n, convlog_conv *c, cvl_pack *pk,
 			}
 		} else if (slot) {
 			char *s = cvl_pack_str(pk, it.data, it.len);
-			if (pk->base)
+			if (fill)
 				*slot = s;
 		} else if (it.field == CF_ID || it.field == CF_PARENT) {
 			if (it.len != 16) {
@@ -252,7 +253,7 @@ static int walk(const uint8_t *p, size_t n, convlog_conv *c, cvl_pack *pk,
 			memcpy(it.field == CF_ID ? c->id.bytes : c->parent_id.bytes, it.data, 16);
 		} else if (it.field == CF_TAG) {
 			char *s = cvl_pack_str(pk, it.data, it.len);
-			if (pk->base)
+			if (fill && *ntags < c->n_tags) /* (the first pass counted them) */
 				((const char **)c->tags)[*ntags] = s;
 			(*ntags)++;
 		} else if (it.field == CF_CURSOR) {
@@ -264,7 +265,7 @@ static int walk(const uint8_t *p, size_t n, convlog_conv *c, cvl_pack *pk,
 				return -1;
 			}
 			char *s = cvl_pack_str(pk, nm, nl);
-			if (pk->base) {
+			if (fill && *ncur < c->n_cursors) {
 				convlog_cursor *cv = (convlog_cursor *)c->cursors;
 				cv[*ncur].name = s;
 				cv[*ncur].value = v;

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -71,7 +72,7 @@ static int oserr(int e, const char *op, const char *path)
 
 	if (e == ENOENT)
 		code = CONVLOG_ENOTFOUND;
-	return cvl_err(code, "%s %s: %s", op, path ? path : "?", strerror(e));
+	return cvl_err(code, "%s %s: %s", op, path ? path : "?", cvl_errno_str(e));
 }
 
 /* ---- files ---- */
@@ -226,6 +227,47 @@ int cvl_os_exists(const char *path)
 	return access(path, F_OK) == 0;
 }
 
+/* ---- memory maps ---- */
+
+int cvl_os_mmap_file(int fd, size_t len, void **out, const char *path)
+{
+	int e = fault(CVL_FAULT_MMAP);
+	void *m;
+
+	*out = NULL;
+	if (!e) {
+		m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+		if (m != MAP_FAILED) {
+			*out = m;
+			return 0;
+		}
+		e = errno;
+	}
+	if (e == ENOMEM)
+		return cvl_err(CONVLOG_ENOMEM, "mmap %s: %s", path ? path : "?", cvl_errno_str(e));
+	return oserr(e, "mmap", path);
+}
+
+void cvl_os_munmap(void *p, size_t len)
+{
+	if (p)
+		munmap(p, len);
+}
+
+int cvl_os_probe_map(size_t len)
+{
+	int e = fault(CVL_FAULT_MMAP);
+	void *m;
+
+	if (e)
+		return e;
+	m = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED)
+		return errno ? errno : ENOMEM;
+	munmap(m, len);
+	return 0;
+}
+
 /* ---- directories ---- */
 
 int cvl_os_mkdir(const char *path)
@@ -328,7 +370,7 @@ int cvl_os_random(void *buf, size_t n)
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			return cvl_err(CONVLOG_EIO, "getrandom: %s", strerror(errno));
+			return cvl_err(CONVLOG_EIO, "getrandom: %s", cvl_errno_str(errno));
 		}
 		done += (size_t)r;
 	}

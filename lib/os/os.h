@@ -30,6 +30,16 @@ int cvl_os_rename(const char *from, const char *to);
 int cvl_os_unlink(const char *path);
 int cvl_os_exists(const char *path); /* 1 yes, 0 no */
 
+/* ---- memory maps ---- */
+/* Maps `len` bytes of fd read-only and shared (CONVLOG_ENOMEM when the
+ * address space is short, CONVLOG_EIO otherwise); cvl_os_munmap undoes it. */
+int cvl_os_mmap_file(int fd, size_t len, void **out, const char *path);
+void cvl_os_munmap(void *p, size_t len);
+/* Whether `len` bytes of address space can be reserved now (an
+ * inaccessible mapping, made and dropped): 0, or the errno (ENOMEM) that a
+ * map of that size would meet.  CVL_FAULT_MMAP fails it. */
+int cvl_os_probe_map(size_t len);
+
 /* ---- directories ---- */
 int cvl_os_mkdir(const char *path); /* ok if it exists */
 int cvl_os_fsync_dir(const char *path);

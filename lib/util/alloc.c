@@ -6,6 +6,7 @@
 #include <malloc.h>
 #endif
 
+#define CVL_ALLOC_IMPL /* the functions themselves, not alloc.h's analyzer model */
 #include "util/alloc.h"
 
 static _Atomic int64_t fail_countdown = -1;

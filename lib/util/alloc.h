@@ -29,4 +29,14 @@ void cvl_alloc_trim(void);
 void cvl_alloc_fail_after(int64_t countdown, int sticky);
 uint64_t cvl_alloc_failures(void);
 
+#if defined(__clang_analyzer__) && !defined(CVL_ALLOC_IMPL)
+/* The analyzer sees one file at a time: let it treat these as the C
+ * library's (uninitialized or zero-filled memory, NULL on failure, use after
+ * free).  Not cvl_realloc: its model forgets the contents realloc keeps. */
+#include <stdlib.h>
+#define cvl_malloc(n) malloc(n)
+#define cvl_calloc(count, size) calloc((count), (size))
+#define cvl_free(p) free(p)
+#endif
+
 #endif

@@ -78,7 +78,8 @@ static inline int64_t cvl_i64_from_sortable(uint64_t v)
 
 static inline uint64_t cvl_zigzag(int64_t v)
 {
-	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+	/* the sign as an all-ones mask without a signed shift */
+	return ((uint64_t)v << 1) ^ ((uint64_t)0 - ((uint64_t)v >> 63));
 }
 
 static inline int64_t cvl_unzigzag(uint64_t v)

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#define CVL_ERR_IMPL /* the functions themselves, not err.h's analyzer model */
 #include "util/err.h"
 
 static _Thread_local char errbuf[CVL_ERRMSG_MAX];
@@ -43,6 +44,19 @@ const char *cvl_err_msg(void)
 	return errbuf;
 }
 
+const char *cvl_errno_str(int e)
+{
+	static _Thread_local char buf[128];
+
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+	return strerror_r(e, buf, sizeof(buf)); /* GNU: may return a static string */
+#else
+	if (strerror_r(e, buf, sizeof(buf)) != 0)
+		snprintf(buf, sizeof(buf), "error %d", e);
+	return buf;
+#endif
+}
+
 CONVLOG_API const char *convlog_errmsg(void)
 {
 	return errbuf;
@@ -73,6 +87,8 @@ CONVLOG_API const char *convlog_strerror(int code)
 	case CONVLOG_ERANGE: return "number out of range";
 	case CONVLOG_ESEQ: return "message sequence out of order";
 	case CONVLOG_ECANCELED: return "cancelled";
+	case CONVLOG_ESCOPE: return "not available on a scoped handle";
+	case CONVLOG_EBUSY: return "resource busy; retry later";
 	default: return "unknown error";
 	}
 }

@@ -24,4 +24,16 @@ void cvl_err_clear(void);
 
 const char *cvl_err_msg(void);
 
+/* strerror(e) for a message, thread-safe (strerror need not be); valid in
+ * the calling thread until its next call. */
+const char *cvl_errno_str(int e);
+
+#if defined(__clang_analyzer__) && !defined(CVL_ERR_IMPL)
+/* The analyzer sees one file at a time and would assume `return cvl_err(E,
+ * ...)` can return 0; spell out that both return their code.  (Every caller
+ * passes a code without side effects.) */
+#define cvl_err(code, ...) ((cvl_err)((code), __VA_ARGS__), (code))
+#define cvl_err_ctx(code, ...) ((cvl_err_ctx)((code), __VA_ARGS__), (code))
+#endif
+
 #endif
