@@ -43,16 +43,23 @@ static void use_text(convlog_conv_iter *it, int table, const char *text)
 	it->plen = text ? cvl_key_text(it->prefix, text, strlen(text)) : 0;
 }
 
+/* The order CONVLOG_ORDER_DEFAULT means for filter f: newest created for
+ * role filters alone (agent-to-agent logs), else newest activity. */
+static int default_order(const convlog_conv_filter *f)
+{
+	int roles = f->initiator_role || f->responder_role;
+	int other = f->user_id || f->org_id || f->session_id || f->tag || f->status || f->has_parent;
+
+	return roles && !other ? CONVLOG_ORDER_CREATED_DESC : CONVLOG_ORDER_ACTIVITY;
+}
+
 /* Picks the index that serves the filter in the requested order. */
 static int choose_index(convlog_conv_iter *it)
 {
 	const convlog_conv_filter *f = &it->f;
-	int order = f->order;
+	int order = f->order == CONVLOG_ORDER_DEFAULT ? default_order(f) : f->order;
 	int roles = f->initiator_role || f->responder_role;
-	int other = f->user_id || f->org_id || f->session_id || f->tag || f->status || f->has_parent;
 
-	if (order == CONVLOG_ORDER_DEFAULT)
-		order = roles && !other ? CONVLOG_ORDER_CREATED_DESC : CONVLOG_ORDER_ACTIVITY;
 	it->reverse = order == CONVLOG_ORDER_CREATED_ASC;
 	if (order == CONVLOG_ORDER_ACTIVITY) {
 		if (f->has_parent) {
@@ -179,12 +186,8 @@ CONVLOG_API int convlog_conv_list(convlog_db *db, const convlog_conv_filter *f,
 		/* the scope is a filter too, and the user or org index serves it
 		 * when the caller named neither (the order stays the one the
 		 * caller's own filters imply) */
-		const convlog_conv_filter *g = &it->f;
-		int roles = g->initiator_role || g->responder_role;
-		int other = g->user_id || g->org_id || g->session_id || g->tag || g->status ||
-			    g->has_parent;
 		if (it->f.order == CONVLOG_ORDER_DEFAULT)
-			it->f.order = roles && !other ? CONVLOG_ORDER_CREATED_DESC : CONVLOG_ORDER_ACTIVITY;
+			it->f.order = default_order(&it->f);
 		if (scope->user_id && !it->f.user_id)
 			it->f.user_id = scope->user_id;
 		if (scope->org_id && !it->f.org_id)

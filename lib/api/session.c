@@ -6,13 +6,6 @@
 
 /* Messages a conversation owns: a fork's seqs 1..fork_seq belong to its
  * parent and are counted there. */
-static uint64_t own_messages(const convlog_conv *c)
-{
-	if (convlog_uuid_is_nil(&c->parent_id))
-		return c->message_count;
-	return c->message_count > c->fork_seq ? c->message_count - c->fork_seq : 0;
-}
-
 static void add_conv(convlog_session_summary *out, const convlog_conv *c)
 {
 	if (!out->conversations || c->created_at < out->first_activity_at)
@@ -20,7 +13,7 @@ static void add_conv(convlog_session_summary *out, const convlog_conv *c)
 	if (!out->conversations || c->last_activity_at > out->last_activity_at)
 		out->last_activity_at = c->last_activity_at;
 	out->conversations++;
-	out->messages += own_messages(c);
+	out->messages += cvl_conv_own_messages(c);
 	out->token_total += c->token_total;
 	out->cost_total += c->cost_total;
 }

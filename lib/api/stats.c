@@ -25,11 +25,7 @@ static int scoped_stats(convlog_db *handle, convlog_stats *out)
 		out->conversations++;
 		if (c->status == CONVLOG_STATUS_DELETED)
 			out->deleted_conversations++;
-		/* a fork's own messages: its prefix is the parent's */
-		if (convlog_uuid_is_nil(&c->parent_id))
-			out->messages += c->message_count;
-		else if (c->message_count > c->fork_seq)
-			out->messages += c->message_count - c->fork_seq;
+		out->messages += cvl_conv_own_messages(c);
 	}
 	convlog_conv_iter_free(it);
 	if (rc != CONVLOG_DONE) {

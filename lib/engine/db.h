@@ -362,6 +362,13 @@ int cvl_counters_read(cvl_view *v, cvl_counters *c);
 int cvl_counters_encode(const cvl_counters *c, cvl_buf *b);
 /* Conversation + statistics through a view; CONVLOG_ENOTFOUND if absent. */
 int cvl_conv_load(cvl_view *v, const convlog_uuid *id, convlog_conv **out);
+/* Messages of c's own (a fork's inherited prefix is its parent's). */
+static inline uint64_t cvl_conv_own_messages(const convlog_conv *c)
+{
+	if (convlog_uuid_is_nil(&c->parent_id))
+		return c->message_count;
+	return c->message_count > c->fork_seq ? c->message_count - c->fork_seq : 0;
+}
 
 /* ---- transactions ---- */
 struct convlog_txn {

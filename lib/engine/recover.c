@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "engine/db.h"
 #include "index/iseg.h"
@@ -331,16 +330,6 @@ static int replay_segment(replay *r, size_t i, uint64_t off)
 		cvl_block_header h;
 		const char *why = NULL;
 		int rc = read_block(r, sf->fd, path, off, sf->size, &h, &why);
-		/* a read-only handle reads a log the writer is appending to: a
-		 * block read while its write was under way looks torn, and the
-		 * blocks written after it would make it look like damage to
-		 * synced data; read it again after the write had time to end */
-		for (int k = 0; rc == 1 && last && db->readonly && k < 5; k++) {
-			struct timespec ts = {0, 2000000L << k};
-			nanosleep(&ts, NULL);
-			why = NULL;
-			rc = read_block(r, sf->fd, path, off, sf->size, &h, &why);
-		}
 		if (rc == 1)
 			return handle_bad(r, sf, last, path, off, why);
 		if (rc)
