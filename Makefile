@@ -102,13 +102,22 @@ header-test:
 
 build-tests: all $(UNIT_BIN)
 
+# The unit and end-to-end tests run TEST_JOBS at a time (tests/run.sh), the
+# longest first, each with its output in $(BUILD)/test-logs/; a failing
+# test's output is printed whole.  TEST_JOBS=1 runs them one by one.
+TEST_JOBS ?= 2
+UNIT_LONG := test_search test_compact test_model test_sync test_faultsweep
+UNIT_ORDER := $(addprefix $(BUILD)/tests/,$(UNIT_LONG)) \
+	$(filter-out $(addprefix $(BUILD)/tests/,$(UNIT_LONG)),$(UNIT_BIN))
+E2E_LONG := tests/e2e/import_formats.sh tests/e2e/pg_schema.sh tests/e2e/inspect.sh tests/e2e/sync_pg.sh
+E2E_ORDER := $(E2E_LONG) $(filter-out $(E2E_LONG),$(sort $(wildcard tests/e2e/*.sh)))
+
 unit: build-tests
-	@set -e; for t in $(UNIT_BIN); do \
-		echo "== $$t"; CK_DEFAULT_TIMEOUT=$(TEST_TIMEOUT) $$t; done
+	@CK_DEFAULT_TIMEOUT=$(TEST_TIMEOUT) sh tests/run.sh $(TEST_JOBS) $(BUILD)/test-logs/unit $(UNIT_ORDER)
 
 e2e: all
-	@set -e; for t in $(sort $(wildcard tests/e2e/*.sh)); do \
-		echo "== $$t"; CONVLOG=$(abspath $(TOOL)) sh $$t; done
+	@CONVLOG=$(abspath $(TOOL)) sh tests/run.sh $(TEST_JOBS) $(BUILD)/test-logs/e2e \
+		$(E2E_ORDER)
 
 # (the sanitizer variants skip fuzz-smoke: its build already has ASan and UBSan)
 check: header-test checksrc unit e2e $(if $(SAN),,fuzz-smoke)
