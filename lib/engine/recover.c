@@ -224,6 +224,10 @@ static int read_block(replay *r, int fd, const char *path, uint64_t off, uint64_
 	}
 	if ((rc = cvl_os_pread(fd, hb, sizeof(hb), off, &got, path)))
 		return rc;
+	if (got < sizeof(hb)) { /* the file shrank since its size was read */
+		*why = "file ends inside a block header";
+		return 1;
+	}
 	if (cvl_block_header_decode(hb, h, why))
 		return 1;
 	if (size - off < CVL_BLOCK_HEADER + (uint64_t)h->body_len) {
@@ -239,15 +243,6 @@ static int read_block(replay *r, int fd, const char *path, uint64_t off, uint64_
 	return cvl_block_check(r->blk.p, r->blk.len, h, why) ? 1 : 0;
 }
 
-/*
- * A bad block.  In the newest segment, damage is a torn tail when nothing
- * after it proves the damaged LSNs were already durable: blocks written
- * after a sync carry that sync's LSN, so a later block whose durable_lsn
- * reaches the damaged LSNs shows synced data was lost (corruption).
- * Otherwise the damage and what follows were never acknowledged as durable
- * and are cut off.  Older segments were synced when the log rolled over:
- * damage there is always corruption.
- */
 /* *yes: bytes [from, to) of fd are all zero. */
 static int all_zero(int fd, const char *path, uint64_t from, uint64_t to, int *yes)
 {
@@ -274,6 +269,43 @@ static int all_zero(int fd, const char *path, uint64_t from, uint64_t to, int *y
 	return 0;
 }
 
+/*
+ * A read-only handle reads a log that a live writer is appending to, one
+ * pwrite after the other, into zeros it wrote ahead (txn.c prezero).  The
+ * block at `off` may have been zeros or half written when it was read, and
+ * whole by the time handle_bad looked past it: bytes after `off` were
+ * written after the block at `off` was, so once the scan has seen them a
+ * new read of the block, with the file's size read again, sees it whole.
+ * Returns 2 (whole now: replay goes on, sf->size updated), 1 (still bad)
+ * or <0.
+ */
+static int reread_block(replay *r, cvl_segfile *sf, const char *path, uint64_t off)
+{
+	cvl_block_header h;
+	const char *why = NULL;
+	uint64_t size;
+	int rc;
+
+	if ((rc = cvl_os_file_size(sf->fd, &size, path)))
+		return rc;
+	if ((rc = read_block(r, sf->fd, path, off, size, &h, &why)) != 0)
+		return rc;
+	pthread_rwlock_wrlock(&r->db->seg_lock);
+	sf->size = size;
+	pthread_rwlock_unlock(&r->db->seg_lock);
+	return 2;
+}
+
+/*
+ * A bad block.  In the newest segment, damage is a torn tail when nothing
+ * after it proves the damaged LSNs were already durable: blocks written
+ * after a sync carry that sync's LSN, so a later block whose durable_lsn
+ * reaches the damaged LSNs shows synced data was lost (corruption).
+ * Otherwise the damage and what follows were never acknowledged as durable
+ * and are cut off.  Older segments were synced when the log rolled over:
+ * damage there is always corruption.  Returns 0 (the log ends at `off`),
+ * 2 (read-only: the block is whole now) or <0.
+ */
 static int handle_bad(replay *r, cvl_segfile *sf, int last, const char *path, uint64_t off,
 		      const char *why)
 {
@@ -296,12 +328,15 @@ static int handle_bad(replay *r, cvl_segfile *sf, int last, const char *path, ui
 	}
 	if ((rc = cvl_block_scan_after(sf->fd, path, off + 1, sf->size, &found, &durable)))
 		return rc;
+	if (db->readonly && (rc = reread_block(r, sf, path, off)) != 1)
+		return rc; /* 2: the block is whole now; <0: error */
 	if (found && durable >= r->expect_lsn)
 		return cvl_err(CONVLOG_ECORRUPT,
 			       "%s offset %" PRIu64 ": %s; a later block records LSN %" PRIu64
 			       " as durable, so this is damage to synced data, not a torn write",
 			       path, off, why, durable);
-	cvl_db_log(db, CONVLOG_LOG_WARN,
+	/* (read-only: also what a block being written looks like) */
+	cvl_db_log(db, db->readonly ? CONVLOG_LOG_INFO : CONVLOG_LOG_WARN,
 		   "%s: torn tail at offset %" PRIu64 " (%s): %" PRIu64 " bytes (%" PRIu64
 		   " unsynced blocks after it) %s",
 		   path, off, why, sf->size - off, found, db->readonly ? "ignored" : "truncated");
@@ -330,9 +365,9 @@ static int replay_segment(replay *r, size_t i, uint64_t off)
 		cvl_block_header h;
 		const char *why = NULL;
 		int rc = read_block(r, sf->fd, path, off, sf->size, &h, &why);
-		if (rc == 1)
-			return handle_bad(r, sf, last, path, off, why);
-		if (rc)
+		if (rc == 1 && (rc = handle_bad(r, sf, last, path, off, why)) == 2)
+			continue; /* read-only: the block was being written; it is whole now */
+		if (rc || off >= sf->size) /* an error, or the log ends here */
 			return rc;
 		if ((rc = replay_block(r, (uint32_t)sf->id, off, &h, path)))
 			return rc;

@@ -66,6 +66,28 @@ int cvl_os_fault_check(unsigned kind)
 	return fault(kind);
 }
 
+static void (*_Atomic read_hook)(void *);
+static void *read_hook_ud;
+static _Atomic uint64_t read_hook_off;
+
+void cvl_os_fault_read_hook(uint64_t off, void (*fn)(void *), void *ud)
+{
+	atomic_store(&read_hook, NULL);
+	read_hook_ud = ud;
+	atomic_store(&read_hook_off, off);
+	atomic_store(&read_hook, fn);
+}
+
+/* Runs the read hook, once, after a read at its offset. */
+static void after_read(uint64_t off)
+{
+	void (*fn)(void *) = atomic_load_explicit(&read_hook, memory_order_acquire);
+
+	if (fn && off == atomic_load(&read_hook_off) &&
+	    atomic_compare_exchange_strong(&read_hook, &fn, NULL))
+		fn(read_hook_ud);
+}
+
 static int oserr(int e, const char *op, const char *path)
 {
 	int code = (e == ENOSPC || e == EDQUOT) ? CONVLOG_ENOSPC : CONVLOG_EIO;
@@ -126,6 +148,7 @@ int cvl_os_pread(int fd, void *buf, size_t n, uint64_t off, size_t *got,
 		done += (size_t)r;
 	}
 	*got = done;
+	after_read(off);
 	return 0;
 }
 

@@ -79,5 +79,9 @@ uint64_t cvl_os_fault_hits(void);
 /* For seams outside this file: the errno to fail a call of `kind` with
  * under the injected fault, or 0 to go ahead. */
 int cvl_os_fault_check(unsigned kind);
+/* Calls fn(ud) once, right after the next cvl_os_pread at offset `off` (of
+ * any file) has read: a test's stand-in for another process writing while
+ * this one reads.  fn NULL disables. */
+void cvl_os_fault_read_hook(uint64_t off, void (*fn)(void *), void *ud);
 
 #endif

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "os/os.h"
 #include "testutil.h"
 
 static char path[256];
@@ -320,6 +321,89 @@ START_TEST(test_recovery__damage_followed_by_unsynced_blocks_is_a_torn_tail)
 }
 END_TEST
 
+/* The bytes a "writer" puts back into the log while a reader reads it. */
+static struct {
+	const char *seg;
+	off_t at;
+	unsigned char *bytes;
+	size_t n;
+} late;
+
+static void late_write(void *ud)
+{
+	(void)ud;
+	int fd = open(late.seg, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, late.bytes, late.n, late.at), (ssize_t)late.n);
+	close(fd);
+}
+
+static convlog_db *open_readonly(int *rc)
+{
+	convlog_options *o = opts();
+	convlog_db *db = NULL;
+
+	CK_OK(convlog_options_set_open_flags(o, CONVLOG_OPEN_READONLY));
+	*rc = convlog_open(path, o, &db);
+	convlog_options_free(o);
+	return db;
+}
+
+/*
+ * A read-only handle reads the log while its writer appends.  A block it
+ * reads as zeros (the writer's zeros ahead of the log) can be written,
+ * with synced blocks after it, before the handle looks past it: those later
+ * blocks then seem to prove synced data lost.  The handle must read the
+ * block again and go on; a block that stays damaged is still corruption.
+ */
+START_TEST(test_recovery__readonly_handle_reads_a_block_written_while_it_looked)
+{
+	char seg[300];
+	off_t offs[64], end;
+	int rc;
+
+	write_and_die(10, -1); /* blocks: the conversation, then 10 messages */
+	seg_path(seg, sizeof(seg), 1);
+	ck_assert_int_eq(block_walk(seg, offs, 64, &end), 11);
+	late.seg = seg;
+	late.at = offs[8];
+	late.n = (size_t)(end - offs[8]);
+	late.bytes = malloc(late.n);
+	ck_assert_ptr_nonnull(late.bytes);
+	int fd = open(seg, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, late.bytes, late.n, late.at), (ssize_t)late.n);
+	unsigned char *zeros = calloc(1, late.n);
+	ck_assert_int_eq(pwrite(fd, zeros, late.n, late.at), (ssize_t)late.n);
+	close(fd);
+	free(zeros);
+
+	/* blocks 8..10 come back right after the reader read block 8's header */
+	cvl_os_fault_read_hook((uint64_t)offs[8], late_write, NULL);
+	convlog_db *db = open_readonly(&rc);
+	cvl_os_fault_read_hook(0, NULL, NULL);
+	if (rc)
+		ck_abort_msg("read-only open: %s", convlog_errmsg());
+	convlog_stats s = {.version = CONVLOG_STATS_VERSION};
+	CK_OK(convlog_stats_get(db, &s));
+	ck_assert_uint_eq(s.messages, 10);
+	ck_assert_uint_eq(s.truncated_bytes, 0);
+	ck_assert_ptr_null(strstr(logbuf, "torn tail"));
+	convlog_close(db);
+
+	/* real damage to block 8, synced blocks after it: corruption, for a
+	 * read-only handle too, and nothing is cut */
+	flip_byte(seg, offs[8] + 60);
+	off_t before = file_size(seg);
+	db = open_readonly(&rc);
+	ck_assert_int_eq(rc, CONVLOG_ECORRUPT);
+	ck_assert_ptr_null(db);
+	ck_assert_ptr_nonnull(strstr(convlog_errmsg(), "as durable"));
+	ck_assert_int_eq(file_size(seg), before);
+	free(late.bytes);
+}
+END_TEST
+
 START_TEST(test_recovery__damage_in_flushed_log_is_reported_by_reads_and_verify)
 {
 	char seg[300];
@@ -553,6 +637,7 @@ int main(void)
 	tcase_add_test(tc, test_recovery__sealed_and_closed_segments_end_with_their_last_block);
 	tcase_add_test(tc, test_recovery__damage_before_valid_blocks_is_corruption);
 	tcase_add_test(tc, test_recovery__damage_followed_by_unsynced_blocks_is_a_torn_tail);
+	tcase_add_test(tc, test_recovery__readonly_handle_reads_a_block_written_while_it_looked);
 	tcase_add_test(tc, test_recovery__damage_in_flushed_log_is_reported_by_reads_and_verify);
 	tcase_add_test(tc, test_recovery__replay_starts_after_the_last_flush);
 	tcase_add_test(tc, test_recovery__interrupted_segment_creation_is_undone);
