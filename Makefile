@@ -122,7 +122,12 @@ e2e: all
 # (the sanitizer variants skip fuzz-smoke: its build already has ASan and UBSan)
 check: header-test checksrc unit e2e $(if $(SAN),,fuzz-smoke)
 
+# the builds run BUILD_JOBS compilers at once; the tests then their own
+# TEST_JOBS at a time
+BUILD_JOBS ?= 2
+
 test: deps
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) all build-tests fuzz-build
 	@$(MAKE) --no-print-directory check
 
 # ---- demo ----
@@ -177,14 +182,19 @@ _bench-full: $(BUILD)/convlog-bench
 	if [ -f $$out.failed ]; then rm -f $$out.failed; echo "bench-full: convlog-bench failed" >&2; exit 1; fi
 
 # ---- sanitizer builds ----
+ASAN_VARS = BUILD=build-asan OPT='-O1 -g' \
+	SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined'
+UBSAN_VARS = BUILD=build-ubsan OPT='-O1 -g' SAN='-fsanitize=undefined -fno-sanitize-recover=undefined'
+TSAN_VARS = BUILD=build-tsan OPT='-O1 -g' SAN='-fsanitize=thread'
 asan:
-	@$(MAKE) --no-print-directory BUILD=build-asan OPT='-O1 -g' \
-		SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' check
+	@$(MAKE) --no-print-directory $(ASAN_VARS) -j$(BUILD_JOBS) all build-tests
+	@$(MAKE) --no-print-directory $(ASAN_VARS) check
 ubsan:
-	@$(MAKE) --no-print-directory BUILD=build-ubsan OPT='-O1 -g' \
-		SAN='-fsanitize=undefined -fno-sanitize-recover=undefined' check
+	@$(MAKE) --no-print-directory $(UBSAN_VARS) -j$(BUILD_JOBS) all build-tests
+	@$(MAKE) --no-print-directory $(UBSAN_VARS) check
 tsan:
-	@$(MAKE) --no-print-directory BUILD=build-tsan OPT='-O1 -g' SAN='-fsanitize=thread' unit
+	@$(MAKE) --no-print-directory $(TSAN_VARS) -j$(BUILD_JOBS) build-tests
+	@$(MAKE) --no-print-directory $(TSAN_VARS) unit
 
 # ---- fuzzing (libFuzzer, clang) ----
 # One harness per decoder in tests/fuzz/fuzz_<target>.c, built against the
