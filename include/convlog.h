@@ -251,9 +251,9 @@ CONVLOG_API const char *convlog_errmsg(void);
  *   search query                       4096 bytes, nesting 64,     ETOOBIG
  *                                      phrase 64 words; 1..1000
  *                                      hits per page (EINVAL)
- *   sync changeset                     2^32-1 conversations and    -
- *                                      4 GiB of items: split larger
- *                                      exports (sync_export_part)
+ *   sync changeset                     2^32-1 items and 4 GiB of   ETOOBIG
+ *                                      items: split larger exports
+ *                                      (sync_export_part)
  *   store path                         4032 bytes                  EINVAL
  */
 
@@ -1725,7 +1725,9 @@ typedef struct convlog_sync_result {
  * The export reads one snapshot: writes running meanwhile go into the
  * next one.  Thread-safe; works on read-only handles.  Errors:
  * CONVLOG_EVERSION (a read-only handle on a store older than format 4),
- * CONVLOG_ENOMEM, CONVLOG_EIO, CONVLOG_ECORRUPT.
+ * CONVLOG_ETOOBIG (more than a changeset holds: see the limits above;
+ * use convlog_sync_export_part), CONVLOG_ENOMEM, CONVLOG_EIO,
+ * CONVLOG_ECORRUPT.
  */
 CONVLOG_API int convlog_sync_export(convlog_db *db, uint64_t since, void **out, size_t *len,
 				    uint64_t *upto);

@@ -110,13 +110,23 @@ static int cs_seal(const cs_header *h, const cvl_buf *raw, void **out, size_t *o
 	return 0;
 }
 
-static int put_item(cvl_buf *raw, uint8_t type, const cvl_buf *body)
+/* Appends one item to the changeset being built; a changeset that would
+ * pass what readers accept (CS_MAX_RAW bytes of items, 2^32-1 items) is
+ * refused: split the export (convlog_sync_export_part). */
+static int put_item(cvl_cs_builder *w, uint8_t type, const cvl_buf *body)
 {
+	cvl_buf *raw = &w->raw;
 	int rc;
 
-	if ((rc = cvl_buf_put_u8(raw, type)) || (rc = cvl_buf_put_varint(raw, body->len)))
+	if (w->h.n_items == UINT32_MAX || raw->len + 1 + 10 + body->len > CS_MAX_RAW)
+		return cvl_err(CONVLOG_ETOOBIG,
+			       "changeset over %u items or 4 GiB: export it in parts (sync_export_part)",
+			       UINT32_MAX);
+	if ((rc = cvl_buf_put_u8(raw, type)) || (rc = cvl_buf_put_varint(raw, body->len)) ||
+	    (rc = cvl_buf_append(raw, body->p, body->len)))
 		return rc;
-	return cvl_buf_append(raw, body->p, body->len);
+	w->h.n_items++;
+	return 0;
 }
 
 static int put_stamp16(cvl_buf *b, uint32_t field, const cvl_stamp *s)
@@ -154,9 +164,8 @@ static int csb_ack(cvl_cs_builder *w, uint64_t peer, uint64_t recv)
 
 	w->b.len = 0;
 	if ((rc = cvl_tlv_put_u(&w->b, 1, peer)) || (rc = cvl_tlv_put_u(&w->b, 2, recv)) ||
-	    (rc = put_item(&w->raw, IT_ACK, &w->b)))
+	    (rc = put_item(w, IT_ACK, &w->b)))
 		return rc;
-	w->h.n_items++;
 	return 0;
 }
 
@@ -166,9 +175,8 @@ int cvl_csb_tomb(cvl_cs_builder *w, const convlog_uuid *id, const cvl_stamp *st)
 
 	w->b.len = 0;
 	if ((rc = cvl_tlv_put_bytes(&w->b, 1, id->bytes, 16)) || (rc = put_stamp16(&w->b, 2, st)) ||
-	    (rc = put_item(&w->raw, IT_TOMB, &w->b)))
+	    (rc = put_item(w, IT_TOMB, &w->b)))
 		return rc;
-	w->h.n_items++;
 	return 0;
 }
 
@@ -194,9 +202,8 @@ int cvl_csb_conv(cvl_cs_builder *w, const convlog_conv *c, const cvl_stamp unit[
 	if ((rc = cvl_tlv_put_bytes(b, CF_STAMPS, st, sizeof(st))) || (rc = put_stamp16(b, CF_BORN, born)) ||
 	    (tip && !convlog_uuid_is_nil(tip) && (rc = cvl_tlv_put_bytes(b, CSF_TIP_MSG, tip->bytes, 16))) ||
 	    (fork && !convlog_uuid_is_nil(fork) && (rc = cvl_tlv_put_bytes(b, CSF_FORK_MSG, fork->bytes, 16))) ||
-	    (rc = put_item(&w->raw, IT_CONV, b)))
+	    (rc = put_item(w, IT_CONV, b)))
 		return rc;
-	w->h.n_items++;
 	return 0;
 }
 
@@ -210,9 +217,8 @@ int cvl_csb_msg(cvl_cs_builder *w, const convlog_msg *m, const cvl_stamp *born, 
 	if ((rc = cvl_msg_encode(m, b)) || (rc = cvl_msg_put_stamps(b, born, ver)) ||
 	    (parent && !convlog_uuid_is_nil(parent) &&
 	     (rc = cvl_tlv_put_bytes(b, CSM_PARENT_ID, parent->bytes, 16))) ||
-	    (rc = put_item(&w->raw, IT_MSG, b)))
+	    (rc = put_item(w, IT_MSG, b)))
 		return rc;
-	w->h.n_items++;
 	return 0;
 }
 
