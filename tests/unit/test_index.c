@@ -1,14 +1,18 @@
 /* The in-memory index, index segments and their postings iterators. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "index/flush.h"
 #include "index/iseg.h"
 #include "index/memidx.h"
 #include "testutil.h"
+#include "util/codec.h"
 
 #define NT 60 /* vocabulary */
 
@@ -261,6 +265,197 @@ START_TEST(test_index__damaged_segment_is_refused)
 }
 END_TEST
 
+/* ---- a damaged term frequency, through the public API ---- */
+
+#define ISEG_FOOTER (8 * 24 + 16) /* footer before its own checksum */
+
+/* Under AddressSanitizer or ThreadSanitizer the shadow memory needs the
+ * address space that cap_address_space would take away. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TU_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TU_SANITIZED 1
+#endif
+#endif
+
+/* Caps the address space at what the process maps now plus 1 GiB, so that
+ * an allocation of gigabytes fails instead of quietly succeeding (memory
+ * is overcommitted: an untouched 16 GiB realloc costs nothing and the
+ * search would then fail the same way).  Returns 0 if it could not (a
+ * sanitizer, no /proc); the caller restores *old. */
+static int cap_address_space(struct rlimit *old)
+{
+#ifdef TU_SANITIZED
+	(void)old;
+	return 0;
+#else
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long long pages = 0;
+	int got = f && fscanf(f, "%llu", &pages) == 1;
+
+	if (f)
+		fclose(f);
+	if (!got || getrlimit(RLIMIT_AS, old) != 0)
+		return 0;
+	struct rlimit cap = *old;
+	cap.rlim_cur = (rlim_t)(pages * (unsigned long long)sysconf(_SC_PAGESIZE) + (1ull << 30));
+	if (old->rlim_max != RLIM_INFINITY && cap.rlim_cur > old->rlim_max)
+		return 0;
+	return setrlimit(RLIMIT_AS, &cap) == 0;
+#endif
+}
+
+/* Id of the only index segment in directory `idir`. */
+static uint64_t only_segment(const char *idir)
+{
+	DIR *d = opendir(idir);
+	struct dirent *e;
+	uint64_t id = 0;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		if (len == 20 && strcmp(e->d_name + 16, ".idx") == 0) {
+			id = strtoull(e->d_name, NULL, 16);
+			n++;
+		}
+	}
+	closedir(d);
+	ck_assert_int_eq(n, 1);
+	return id;
+}
+
+/*
+ * Rewrites the first postings block of `term` in segment `id` in place: the
+ * writer's block of 32 documents with 1-bit tfs (gaps 0 bits, body 4
+ * bytes) becomes a block of one document, local 0, whose 32-bit tf - 1 is
+ * UINT32_MAX - 1, in exactly the same bytes.  Every header field stays
+ * valid for the block reader; only the tf is impossible.  Then the file is
+ * re-sealed (the POST checksum in the footer, the footer's own), so that
+ * only decoding the postings can tell.
+ */
+static void damage_tf(const char *idir, uint64_t id, const char *term)
+{
+	cvl_iseg *s;
+	cvl_iterm t;
+	char file[400];
+	uint64_t n, last, mtf, mlen, prel, body;
+
+	CK_OK(cvl_iseg_open(idir, id, &s));
+	CK_OK(cvl_iseg_lookup(s, term, strlen(term), &t));
+	ck_assert_uint_eq(t.df, 32);
+	size_t off = (size_t)(s->post - s->map) + (size_t)t.post_off, size = (size_t)s->file_size;
+	cvl_iseg_unref(s);
+
+	snprintf(file, sizeof(file), "%s/%016llx.idx", idir, (unsigned long long)id);
+	int fd = open(file, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	uint8_t *b = malloc(size);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(pread(fd, b, size, 0), (ssize_t)size);
+
+	/* the block as written (format-spec.md §10.3) */
+	const uint8_t *p = b + off, *end = b + off + t.post_len;
+	ck_assert(!cvl_varint_get(&p, end, &n) && !cvl_varint_get(&p, end, &last) &&
+		  !cvl_varint_get(&p, end, &mtf) && !cvl_varint_get(&p, end, &mlen) &&
+		  end - p >= 2);
+	unsigned gb = p[0], tb = p[1];
+	p += 2;
+	ck_assert(!cvl_varint_get(&p, end, &prel) && !cvl_varint_get(&p, end, &body));
+	ck_assert_uint_eq(n, 32);
+	ck_assert_uint_eq(last, 31);
+	ck_assert_uint_eq(gb, 0);
+	ck_assert_uint_eq(tb, 1);
+	ck_assert_uint_eq(body, 4);
+	size_t old = (size_t)(p - (b + off)) + (size_t)body;
+
+	/* the same bytes as one document with tf = UINT32_MAX (maxima kept) */
+	uint8_t nb[64];
+	size_t k = 0;
+	k += cvl_varint_put(nb + k, 1);
+	k += cvl_varint_put(nb + k, 0);
+	k += cvl_varint_put(nb + k, mtf);
+	k += cvl_varint_put(nb + k, mlen);
+	nb[k++] = 0;
+	nb[k++] = 32;
+	k += cvl_varint_put(nb + k, prel);
+	k += cvl_varint_put(nb + k, 4);
+	cvl_put_u32le(nb + k, UINT32_MAX - 1);
+	k += 4;
+	ck_assert_uint_eq(k, old);
+	memcpy(b + off, nb, k);
+
+	/* re-seal: POST is the footer's first section */
+	uint8_t *f = b + size - ISEG_FOOTER - 8;
+	cvl_put_u64le(f + 16, XXH3_64bits(b + cvl_get_u64le(f), (size_t)cvl_get_u64le(f + 8)));
+	cvl_put_u64le(f + ISEG_FOOTER, XXH3_64bits(f, ISEG_FOOTER));
+	ck_assert_int_eq(pwrite(fd, b, size, 0), (ssize_t)size);
+	close(fd);
+	free(b);
+	CK_OK(cvl_iseg_open(idir, id, &s));
+	CK_OK(cvl_iseg_verify(s));
+	cvl_iseg_unref(s);
+}
+
+/* Hits of `query` (at most 100) into *hits; returns the status. */
+static int search(convlog_db *db, const char *query, size_t *hits)
+{
+	convlog_search_query q;
+	convlog_search_result *r = NULL;
+
+	convlog_search_query_init(&q);
+	q.query = query;
+	q.limit = 100;
+	int rc = convlog_search(db, &q, &r);
+	*hits = rc == 0 ? r->n_hits : 0;
+	convlog_search_result_free(r);
+	return rc;
+}
+
+/* Regression (8090b5f): a phrase query reallocated tf positions before
+ * reading them, so a damaged tf near 2^32 asked for 16 GiB. */
+START_TEST(test_index__tf_past_the_positions_section_is_corruption)
+{
+	char store[300], idir[320];
+	convlog_options *o = tu_opts(CONVLOG_DURABILITY_OFF);
+	convlog_db *db;
+	struct rlimit lim;
+	size_t hits;
+
+	snprintf(store, sizeof(store), "%s/store", dir);
+	snprintf(idir, sizeof(idir), "%s/index", store);
+	db = tu_open(store, o);
+	convlog_uuid conv = tu_conv(db, NULL, "phrases");
+	/* alpha's tf is 1 or 2: its block of 32 has 1-bit tfs, 4 bytes */
+	for (int i = 0; i < 32; i++)
+		tu_msg(db, &conv, "user", i % 2 ? "alpha beta gamma alpha" : "alpha beta gamma");
+	/* every document into segments (tu_opts' small memtable flushes
+	 * often), then all of them into one */
+	CK_OK(convlog_checkpoint(db));
+	CK_OK(convlog_index_merge(db, CONVLOG_MERGE_ALL));
+	convlog_close(db);
+
+	damage_tf(idir, only_segment(idir), "alpha");
+
+	db = tu_open(store, o);
+	int capped = cap_address_space(&lim);
+	int rc = search(db, "\"alpha beta\"", &hits);
+	if (capped)
+		ck_assert_int_eq(setrlimit(RLIMIT_AS, &lim), 0);
+	ck_assert_msg(rc == CONVLOG_ECORRUPT, "phrase search -> %d (%s), expected ECORRUPT: %s", rc,
+		      convlog_strerror(rc), convlog_errmsg());
+	/* the other words' postings are intact */
+	CK_OK(search(db, "\"beta gamma\"", &hits));
+	ck_assert_uint_eq(hits, 32);
+	CK_OK(search(db, "gamma", &hits));
+	ck_assert_uint_eq(hits, 32);
+	convlog_close(db);
+	convlog_options_free(o);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("index");
@@ -271,6 +466,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_index__segment_round_trips_postings_and_positions, 0, 2);
 	tcase_add_test(tc, test_index__terms_walk_from_a_prefix);
 	tcase_add_test(tc, test_index__damaged_segment_is_refused);
+	tcase_add_test(tc, test_index__tf_past_the_positions_section_is_corruption);
 	suite_add_tcase(s, tc);
 	return tu_run(s) != 0;
 }
