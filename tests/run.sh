@@ -1,11 +1,11 @@
 #!/bin/sh
 # tests/run.sh JOBS LOGDIR TEST...: runs each TEST (a test program, or a
-# shell script ending in .sh, run with sh) JOBS at a time, each with its output in
-# LOGDIR/<name>.log.  Prints one line per finished test with its time; the
-# log of a failing test is printed whole.  Exits non-zero if any test failed,
+# shell script ending in .sh, run with sh) JOBS at a time, each with its
+# output in LOGDIR/<name>.log.  Prints one line per finished test with its
+# time; the log of a failing test is printed whole.  Exits non-zero if any test failed,
 # after all of them have run (so one failure does not hide another).
 #
-# The caller passes the commands longest first: with two jobs, the long
+# The caller passes the tests longest first: with two jobs, the long
 # suites (test_search, test_compact, test_model, test_sync: one to two
 # minutes each under ASan) then overlap instead of running last, alone.
 set -eu
@@ -34,7 +34,7 @@ one_test() {
 	fi
 }
 
-# a small pool: JOBS background workers walk the commands in order, and
+# a small pool: JOBS background workers walk the tests in order, and
 # each runs the ones it claims first (mkdir of a claim directory is atomic)
 for _ in $(seq 1 "$jobs"); do
 	(

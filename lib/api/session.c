@@ -4,8 +4,8 @@
 #include "engine/db.h"
 #include "util/err.h"
 
-/* Messages a conversation owns: a fork's seqs 1..fork_seq belong to its
- * parent and are counted there. */
+/* Adds c to the summary; a fork counts only its own messages (its seqs
+ * 1..fork_seq are its parent's and counted there). */
 static void add_conv(convlog_session_summary *out, const convlog_conv *c)
 {
 	if (!out->conversations || c->created_at < out->first_activity_at)

@@ -365,9 +365,14 @@ static int replay_segment(replay *r, size_t i, uint64_t off)
 		cvl_block_header h;
 		const char *why = NULL;
 		int rc = read_block(r, sf->fd, path, off, sf->size, &h, &why);
-		if (rc == 1 && (rc = handle_bad(r, sf, last, path, off, why)) == 2)
-			continue; /* read-only: the block was being written; it is whole now */
-		if (rc || off >= sf->size) /* an error, or the log ends here */
+		if (rc == 1) {
+			/* 0: the log ends at off; 2 (read-only): the block was
+			 * being written and is whole now */
+			if ((rc = handle_bad(r, sf, last, path, off, why)) != 2)
+				return rc;
+			continue;
+		}
+		if (rc)
 			return rc;
 		if ((rc = replay_block(r, (uint32_t)sf->id, off, &h, path)))
 			return rc;
